@@ -1,0 +1,1 @@
+/* src/cfg.c - placeholder until its owner lands it. */

@@ -1,0 +1,2 @@
+/* ferryctl.c - placeholder */
+int main(void) { return 1; }

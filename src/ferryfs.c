@@ -1,0 +1,2 @@
+/* ferryfs.c - placeholder */
+int main(void) { return 1; }

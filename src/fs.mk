@@ -1,0 +1,3 @@
+# The filesystem: FUSE operations (fs.c) and the namespace router (route.c) that decides
+# which store serves a path.
+libferry_a_SOURCES += src/fs.c src/fs.h src/route.c src/route.h

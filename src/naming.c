@@ -1,0 +1,1 @@
+/* src/naming.c - placeholder until its owner lands it. */

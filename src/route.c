@@ -1,0 +1,1 @@
+/* src/route.c - placeholder until its owner lands it. */

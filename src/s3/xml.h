@@ -1,0 +1,61 @@
+/* xml.h - parsing (and building) the XML documents of the S3 API with expat.
+ * Malformed, truncated or hostile input (entity expansion, huge text, deep nesting)
+ * gives -EPROTO, never a crash. No I/O, no global state: safe from any thread. */
+#ifndef FERRY_S3_XML_H
+#define FERRY_S3_XML_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "util.h"
+
+struct s3xml_object {
+	char *key;                 /* decoded when the listing was url-encoded */
+	uint64_t size;
+	char etag[80];             /* without quotes */
+	struct timespec last_modified;
+};
+
+struct s3xml_list {            /* a ListObjectsV2 result page */
+	struct s3xml_object *objects;
+	size_t nobjects;
+	char **prefixes;           /* CommonPrefixes, decoded */
+	size_t nprefixes;
+	int is_truncated;
+	char *next_token;          /* NextContinuationToken or NULL */
+	int url_encoded;           /* EncodingType was "url": keys/prefixes above are decoded */
+};
+
+/* 0 / -EPROTO (not a ListBucketResult, malformed, bad number) / -ENOMEM.
+ * A key that decodes to something holding a NUL byte is dropped and counted in
+ * *dropped (may be NULL). */
+int s3xml_parse_list(const char *xml, size_t len, struct s3xml_list *out, size_t *dropped);
+void s3xml_list_free(struct s3xml_list *l);
+
+struct s3xml_error {           /* an <Error> document */
+	char code[64];
+	char message[256];
+	char request_id[128];
+};
+/* 0 when xml is an <Error> document (fields filled, truncated if long), -EPROTO otherwise. */
+int s3xml_parse_error(const char *xml, size_t len, struct s3xml_error *out);
+
+/* InitiateMultipartUploadResult -> *upload_id (malloc'd). 0 / -EPROTO / -ENOMEM. */
+int s3xml_parse_initiate(const char *xml, size_t len, char **upload_id);
+/* CompleteMultipartUploadResult -> etag (may be NULL). An <Error> document (S3 can send
+ * one with status 200) gives -EIO with err filled when err is non-NULL. */
+int s3xml_parse_complete(const char *xml, size_t len, char etag[80], struct s3xml_error *err);
+/* CopyObjectResult -> etag and last-modified; an <Error> document gives -EIO as above. */
+int s3xml_parse_copy(const char *xml, size_t len, char etag[80], struct timespec *last_modified,
+		     struct s3xml_error *err);
+/* DeleteResult: calls fn for every <Error> entry (key, code); returns the number of errors
+ * (>= 0) or -EPROTO. */
+int s3xml_parse_delete(const char *xml, size_t len,
+		       void (*fn)(void *arg, const char *key, const char *code), void *arg);
+
+/* Builders (XML-escaped). Append to out; 0 / -ENOMEM. */
+int s3xml_build_complete(const char *const *etags, size_t nparts, struct buf *out);
+int s3xml_build_delete(const char *const *keys, size_t nkeys, struct buf *out);
+
+#endif

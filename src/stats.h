@@ -1,0 +1,29 @@
+/* stats.h - process-wide counters behind user.ferryfs.stats and `ferryctl stats`.
+ * Every counter is a C11 atomic: any thread bumps any counter without a lock. */
+#ifndef FERRY_STATS_H
+#define FERRY_STATS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+struct ferry_stats {
+	atomic_uint_fast64_t s3_requests;  /* HTTP requests sent to S3, retries included */
+	atomic_uint_fast64_t s3_errors;    /* requests that ended in an error returned to a caller */
+	atomic_uint_fast64_t s3_retries;   /* requests sent again after a transient failure */
+	atomic_uint_fast64_t nfs_errors;   /* NFS calls that failed (any errno but ENOENT/EEXIST) */
+	atomic_uint_fast64_t nfs_reconnects;
+	atomic_uint_fast64_t reads_s3;     /* FUSE reads served from S3 */
+	atomic_uint_fast64_t reads_nfs;    /* FUSE reads served from the new store */
+	atomic_uint_fast64_t bytes_s3;
+	atomic_uint_fast64_t bytes_nfs;
+	atomic_uint_fast64_t unreachable;  /* S3 keys seen that cannot be POSIX names (spec 2) */
+	atomic_uint_fast64_t shadowed;     /* S3 objects hidden by a directory of the same name */
+};
+
+extern struct ferry_stats ferry_stats;
+
+#define stats_inc(field) atomic_fetch_add_explicit(&ferry_stats.field, 1, memory_order_relaxed)
+#define stats_add(field, n) atomic_fetch_add_explicit(&ferry_stats.field, (n), memory_order_relaxed)
+#define stats_get(field) atomic_load_explicit(&ferry_stats.field, memory_order_relaxed)
+
+#endif
