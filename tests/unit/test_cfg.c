@@ -1,0 +1,223 @@
+/* Unit tests for cfg.c: option parsing, config files, validation and the credential chain. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cfg.h"
+
+static char err[512];
+
+static void write_file(const char *path, const char *text, mode_t mode)
+{
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs(text, f);
+	fclose(f);
+	chmod(path, mode);
+}
+
+static char *tmpdir(void)
+{
+	static char dir[64];
+	strcpy(dir, "/tmp/ferry-cfg.XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	return dir;
+}
+
+Test(cfg, defaults)
+{
+	struct ferry_config c;
+	cfg_init(&c);
+	cr_assert_str_eq(c.s3_region, "us-east-1");
+	cr_assert_str_eq(c.s3_prefix, "");
+	cr_assert_eq(c.file_mode, 0644);
+	cr_assert_eq(c.dir_mode, 0755);
+	cr_assert_eq(c.workers, 4);
+	cr_assert_eq(c.rename_dir_limit, 10000);
+	cr_assert_eq(c.revalidate, 30);
+	cr_assert_eq(c.mirror, MIRROR_ASYNC);
+	cr_assert_eq(c.migrate_on, MIGRATE_ON_OPEN);
+	cfg_free(&c);
+}
+
+Test(cfg, values_are_parsed)
+{
+	struct ferry_config c;
+	cfg_init(&c);
+	cr_assert_eq(cfg_set(&c, "s3_prefix", "/data", 0, err, sizeof(err)), 0);
+	cr_assert_str_eq(c.s3_prefix, "data/");
+	cr_assert_eq(cfg_set(&c, "rate", "20M", 0, err, sizeof(err)), 0);
+	cr_assert_eq(c.rate, 20ull << 20);
+	cr_assert_eq(cfg_set(&c, "file_mode", "0600", 0, err, sizeof(err)), 0);
+	cr_assert_eq(c.file_mode, 0600);
+	cr_assert_eq(cfg_set(&c, "s3_path_style", "1", 0, err, sizeof(err)), 0);
+	cr_assert_eq(c.s3_path_style, 1);
+	cr_assert_eq(cfg_set(&c, "mirror", "off", 0, err, sizeof(err)), 0);
+	cr_assert_eq(c.mirror, MIRROR_OFF);
+	cr_assert_eq(cfg_set(&c, "log_level", "debug", 0, err, sizeof(err)), 0);
+	cr_assert_eq(c.log_level, LOG_DEBUG);
+	cr_assert_eq(cfg_set(&c, "nosuid", NULL, 0, err, sizeof(err)), 0, "generic mount options pass");
+	cfg_free(&c);
+}
+
+Test(cfg, bad_values_name_the_key)
+{
+	struct {
+		const char *key, *value;
+	} bad[] = { { "workers", "0" }, { "workers", "many" }, { "file_mode", "0999" },
+		    { "s3_path_style", "maybe" }, { "mirror", "sync" }, { "rate", "fast" },
+		    { "log", "file" }, { "log_level", "loud" }, { "uid", "-1" }, { "bogus_key", "1" },
+		    { "s3_bucket", "" } };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct ferry_config c;
+		cfg_init(&c);
+		err[0] = '\0';
+		cr_expect_eq(cfg_set(&c, bad[i].key, bad[i].value, 0, err, sizeof(err)), -EINVAL,
+			     "%s=%s accepted", bad[i].key, bad[i].value);
+		cr_expect(strstr(err, bad[i].key) != NULL, "error '%s' does not name %s", err, bad[i].key);
+		cr_expect(strchr(err, '\n') == NULL, "one line");
+		cfg_free(&c);
+	}
+}
+
+Test(cfg, secrets_are_refused_on_the_command_line)
+{
+	struct ferry_config c;
+	cfg_init(&c);
+	cr_assert_eq(cfg_set(&c, "s3_secret_access_key", "SECRETVALUE", 0, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "s3_secret_access_key") != NULL);
+	cr_assert(strstr(err, "SECRETVALUE") == NULL, "the secret never appears in an error");
+	cfg_free(&c);
+}
+
+Test(cfg, config_file_with_comments)
+{
+	char *d = tmpdir();
+	char path[128];
+	snprintf(path, sizeof(path), "%s/ferryfs.conf", d);
+	write_file(path, "# a comment\n\ns3_bucket = logs   # trailing comment\n"
+			 "nfs=nfs://10.0.0.1/export/app\n  s3_prefix = app\nworkers = 8\n", 0644);
+	struct ferry_config c;
+	cfg_init(&c);
+	cr_assert_eq(cfg_load_file(&c, path, err, sizeof(err)), 0, "%s", err);
+	cr_assert_str_eq(c.s3_bucket, "logs");
+	cr_assert_str_eq(c.nfs, "nfs://10.0.0.1/export/app");
+	cr_assert_str_eq(c.s3_prefix, "app/");
+	cr_assert_eq(c.workers, 8);
+	c.mountpoint = strdup("/mnt/app");
+	cr_assert_eq(cfg_finish(&c, err, sizeof(err)), 0, "%s", err);
+	cr_assert_str_eq(c.s3_endpoint, "https://s3.us-east-1.amazonaws.com");
+	cr_assert_str_eq(c.state_dir, "/var/lib/ferryfs/app");
+	cfg_free(&c);
+
+	write_file(path, "s3_bucket = logs\nthis line has no equals\n", 0644);
+	cfg_init(&c);
+	cr_assert_eq(cfg_load_file(&c, path, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, ":2:") != NULL, "error names the line: %s", err);
+	cfg_free(&c);
+	unlink(path);
+	rmdir(d);
+}
+
+Test(cfg, a_readable_file_with_a_secret_is_refused)
+{
+	char *d = tmpdir();
+	char path[128];
+	snprintf(path, sizeof(path), "%s/secret.conf", d);
+	write_file(path, "s3_access_key_id = AKID\ns3_secret_access_key = TOPSECRET\n", 0644);
+	struct ferry_config c;
+	cfg_init(&c);
+	cr_assert_eq(cfg_load_file(&c, path, err, sizeof(err)), -EPERM);
+	cr_assert(strstr(err, "TOPSECRET") == NULL);
+	cfg_free(&c);
+	chmod(path, 0600);
+	cfg_init(&c);
+	cr_assert_eq(cfg_load_file(&c, path, err, sizeof(err)), 0, "%s", err);
+	cr_assert_str_eq(c.s3_secret_access_key, "TOPSECRET");
+	cfg_free(&c);
+	unlink(path);
+	rmdir(d);
+}
+
+Test(cfg, finish_requires_bucket_and_nfs)
+{
+	struct ferry_config c;
+	cfg_init(&c);
+	cr_assert_eq(cfg_finish(&c, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "s3_bucket") != NULL);
+	cfg_set(&c, "s3_bucket", "b", 0, err, sizeof(err));
+	cr_assert_eq(cfg_finish(&c, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "'nfs'") != NULL);
+	cfg_set(&c, "nfs", "ftp://x", 0, err, sizeof(err));
+	cr_assert_eq(cfg_finish(&c, err, sizeof(err)), -EINVAL);
+	cfg_set(&c, "nfs", "/srv/export", 0, err, sizeof(err));
+	cfg_set(&c, "s3_endpoint", "127.0.0.1:9000", 0, err, sizeof(err));
+	cr_assert_eq(cfg_finish(&c, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "s3_endpoint") != NULL);
+	cfg_set(&c, "s3_endpoint", "http://127.0.0.1:9000/", 0, err, sizeof(err));
+	cr_assert_eq(cfg_finish(&c, err, sizeof(err)), 0, "%s", err);
+	cr_assert_str_eq(c.s3_endpoint, "http://127.0.0.1:9000");
+	cfg_free(&c);
+}
+
+Test(cfg, credential_chain)
+{
+	char *d = tmpdir();
+	char path[128];
+	snprintf(path, sizeof(path), "%s/credentials", d);
+	write_file(path, "[default]\naws_access_key_id = DEFID\naws_secret_access_key = DEFSECRET\n"
+			 "[profile ops]\naws_access_key_id=OPSID\naws_secret_access_key=OPSSECRET\n"
+			 "aws_session_token = OPSTOKEN\n", 0600);
+	struct ferry_config c;
+
+	/* 1. the environment wins */
+	setenv("AWS_ACCESS_KEY_ID", "ENVID", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", "ENVSECRET", 1);
+	setenv("AWS_SHARED_CREDENTIALS_FILE", path, 1);
+	cfg_init(&c);
+	cr_assert_eq(cfg_resolve_creds(&c, err, sizeof(err)), 0);
+	cr_assert_str_eq(c.creds.access_key_id, "ENVID");
+	cr_assert_null(c.creds.session_token);
+	cfg_free(&c);
+
+	/* 2. then the shared file, default profile or s3_profile */
+	unsetenv("AWS_ACCESS_KEY_ID");
+	unsetenv("AWS_SECRET_ACCESS_KEY");
+	cfg_init(&c);
+	cr_assert_eq(cfg_resolve_creds(&c, err, sizeof(err)), 0);
+	cr_assert_str_eq(c.creds.access_key_id, "DEFID");
+	cfg_free(&c);
+	cfg_init(&c);
+	cfg_set(&c, "s3_profile", "ops", 0, err, sizeof(err));
+	cr_assert_eq(cfg_resolve_creds(&c, err, sizeof(err)), 0);
+	cr_assert_str_eq(c.creds.access_key_id, "OPSID");
+	cr_assert_str_eq(c.creds.session_token, "OPSTOKEN");
+	cfg_free(&c);
+	cfg_init(&c);
+	cfg_set(&c, "s3_profile", "nope", 0, err, sizeof(err));
+	cr_assert_eq(cfg_resolve_creds(&c, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "s3_profile") != NULL);
+	cfg_free(&c);
+
+	/* 3. then the config file's keys */
+	setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials", 1);
+	cfg_init(&c);
+	c.s3_access_key_id = strdup("FILEID");
+	c.s3_secret_access_key = strdup("FILESECRET");
+	cr_assert_eq(cfg_resolve_creds(&c, err, sizeof(err)), 0);
+	cr_assert_str_eq(c.creds.access_key_id, "FILEID");
+	cfg_free(&c);
+
+	/* none at all: a clear error that names no secret */
+	cfg_init(&c);
+	cr_assert_eq(cfg_resolve_creds(&c, err, sizeof(err)), -ENOENT);
+	cr_assert(strstr(err, "AWS_ACCESS_KEY_ID") != NULL);
+	cfg_free(&c);
+	unsetenv("AWS_SHARED_CREDENTIALS_FILE");
+	unlink(path);
+	rmdir(d);
+}

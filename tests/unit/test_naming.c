@@ -1,0 +1,102 @@
+/* Unit tests for naming.c: which S3 keys are reachable and where they land (spec 2). */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "naming.h"
+
+static int k2p(const char *prefix, const char *key, char *out)
+{
+	return name_key_to_path(prefix, key, out, 4096);
+}
+
+Test(naming, reachable_keys_map_under_the_prefix)
+{
+	char p[4096];
+	cr_assert_eq(k2p("", "a/b.txt", p), 0);
+	cr_assert_str_eq(p, "/a/b.txt");
+	cr_assert_eq(k2p("data/", "data/x y+z%~é", p), 0);
+	cr_assert_str_eq(p, "/x y+z%~é");
+	cr_assert_eq(k2p("data/", "data/dir/", p), 0, "a marker names its directory");
+	cr_assert_str_eq(p, "/dir");
+	cr_assert_eq(k2p("data/", "data/", p), 0, "the prefix marker is the root");
+	cr_assert_str_eq(p, "/");
+}
+
+Test(naming, keys_outside_the_prefix_are_not_ours)
+{
+	char p[4096];
+	cr_assert_eq(k2p("data/", "other/a", p), -ENOENT);
+	cr_assert_eq(k2p("data/", "dat", p), -ENOENT);
+}
+
+Test(naming, unreachable_keys_never_map)
+{
+	char p[4096];
+	const char *bad[] = { "a//b", "/abs", "../x", "a/../../etc/passwd", "a/./b", "./a", "..",
+			      "a/..", ".ferryfs", "a/.ferryfs-wh.b", "x/.ferryfsy/z", "//", "a//" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_expect_eq(k2p("", bad[i], p), -EINVAL, "key %s must be unreachable", bad[i]);
+	char long_seg[300];
+	memset(long_seg, 'x', 256);
+	long_seg[256] = '\0';
+	cr_expect_eq(k2p("", long_seg, p), -EINVAL, "256-byte segment");
+	long_seg[255] = '\0';
+	cr_expect_eq(k2p("", long_seg, p), 0, "255-byte segment is fine");
+	static char long_path[5000];
+	memset(long_path, 0, sizeof(long_path));
+	for (int i = 0; i < 41; i++)
+		strcat(long_path, "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789/");
+	strcat(long_path, "f");
+	cr_expect_eq(k2p("", long_path, p), -EINVAL, "path over 4095 bytes");
+}
+
+Test(naming, segments)
+{
+	cr_assert(name_segment_ok("a", 1));
+	cr_assert(!name_segment_ok("", 0));
+	cr_assert(!name_segment_ok(".", 1));
+	cr_assert(!name_segment_ok("..", 2));
+	cr_assert(name_segment_ok("...", 3));
+	cr_assert(name_segment_ok(".ferry", 6));
+	cr_assert(!name_segment_ok(".ferryfs", 8));
+	cr_assert(!name_segment_ok(".ferryfs.wh.x", 13));
+	cr_assert(!name_segment_ok("a\0b", 3));
+	cr_assert(name_is_reserved(".ferryfs-anything", 17));
+	cr_assert(!name_is_reserved(".ferry", 6));
+}
+
+Test(naming, path_to_key)
+{
+	struct buf b = { 0 };
+	cr_assert_eq(name_path_to_key("p/", "/a/b c", 0, &b), 0);
+	cr_assert_str_eq(b.data, "p/a/b c");
+	buf_reset(&b);
+	cr_assert_eq(name_path_to_key("p/", "/a", 1, &b), 0);
+	cr_assert_str_eq(b.data, "p/a/");
+	buf_reset(&b);
+	cr_assert_eq(name_path_to_key("p/", "/", 0, &b), 0);
+	cr_assert_str_eq(b.data, "p/");
+	buf_reset(&b);
+	cr_assert_eq(name_path_to_key("", "/a/../b", 0, &b), -EINVAL);
+	cr_assert_eq(name_path_to_key("", "a", 0, &b), -EINVAL);
+	cr_assert_eq(name_path_to_key("", "/a/", 0, &b), -EINVAL);
+	buf_free(&b);
+}
+
+Test(naming, round_trip)
+{
+	const char *keys[] = { "k", "d/e/f", "sp ace/+plus/%25/~t/ünï/=&" };
+	for (size_t i = 0; i < 3; i++) {
+		char p[4096];
+		struct buf b = { 0 };
+		cr_assert_eq(k2p("pre/", keys[i], p), -ENOENT, "not under the prefix");
+		char key[512];
+		snprintf(key, sizeof(key), "pre/%s", keys[i]);
+		cr_assert_eq(k2p("pre/", key, p), 0);
+		cr_assert_eq(name_path_to_key("pre/", p, 0, &b), 0);
+		cr_assert_str_eq(b.data, key);
+		buf_free(&b);
+	}
+}
