@@ -1,0 +1,26 @@
+/* fs.h - the FUSE operations: where every call from the kernel lands (fs.c). They ask
+ * route.c which store serves a path and then talk to that store; nothing else here. */
+#ifndef FERRY_FS_H
+#define FERRY_FS_H
+
+#define FUSE_USE_VERSION 312
+#include <fuse.h>
+#include <time.h>
+
+#include "cfg.h"
+#include "route.h"
+
+/* One mounted filesystem. Created by ferryfs.c before mounting, read-only afterwards
+ * (its stores are thread-safe themselves). */
+struct ferry {
+	struct ferry_config *cfg;
+	struct store *nfs;
+	struct store *s3;
+	struct route route;
+	double started;            /* util_now_s() at mount */
+};
+
+/* The operation table handed to fuse_new; private data must be a struct ferry. */
+const struct fuse_operations *fs_operations(void);
+
+#endif

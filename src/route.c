@@ -1,1 +1,261 @@
-/* src/route.c - placeholder until its owner lands it. */
+/* route.c - the namespace (spec section 3): which store serves a path, and the merged
+ * directory listing. Lookup order for a path P:
+ *   1. the new store has P          -> that entry, whatever its type
+ *   2. S3 has P (object or keys under P/) -> a file or a directory from S3
+ *   3. otherwise ENOENT
+ * A store error other than ENOENT is returned as it is: an unreachable server must
+ * never look like a missing file. No locks: every store is thread-safe on its own. */
+#include "route.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cfg.h"
+#include "log.h"
+#include "naming.h"
+#include "stats.h"
+#include "util.h"
+
+int route_lookup(struct route *r, const char *path, struct route_entry *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!name_path_ok(path))
+		return -ENOENT;      /* reserved or impossible names do not exist */
+
+	int rc = store_stat(r->nfs, path, &out->attr);
+	if (rc == 0) {
+		out->src = ROUTE_NFS;
+		return 0;
+	}
+	if (rc != -ENOENT && rc != -ENOTDIR)
+		return rc;
+
+	rc = store_stat(r->s3, path, &out->attr);
+	if (rc == 0) {
+		out->src = ROUTE_S3;
+		return 0;
+	}
+	return rc == -ENOTDIR ? -ENOENT : rc;
+}
+
+/* 64-bit FNV-1a: a stable inode number for an S3-only path (same on every mount of the
+ * same prefix). The top bit is set so it stays clear of NFS file ids, which servers
+ * allocate from the bottom. */
+static uint64_t path_ino(const char *prefix, const char *path)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (const char *s = prefix; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	for (const char *s = path; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h | (1ull << 63);
+}
+
+void route_to_stat(const struct route *r, const char *path, const struct route_entry *e,
+		   struct stat *st)
+{
+	const struct store_attr *a = &e->attr;
+	memset(st, 0, sizeof(*st));
+	st->st_mode = a->mode;
+	st->st_nlink = a->nlink ? a->nlink : (S_ISDIR(a->mode) ? 2 : 1);
+	st->st_uid = a->uid;
+	st->st_gid = a->gid;
+	st->st_size = (off_t)a->size;
+	st->st_rdev = (dev_t)a->rdev;
+	st->st_blksize = 1 << 20;
+	st->st_blocks = a->blocks ? (blkcnt_t)a->blocks : (blkcnt_t)((a->size + 511) / 512);
+	st->st_atim = a->atime.tv_sec ? a->atime : a->mtime;
+	st->st_mtim = a->mtime;
+	st->st_ctim = a->ctime.tv_sec ? a->ctime : a->mtime;
+	if (e->src == ROUTE_NFS && a->ino)
+		st->st_ino = (ino_t)a->ino;
+	else
+		st->st_ino = (ino_t)path_ino(r->cfg->s3_prefix, path);
+	if (S_ISDIR(a->mode) && e->src == ROUTE_S3 && !a->mtime.tv_sec) {
+		st->st_mtim = r->mount_time;
+		st->st_atim = r->mount_time;
+		st->st_ctim = r->mount_time;
+	}
+}
+
+/* --- readdir: merge the two listings ------------------------------------------------
+ * The new store's names are collected first (a sorted array of strings), then each S3
+ * name is checked against them, so a clash costs a binary search, not a rescan. */
+
+struct name_set {
+	char **names;
+	size_t n, cap;
+};
+
+static int set_add(struct name_set *s, const char *name)
+{
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 64;
+		char **p = realloc(s->names, cap * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		s->names = p;
+		s->cap = cap;
+	}
+	s->names[s->n] = strdup(name);
+	if (!s->names[s->n])
+		return -ENOMEM;
+	s->n++;
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int set_has(const struct name_set *s, const char *name)
+{
+	return bsearch(&name, s->names, s->n, sizeof(char *), cmp_str) != NULL;
+}
+
+static void set_free(struct name_set *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->names[i]);
+	free(s->names);
+}
+
+struct s3_file {
+	char *name;
+	struct store_attr attr;
+	int has_attr;
+};
+
+struct merge_ctx {
+	struct route *r;
+	const char *dir;
+	struct name_set nfs_names;    /* sorted after the new store's listing */
+	struct name_set s3_dirs;      /* S3 directory names (common prefixes) */
+	struct s3_file *files;        /* S3 objects, held until every page was seen */
+	size_t nfiles, capfiles;
+	route_fill_fn fn;
+	void *arg;
+};
+
+static void entry_stat(struct merge_ctx *m, const char *name, const struct store_attr *attr,
+		       uint32_t type, enum route_src src, struct stat *st)
+{
+	struct route_entry e = { .src = src };
+	if (attr)
+		e.attr = *attr;
+	else
+		e.attr.mode = type ? type : S_IFREG;
+	if (src == ROUTE_S3 && !(e.attr.have & STORE_HAVE_MODE))
+		e.attr.mode = (e.attr.mode & S_IFMT) |
+			      (S_ISDIR(e.attr.mode) ? m->r->cfg->dir_mode : m->r->cfg->file_mode);
+	if (src == ROUTE_S3 && !attr) {
+		e.attr.uid = m->r->cfg->uid;
+		e.attr.gid = m->r->cfg->gid;
+	}
+	char path[NAME_MAX_PATH + 2];
+	size_t dl = strlen(m->dir);
+	if (dl == 1)
+		dl = 0;
+	snprintf(path, sizeof(path), "%.*s/%s", (int)dl, m->dir, name);
+	route_to_stat(m->r, path, &e, st);
+}
+
+static int on_nfs_entry(void *arg, const struct store_dirent *de)
+{
+	struct merge_ctx *m = arg;
+	if (!name_segment_ok(de->name, strlen(de->name)))
+		return 0;                /* ".", "..", and reserved markers stay hidden */
+	int rc = set_add(&m->nfs_names, de->name);
+	if (rc)
+		return rc;
+	struct stat st;
+	entry_stat(m, de->name, de->attr, de->type, ROUTE_NFS, &st);
+	return m->fn(m->arg, de->name, &st);
+}
+
+/* S3 pages interleave objects and common prefixes, and a shadowed object "a" may come
+ * pages before the prefix "a/" that hides it; so objects are held until the end. */
+static int on_s3_entry(void *arg, const struct store_dirent *de)
+{
+	struct merge_ctx *m = arg;
+	size_t len = strlen(de->name);
+	if (!name_segment_ok(de->name, len)) {
+		if (!name_is_reserved(de->name, len))
+			stats_inc(unreachable);
+		return 0;
+	}
+	if (set_has(&m->nfs_names, de->name))
+		return 0;                /* the new store wins a name clash */
+	if (S_ISDIR(de->type))
+		return set_add(&m->s3_dirs, de->name);
+	if (m->nfiles == m->capfiles) {
+		size_t cap = m->capfiles ? m->capfiles * 2 : 256;
+		struct s3_file *p = realloc(m->files, cap * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		m->files = p;
+		m->capfiles = cap;
+	}
+	struct s3_file *f = &m->files[m->nfiles];
+	f->name = strdup(de->name);
+	if (!f->name)
+		return -ENOMEM;
+	f->has_attr = de->attr != NULL;
+	if (de->attr)
+		f->attr = *de->attr;
+	m->nfiles++;
+	return 0;
+}
+
+static int emit_s3(struct merge_ctx *m)
+{
+	int rc = 0;
+	qsort(m->s3_dirs.names, m->s3_dirs.n, sizeof(char *), cmp_str);
+	for (size_t i = 0; i < m->s3_dirs.n && !rc; i++) {
+		struct stat st;
+		entry_stat(m, m->s3_dirs.names[i], NULL, S_IFDIR, ROUTE_S3, &st);
+		rc = m->fn(m->arg, m->s3_dirs.names[i], &st);
+	}
+	for (size_t i = 0; i < m->nfiles && !rc; i++) {
+		struct s3_file *f = &m->files[i];
+		if (set_has(&m->s3_dirs, f->name)) {
+			stats_inc(shadowed); /* object "a" beside keys under "a/": the directory wins */
+			continue;
+		}
+		struct stat st;
+		entry_stat(m, f->name, f->has_attr ? &f->attr : NULL, S_IFREG, ROUTE_S3, &st);
+		rc = m->fn(m->arg, f->name, &st);
+	}
+	return rc;
+}
+
+int route_readdir(struct route *r, const char *path, route_fill_fn fn, void *arg)
+{
+	struct merge_ctx m = { .r = r, .dir = path, .fn = fn, .arg = arg };
+	int found = 0, rc;
+	if (!name_path_ok(path))
+		return -ENOENT;
+
+	rc = store_readdir(r->nfs, path, on_nfs_entry, &m);
+	if (rc == 0)
+		found = 1;
+	else if (rc != -ENOENT && rc != -ENOTDIR)
+		goto out;
+	qsort(m.nfs_names.names, m.nfs_names.n, sizeof(char *), cmp_str);
+
+	rc = store_readdir(r->s3, path, on_s3_entry, &m);
+	if (rc == 0)
+		rc = emit_s3(&m);
+	else if (rc == -ENOENT || rc == -ENOTDIR)
+		rc = found ? 0 : -ENOENT;
+out:
+	set_free(&m.nfs_names);
+	set_free(&m.s3_dirs);
+	for (size_t i = 0; i < m.nfiles; i++)
+		free(m.files[i].name);
+	free(m.files);
+	return rc;
+}

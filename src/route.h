@@ -1,0 +1,48 @@
+/* route.h - the namespace of spec section 3: for any path, which store serves it, and
+ * the merged listing of a directory. This is where "NFS or S3" is decided; fs.c (the
+ * FUSE operations) asks here and never decides on its own. */
+#ifndef FERRY_ROUTE_H
+#define FERRY_ROUTE_H
+
+#include <sys/stat.h>
+#include <time.h>
+
+#include "store/store.h"
+
+struct ferry_config;
+
+enum route_src {
+	ROUTE_NFS,   /* the new store has the entry: it wins, whatever its type */
+	ROUTE_S3,    /* only the old store has it */
+};
+
+struct route {
+	const struct ferry_config *cfg;
+	struct store *nfs;              /* the new store (NFS or local directory) */
+	struct store *s3;               /* the old store */
+	struct timespec mount_time;     /* mtime of S3 directories without a marker */
+};
+
+/* Where a path lives and what it looks like. */
+struct route_entry {
+	enum route_src src;
+	struct store_attr attr;         /* as the serving store reported it */
+};
+
+/* Look a path up as spec 3 says. 0 with *out filled, -ENOENT, or another -errno (a store
+ * error: never turned into ENOENT, so an outage is not mistaken for a missing file). */
+int route_lookup(struct route *r, const char *path, struct route_entry *out);
+
+/* Called once per merged entry; attr may be NULL when the listing carries none.
+ * Return 0 to go on, non-zero to stop. */
+typedef int (*route_fill_fn)(void *arg, const char *name, const struct stat *st);
+
+/* List a directory: the union of its new-store and S3 entries, the new store winning a
+ * name clash, names that cannot be POSIX names (or are reserved) left out and counted. */
+int route_readdir(struct route *r, const char *path, route_fill_fn fn, void *arg);
+
+/* struct stat for an entry at path (fills a stable st_ino). */
+void route_to_stat(const struct route *r, const char *path, const struct route_entry *e,
+		   struct stat *st);
+
+#endif
