@@ -1,3 +1,6 @@
 # The filesystem: FUSE operations (fs.c) and the namespace router (route.c) that decides
 # which store serves a path.
 libferry_a_SOURCES += src/fs.c src/fs.h src/route.c src/route.h
+
+TESTS += tests/integration/fallthrough.sh
+EXTRA_DIST += tests/integration/fallthrough.sh
