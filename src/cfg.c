@@ -268,6 +268,8 @@ int cfg_set(struct ferry_config *cfg, const char *key, const char *value, int fr
 		return fail(err, errlen,
 			    "option '%s' is accepted only in a config file readable by its owner alone "
 			    "(a command line is visible to every user through ps)", key);
+	if (!value && k->kind == K_BOOL)
+		value = "1";          /* a bare flag, as in fstab's "allow_other" */
 	if (!value)
 		return fail(err, errlen, "option '%s' needs a value (%s)", key, k->what);
 

@@ -174,6 +174,133 @@ static int fs_statfs(const char *path, struct statvfs *out)
 	return store_statfs(fy->nfs, "/", out);     /* spec 5: statfs reports the new store */
 }
 
+
+/* --- introspection: user.ferryfs.* extended attributes (spec 8) ------------------- */
+
+#define XA_PREFIX "user.ferryfs."
+
+static int xattr_reply(const char *val, size_t len, char *out, size_t size)
+{
+	if (size == 0)
+		return (int)len;
+	if (len > size)
+		return -ERANGE;
+	memcpy(out, val, len);
+	return (int)len;
+}
+
+static int stats_text(struct ferry *fy, struct buf *b)
+{
+	const struct { const char *name; uint64_t v; } rows[] = {
+		{ "migrated_files", 0 }, { "migrated_bytes", 0 }, { "queued", 0 }, { "copying", 0 },
+		{ "failed", 0 }, { "copyups", 0 },
+		{ "reads_s3", stats_get(reads_s3) }, { "reads_nfs", stats_get(reads_nfs) },
+		{ "bytes_s3", stats_get(bytes_s3) }, { "bytes_nfs", stats_get(bytes_nfs) },
+		{ "whiteouts", 0 }, { "unreachable", stats_get(unreachable) },
+		{ "journal_pending", 0 }, { "journal_oldest_s", 0 },
+		{ "s3_requests", stats_get(s3_requests) }, { "s3_errors", stats_get(s3_errors) },
+		{ "s3_retries", stats_get(s3_retries) }, { "nfs_errors", stats_get(nfs_errors) },
+		{ "paused", 0 }, { "uptime_s", (uint64_t)(util_now_s() - fy->started) },
+	};
+	int rc = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(rows) && !rc; i++)
+		rc = buf_printf(b, "%s %llu\n", rows[i].name, (unsigned long long)rows[i].v);
+	return rc;
+}
+
+static int fs_getxattr_ferry(struct ferry *fy, const char *path, const char *name, char *out,
+			     size_t size)
+{
+	struct route_entry e;
+	struct buf b = { 0 };
+	int rc = route_lookup(&fy->route, path, &e);
+	if (rc)
+		return rc;
+	if (!strcmp(name, "source")) {
+		const char *v = e.src == ROUTE_S3 ? "s3" : "nfs";
+		return xattr_reply(v, strlen(v), out, size);
+	}
+	if (!strcmp(name, "s3key") || !strcmp(name, "etag")) {
+		struct store_attr a;
+		const struct store_attr *pa = &e.attr;
+		if (e.src != ROUTE_S3) {
+			rc = store_stat(fy->s3, path, &a);
+			if (rc)
+				return rc == -ENOENT ? -ENODATA : rc;
+			pa = &a;
+		}
+		if (!S_ISREG(pa->mode))
+			return -ENODATA;      /* a directory has no object of its own */
+		if (!strcmp(name, "etag"))
+			return xattr_reply(pa->etag, strlen(pa->etag), out, size);
+		rc = buf_printf(&b, "%s%s", fy->cfg->s3_prefix, path + 1);
+	} else if (!strcmp(name, "stats") && !strcmp(path, "/")) {
+		rc = stats_text(fy, &b);
+	} else {
+		return -ENODATA;
+	}
+	if (!rc)
+		rc = xattr_reply(b.data, b.len, out, size);
+	buf_free(&b);
+	return rc;
+}
+
+static int fs_getxattr(const char *path, const char *name, char *out, size_t size)
+{
+	struct ferry *fy = fs_ctx();
+	if (!strncmp(name, XA_PREFIX, sizeof(XA_PREFIX) - 1))
+		return fs_getxattr_ferry(fy, path, name + sizeof(XA_PREFIX) - 1, out, size);
+	struct route_entry e;
+	int rc = route_lookup(&fy->route, path, &e);
+	if (rc)
+		return rc;
+	if (e.src != ROUTE_NFS)
+		return -ENODATA;
+	ssize_t n = store_getxattr(fy->nfs, path, name, out, size);
+	return n == -ENOTSUP ? -ENODATA : (int)n;
+}
+
+static int fs_listxattr(const char *path, char *out, size_t size)
+{
+	static const char ours[] = XA_PREFIX "source\0" XA_PREFIX "s3key\0" XA_PREFIX "etag\0";
+	struct ferry *fy = fs_ctx();
+	struct route_entry e;
+	char *theirs = NULL;
+	ssize_t n = 0;
+	int rc = route_lookup(&fy->route, path, &e);
+	if (rc)
+		return rc;
+	size_t len = fy->cfg->xattr_list ? sizeof(ours) - 1 : 0;
+	if (e.src == ROUTE_NFS) {
+		n = store_listxattr(fy->nfs, path, NULL, 0);
+		if (n > 0) {
+			theirs = malloc((size_t)n);
+			if (!theirs)
+				return -ENOMEM;
+			n = store_listxattr(fy->nfs, path, theirs, (size_t)n);
+		}
+		if (n == -ENOTSUP)
+			n = 0;
+		if (n < 0) {
+			rc = (int)n;
+			goto out;
+		}
+	}
+	rc = (int)(len + (size_t)n);
+	if (size == 0)
+		goto out;
+	if ((size_t)rc > size) {
+		rc = -ERANGE;
+		goto out;
+	}
+	memcpy(out, ours, len);
+	if (n > 0)
+		memcpy(out + len, theirs, (size_t)n);
+out:
+	free(theirs);
+	return rc;
+}
+
 static const struct fuse_operations fs_ops = {
 	.init = fs_init,
 	.destroy = fs_destroy,
@@ -184,6 +311,8 @@ static const struct fuse_operations fs_ops = {
 	.read = fs_read,
 	.release = fs_release,
 	.statfs = fs_statfs,
+	.getxattr = fs_getxattr,
+	.listxattr = fs_listxattr,
 };
 
 const struct fuse_operations *fs_operations(void)
