@@ -29,7 +29,11 @@ struct s3xml_list {            /* a ListObjectsV2 result page */
 
 /* 0 / -EPROTO (not a ListBucketResult, malformed, bad number) / -ENOMEM.
  * A key that decodes to something holding a NUL byte is dropped and counted in
- * *dropped (may be NULL). */
+ * *dropped (may be NULL); so is a key or prefix with a bad %-escape or an empty one.
+ * With EncodingType=url, '+' decodes to a space (S3 sends a literal '+' as %2B).
+ * A <Contents> needs Key and Size (ETag and LastModified may be absent: "" and 0).
+ * IsTruncated=true without a NextContinuationToken is -EPROTO (it could not be continued).
+ * On error *out is left empty (nothing to free). */
 int s3xml_parse_list(const char *xml, size_t len, struct s3xml_list *out, size_t *dropped);
 void s3xml_list_free(struct s3xml_list *l);
 
@@ -50,11 +54,15 @@ int s3xml_parse_complete(const char *xml, size_t len, char etag[80], struct s3xm
 int s3xml_parse_copy(const char *xml, size_t len, char etag[80], struct timespec *last_modified,
 		     struct s3xml_error *err);
 /* DeleteResult: calls fn for every <Error> entry (key, code); returns the number of errors
- * (>= 0) or -EPROTO. */
+ * (>= 0) or -EPROTO; an <Error> document (the whole request failed) gives -EIO. */
 int s3xml_parse_delete(const char *xml, size_t len,
 		       void (*fn)(void *arg, const char *key, const char *code), void *arg);
 
-/* Builders (XML-escaped). Append to out; 0 / -ENOMEM. */
+/* Builders (XML-escaped). Append to out; 0 / -ENOMEM / -EINVAL (no parts or keys, more
+ * than 10000 parts or 1000 keys, an empty one, or a key that XML 1.0 cannot carry: invalid
+ * UTF-8 or a control byte other than TAB, LF, CR). Part i+1 has etags[i], quoted if it is
+ * not already. The delete body asks for Quiet mode: only failures come back. On error out
+ * is as it was. */
 int s3xml_build_complete(const char *const *etags, size_t nparts, struct buf *out);
 int s3xml_build_delete(const char *const *keys, size_t nkeys, struct buf *out);
 
