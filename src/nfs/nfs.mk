@@ -1,2 +1,11 @@
 # The NFS client (a pool of libnfs contexts), the NFS store and the local-directory store.
-libferry_a_SOURCES += src/store/nfs.c src/store/local.c
+libferry_a_SOURCES += src/nfs/pool.c src/nfs/pool.h src/store/nfs.c src/store/local.c
+
+# Integration: the store table over NFSv3, NFSv4 and the local store (real nfs-ganesha),
+# and the pool across a server restart.
+check_PROGRAMS += tests/integ/nfsstore
+tests_integ_nfsstore_SOURCES = tests/integ/nfsstore.c
+tests_integ_nfsstore_CFLAGS = $(unit_cflags)
+tests_integ_nfsstore_LDADD = $(unit_ldadd)
+TESTS += tests/integration/nfsstore.sh tests/integration/nfsrestart.sh
+EXTRA_DIST += tests/integration/nfsstore.sh tests/integration/nfsrestart.sh
