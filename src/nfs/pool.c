@@ -141,12 +141,17 @@ static int conn_open(struct nfsp_pool *p, struct nfsp_conn *c)
 	nfs4_set_verifier(nfs, id);
 	rc = nfs_mount(nfs, u->server, u->path);
 	if (rc < 0) {
-		log_warn("nfs: mount of %s failed: %s", p->url, nfs_get_error(nfs));
+		if (!c->failing)
+			log_warn("nfs: mount of %s failed: %s", p->url, nfs_get_error(nfs));
+		else
+			log_debug("nfs: mount of %s failed: %s", p->url, nfs_get_error(nfs));
+		c->failing = 1;
 		goto fail_url;
 	}
 	nfs_destroy_url(u);
 	c->nfs = nfs;
 	c->gen++;
+	c->failing = 0;
 	return 0;
 fail_url:
 	nfs_destroy_url(u);
@@ -162,9 +167,10 @@ int nfsp_reconnect(struct nfsp_pool *p, struct nfsp_conn *c)
 		c->nfs = NULL;
 	}
 	stats_inc(nfs_reconnects);
+	int was_failing = c->failing;
 	int rc = conn_open(p, c);
-	if (rc == 0)
-		log_info("nfs: context %u reconnected", c->idx);
+	if (rc == 0 && was_failing)
+		log_notice("nfs: context %u reconnected", c->idx);
 	return rc;
 }
 
@@ -272,7 +278,7 @@ static int run(struct nfsp_pool *p, struct nfsp_conn *c, nfsp_fn fn, void *arg)
 	if (rc == -EFAULT)
 		rc = -ESTALE;   /* libnfs 4.0 reports NFS3ERR_STALE as EFAULT */
 	if (rc < 0 && nfsp_is_transport_error(rc)) {
-		log_warn("nfs: context %u: %s (%s); reconnecting", c->idx, strerror(-rc),
+		log_info("nfs: context %u: %s (%s); reconnecting", c->idx, strerror(-rc),
 			 c->nfs ? nfs_get_error(c->nfs) : "not connected");
 		stats_inc(nfs_errors);
 		int rrc = nfsp_reconnect(p, c);

@@ -22,6 +22,7 @@ struct nfsp_conn {
 	unsigned idx;             /* position in the pool, 0..n-1, fixed */
 	uint64_t gen;             /* bumped at every (re)connect; 0 = never connected */
 	int busy;                 /* lent out (protected by the pool lock) */
+	int failing;              /* the last connect failed (holder-owned; quiets the log) */
 };
 
 /* Default timeout of one NFS call (milliseconds) before it fails with -ETIMEDOUT. */

@@ -6,6 +6,7 @@
  * directory on this host), FERRY_LOCAL_DIR (a scratch directory for the local store).
  * A suite whose variable is unset is skipped. */
 #include <criterion/criterion.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -792,4 +793,127 @@ Test(local_misc, never_leaves_root, .timeout = 60)
 	cr_assert_eq(stat(p, &sb), -1, "something was created outside the root");
 	rmdir(outside);
 	store_destroy(st);
+}
+
+/* ---- across a server restart (driven by tests/integration/nfsrestart.sh) ----
+ * The script stops and restarts ganesha while this test runs; the two talk through files
+ * in FERRY_RESTART_DIR: ready -> (script stops the server) down -> outage-seen ->
+ * (script starts it again) up -> done. */
+
+static void wait_file(const char *dir, const char *name, int secs)
+{
+	char p[512];
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	for (int i = 0; i < secs * 10; i++) {
+		if (access(p, F_OK) == 0)
+			return;
+		usleep(100000);
+	}
+	cr_assert_fail("timed out waiting for %s", p);
+}
+
+static void touch_file(const char *dir, const char *name)
+{
+	char p[512];
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	FILE *f = fopen(p, "w");
+	cr_assert_not_null(f);
+	fclose(f);
+}
+
+struct busy {
+	struct store *st;
+	struct store_file *f;
+	atomic_int stop;
+	atomic_int ok_after_up;   /* successes once `up` was seen */
+	atomic_int up;
+	atomic_int calls;
+	double worst;             /* longest single call, seconds */
+};
+
+static void *busy_reader(void *arg)
+{
+	struct busy *b = arg;
+	char buf[4096];
+	while (!atomic_load(&b->stop)) {
+		double t0 = util_now_s();
+		ssize_t n = store_pread(b->st, b->f, buf, sizeof(buf), 0);
+		struct store_attr a;
+		int rc = store_stat(b->st, "/restart/data", &a);
+		double dt = util_now_s() - t0;
+		if (dt > b->worst)
+			b->worst = dt;
+		atomic_fetch_add(&b->calls, 1);
+		if (n == (ssize_t)sizeof(buf) && rc == 0 && atomic_load(&b->up))
+			atomic_fetch_add(&b->ok_after_up, 1);
+		usleep(20000);
+	}
+	return NULL;
+}
+
+static void restart_one(const char *url, const char *dir, const char *tag, int first)
+{
+	struct store *st = open_store(url, 4);
+	char path[64], buf[8192], expect[8192];
+	struct store_attr a;
+	snprintf(path, sizeof(path), "/restart/%s", tag);
+	if (first) {
+		store_mkdir(st, "/restart", 0755);
+		pattern((unsigned char *)expect, sizeof(expect), 5);
+		put_file(st, "/restart/data", expect, sizeof(expect));
+	}
+	pattern((unsigned char *)expect, sizeof(expect), 5);
+	struct store_file *f;
+	cr_assert_eq(store_open(st, "/restart/data", O_RDONLY, 0, NULL, &f), 0);
+	cr_assert_eq(store_pread(st, f, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	struct busy b = { .st = st, .f = f };
+	pthread_t t;
+	pthread_create(&t, NULL, busy_reader, &b);
+	uint64_t reconnects0 = stats_get(nfs_reconnects);
+
+	touch_file(dir, first ? "ready" : "ready2");
+	wait_file(dir, first ? "down" : "down2", 60);
+	/* The server is gone: calls fail, in bounded time, rather than hang. */
+	double t0 = util_now_s();
+	int rc = store_stat(st, "/restart/data", &a);
+	double dt = util_now_s() - t0;
+	cr_assert_lt(rc, 0, "stat during the outage succeeded");
+	cr_assert_lt(dt, 25.0, "stat during the outage took %.1f s", dt);
+	cr_assert_lt(store_pread(st, f, buf, sizeof(buf), 0), 0);
+	touch_file(dir, first ? "outage-seen" : "outage-seen2");
+	wait_file(dir, first ? "up" : "up2", 90);
+	atomic_store(&b.up, 1);
+
+	/* Back: every kind of call works again, the open handle included. */
+	for (int i = 0; i < 3 && store_stat(st, "/restart/data", &a); i++)
+		sleep(1);   /* the first call after the restart may still see the old socket */
+	cr_assert_eq(store_stat(st, "/restart/data", &a), 0);
+	memset(buf, 0, sizeof(buf));
+	cr_assert_eq(store_pread(st, f, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	cr_assert_eq(memcmp(buf, expect, sizeof(buf)), 0);
+	put_file(st, path, "after", 5);
+	size_t n;
+	char *s = get_file(st, path, &n);
+	cr_assert_str_eq(s, "after");
+	free(s);
+	struct seen sn = { 0 };
+	cr_assert_eq(store_readdir(st, "/restart", collect, &sn), 0);
+	sleep(1);
+	atomic_store(&b.stop, 1);
+	pthread_join(t, NULL);
+	cr_assert_gt(atomic_load(&b.ok_after_up), 0, "the busy reader never recovered");
+	cr_assert_lt(b.worst, 25.0, "a call took %.1f s", b.worst);
+	cr_assert_gt(stats_get(nfs_reconnects), reconnects0);
+	cr_assert_eq(store_close(st, f), 0);
+	store_destroy(st);
+}
+
+Test(restart, v3_then_v4, .timeout = 400)
+{
+	const char *dir = getenv("FERRY_RESTART_DIR");
+	if (!dir)
+		cr_skip_test("FERRY_RESTART_DIR is not set (run by tests/integration/nfsrestart.sh)");
+	log_init(LOG_TO_STDERR, LOG_WARNING, "nfsrestart");
+	restart_one(getenv("FERRY_NFS_URL"), dir, "v3", 1);
+	restart_one(getenv("FERRY_NFS4_URL"), dir, "v4", 0);
 }
