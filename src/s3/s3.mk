@@ -18,3 +18,18 @@ tests_integ_sigv4_sign_LDADD = $(FERRY_LIBS)
 TESTS += tests/integration/sigv4_botocore.sh
 EXTRA_DIST += tests/integration/sigv4_botocore.sh
 # end sigv4 + xml
+
+# client + store: the pooled, retrying S3 client and the S3 implementation of store.h,
+# with the integration tests against s3rver (directly and through a fault proxy).
+libferry_a_SOURCES += src/s3/client.c src/s3/client.h
+check_PROGRAMS += tests/integ/s3client
+tests_integ_s3client_SOURCES = tests/integ/s3client.c
+tests_integ_s3client_CFLAGS = $(unit_cflags)
+tests_integ_s3client_LDADD = $(unit_ldadd)
+TESTS += tests/integration/s3client.sh tests/integration/s3faults.sh
+EXTRA_DIST += tests/integration/s3client.sh tests/integration/s3faults.sh
+# the S3 read benchmark (built by make check, run by contrib/bench-s3.sh; not a test)
+check_PROGRAMS += tests/bench/bench_s3
+tests_bench_bench_s3_SOURCES = tests/bench/bench_s3.c
+tests_bench_bench_s3_LDADD = $(FERRY_LIBS)
+# end client + store

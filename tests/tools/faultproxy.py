@@ -1,0 +1,219 @@
+#!/usr/bin/python3
+"""faultproxy.py - an HTTP proxy in front of s3rver that injects the failures S3 clients
+must survive, for tests/integration/s3faults.sh. Python 3 standard library only.
+
+  faultproxy.py --upstream http://127.0.0.1:PORT --port-file F --mode MODE
+                [--first N | --share P [--seed S]] [--methods GET,HEAD] [--stall SECONDS]
+                [--rate BYTES_PER_S] [--after BYTES] [--log FILE]
+
+Modes (applied to the requests selected by --first/--share and --methods; every other
+request is forwarded untouched):
+  none          forward everything
+  503 / 500     answer with that status and an S3 <Error> (ServiceUnavailable / InternalError)
+  slowdown      503 with the S3 error code SlowDown
+  reset         read the request, then reset the connection (TCP RST) without answering
+  stall-before  read the request, then say nothing for --stall seconds, then close
+  stall-mid     forward, send the headers and --after bytes of the body, stall, close
+  reset-mid     forward, send the headers and --after bytes of the body, then reset
+  slow-body     forward, sending the body at --rate bytes/s
+
+It listens on 127.0.0.1 on a free port and writes the port to --port-file once ready.
+Each request is logged (number, method, path, what was done) to --log.
+"""
+import argparse
+import http.client
+import http.server
+import random
+import socket
+import socketserver
+import struct
+import sys
+import threading
+import time
+import urllib.parse
+
+ARGS = None
+LOCK = threading.Lock()
+COUNT = 0
+LOGF = None
+
+ERRORS = {
+    "503": (503, "ServiceUnavailable", "Please reduce your request rate."),
+    "500": (500, "InternalError", "We encountered an internal error. Please try again."),
+    "slowdown": (503, "SlowDown", "Please reduce your request rate."),
+}
+HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "te", "upgrade"}
+
+
+def log(msg):
+    if LOGF:
+        with LOCK:
+            LOGF.write("%.3f %s\n" % (time.time(), msg))
+            LOGF.flush()
+
+
+def selected(n, method):
+    """Whether request number n (1-based) gets the fault."""
+    if ARGS.mode == "none":
+        return False
+    if ARGS.methods and method not in ARGS.methods:
+        return False
+    if ARGS.first is not None:
+        return n <= ARGS.first
+    if ARGS.share is not None:
+        return random.Random(ARGS.seed * 1000003 + n).random() < ARGS.share
+    return True
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "faultproxy"
+
+    def log_message(self, fmt, *args):  # quiet: we keep our own log
+        pass
+
+    def _reset(self):
+        """Close with RST (SO_LINGER 0)."""
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        self.close_connection = True
+        try:
+            self.connection.close()
+        except OSError:
+            pass
+
+    def _handle(self):
+        global COUNT
+        method = self.command
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        with LOCK:
+            COUNT += 1
+            n = COUNT
+        fault = ARGS.mode if selected(n, method) else "none"
+        log("%d %s %s %s" % (n, method, self.path, fault))
+
+        if fault in ERRORS:
+            status, code, msg = ERRORS[fault]
+            xml = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>%s</Code>"
+                   "<Message>%s</Message><RequestId>faultproxy-%d</RequestId></Error>"
+                   % (code, msg, n)).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("x-amz-request-id", "faultproxy-%d" % n)
+            self.send_header("Content-Length", str(len(xml) if method != "HEAD" else 0))
+            self.end_headers()
+            if method != "HEAD":
+                self.wfile.write(xml)
+            return
+        if fault == "reset":
+            self._reset()
+            return
+        if fault == "stall-before":
+            time.sleep(ARGS.stall)
+            self.close_connection = True
+            return
+
+        up = urllib.parse.urlsplit(ARGS.upstream)
+        conn = http.client.HTTPConnection(up.hostname, up.port, timeout=120)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
+        try:
+            conn.request(method, self.path, body=body if (body or method in ("PUT", "POST")) else None,
+                         headers=headers)
+            resp = conn.getresponse()
+        except OSError as e:
+            log("%d upstream failed: %s" % (n, e))
+            self._reset()
+            return
+        rlen = resp.getheader("Content-Length")
+        data = None
+        if rlen is None and method != "HEAD":
+            data = resp.read()
+            rlen = str(len(data))
+        self.send_response(resp.status, resp.reason)
+        for k, v in resp.getheaders():
+            if k.lower() not in HOP and k.lower() != "content-length":
+                self.send_header(k, v)
+        self.send_header("Content-Length", rlen if rlen is not None else "0")
+        self.end_headers()
+        if method == "HEAD" or resp.status == 204 or resp.status == 304:
+            conn.close()
+            return
+        sent = 0
+        chunk = 64 * 1024
+        try:
+            if data is not None:
+                src = [data]
+            else:
+                src = iter(lambda: resp.read(chunk), b"")
+            for part in src:
+                if fault in ("stall-mid", "reset-mid") and sent + len(part) > ARGS.after:
+                    keep = max(0, ARGS.after - sent)
+                    self.wfile.write(part[:keep])
+                    self.wfile.flush()
+                    log("%d %s after %d bytes" % (n, fault, sent + keep))
+                    if fault == "stall-mid":
+                        time.sleep(ARGS.stall)
+                        self.close_connection = True
+                    else:
+                        self._reset()
+                    return
+                if fault == "slow-body":
+                    for i in range(0, len(part), 4096):
+                        piece = part[i:i + 4096]
+                        self.wfile.write(piece)
+                        self.wfile.flush()
+                        time.sleep(len(piece) / ARGS.rate)
+                else:
+                    self.wfile.write(part)
+                sent += len(part)
+        except OSError:
+            self.close_connection = True
+        finally:
+            conn.close()
+
+    do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = _handle
+
+
+class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def main():
+    global ARGS, LOGF
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--upstream", required=True)
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--port-file", required=True)
+    p.add_argument("--mode", default="none",
+                   choices=["none", "503", "500", "slowdown", "reset", "stall-before", "stall-mid",
+                            "reset-mid", "slow-body"])
+    p.add_argument("--first", type=int)
+    p.add_argument("--share", type=float)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--methods", default="")
+    p.add_argument("--stall", type=float, default=3600.0)
+    p.add_argument("--rate", type=float, default=1 << 20)
+    p.add_argument("--after", type=int, default=1 << 20)
+    p.add_argument("--log")
+    ARGS = p.parse_args()
+    ARGS.methods = [m for m in ARGS.methods.upper().split(",") if m]
+    if ARGS.log:
+        LOGF = open(ARGS.log, "a")
+    srv = Server(("127.0.0.1", ARGS.port), Handler)
+    with open(ARGS.port_file + ".tmp", "w") as f:
+        f.write("%d\n" % srv.server_address[1])
+    import os
+    os.rename(ARGS.port_file + ".tmp", ARGS.port_file)
+    try:
+        srv.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
