@@ -279,7 +279,7 @@ int main(int argc, char **argv)
 	log_init(cfg.log, cfg.log_level, "ferryfs");
 
 	struct buf fo = { 0 };
-	rc = buf_printf(&fo, "-ofsname=ferryfs:%s,subtype=ferryfs,default_permissions,ro", cfg.s3_bucket);
+	rc = buf_printf(&fo, "-ofsname=ferryfs:%s,subtype=ferryfs,default_permissions", cfg.s3_bucket);
 	if (!rc && cfg.allow_other)
 		rc = buf_puts(&fo, ",allow_other");
 	if (!rc && cl.fuse_opts.len)

@@ -13,8 +13,10 @@
 #include <string.h>
 
 #include "log.h"
+#include "ns.h"
 #include "stats.h"
 #include "util.h"
+#include "whiteout.h"
 
 struct fs_file {
 	struct store *st;          /* the store serving this open file */
@@ -91,8 +93,9 @@ struct fill_ctx {
 	int plus;
 };
 
-static int fill_one(void *arg, const char *name, const struct stat *st)
+static int fill_one(void *arg, const char *name, const struct stat *st, enum route_src src)
 {
+	(void)src;
 	struct fill_ctx *c = arg;
 	if (c->filler(c->buf, name, st, 0, c->plus ? FUSE_FILL_DIR_PLUS : 0))
 		return -ENOBUFS;      /* never happens with offset 0: libfuse buffers it all */
@@ -111,34 +114,148 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
 	return route_readdir(&fy->route, path, fill_one, &c);
 }
 
+static struct ns_caller caller(void)
+{
+	struct fuse_context *c = fuse_get_context();
+	struct ns_caller who = { c->uid, c->gid };
+	return who;
+}
+
+static int new_handle(struct fuse_file_info *fi, struct store *st, struct store_file *f,
+		      enum route_src src)
+{
+	struct fs_file *h = calloc(1, sizeof(*h));
+	if (!h) {
+		store_close(st, f);
+		return -ENOMEM;
+	}
+	h->st = st;
+	h->f = f;
+	h->src = src;
+	fi->fh = (uint64_t)(uintptr_t)h;
+	return 0;
+}
+
 static int fs_open(const char *path, struct fuse_file_info *fi)
 {
 	struct ferry *fy = fs_ctx();
 	struct route_entry e;
-	struct fs_file *h = NULL;
-	int rc;
-	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
-		return -EROFS;         /* the write path arrives with the full mount contract */
-	rc = route_lookup(&fy->route, path, &e);
+	struct store_file *f;
+	int writing = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
+	int rc = route_lookup(&fy->route, path, &e);
 	if (rc)
 		return rc;
 	if (S_ISDIR(e.attr.mode))
 		return -EISDIR;
-	h = calloc(1, sizeof(*h));
-	if (!h)
-		return -ENOMEM;
-	h->src = e.src;
-	h->st = e.src == ROUTE_NFS ? fy->nfs : fy->s3;
-	rc = store_open(h->st, path, O_RDONLY, 0, e.src == ROUTE_S3 ? e.attr.etag : NULL, &h->f);
+	if (writing) {
+		/* spec 5: O_TRUNC makes an empty file on the new store, otherwise copy up first */
+		rc = ns_copyup(&fy->route, path, (fi->flags & O_TRUNC) != 0);
+		if (rc)
+			return rc;
+		rc = store_open(fy->nfs, path, fi->flags & ~(O_CREAT | O_EXCL), 0, NULL, &f);
+		return rc ? rc : new_handle(fi, fy->nfs, f, ROUTE_NFS);
+	}
+	struct store *st = e.src == ROUTE_NFS ? fy->nfs : fy->s3;
+	rc = store_open(st, path, O_RDONLY, 0, e.src == ROUTE_S3 ? e.attr.etag : NULL, &f);
 	if (rc)
-		goto err_free;
-	fi->fh = (uint64_t)(uintptr_t)h;
-	if (e.src == ROUTE_S3)
-		fi->keep_cache = 0;
-	return 0;
-err_free:
-	free(h);
-	return rc;
+		return rc;
+	return new_handle(fi, st, f, e.src);
+}
+
+static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	struct ferry *fy = fs_ctx();
+	struct ns_caller who = caller();
+	struct store_file *f;
+	int rc = ns_create(&fy->route, path, mode, fi->flags, &who, &f);
+	return rc ? rc : new_handle(fi, fy->nfs, f, ROUTE_NFS);
+}
+
+static int fs_write(const char *path, const char *buf, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	(void)path;
+	struct fs_file *h = (struct fs_file *)(uintptr_t)fi->fh;
+	if (h->src != ROUTE_NFS)
+		return -EBADF;
+	ssize_t n = store_pwrite(h->st, h->f, buf, size, (uint64_t)off);
+	return (int)n;
+}
+
+static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
+{
+	(void)path;
+	struct fs_file *h = (struct fs_file *)(uintptr_t)fi->fh;
+	return h->src == ROUTE_NFS ? store_fsync(h->st, h->f, datasync) : 0;
+}
+
+static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
+{
+	struct ferry *fy = fs_ctx();
+	if (size < 0)
+		return -EINVAL;
+	if (fi && fi->fh) {
+		struct fs_file *h = (struct fs_file *)(uintptr_t)fi->fh;
+		if (h->src == ROUTE_NFS)
+			return store_ftruncate(h->st, h->f, (uint64_t)size);
+	}
+	return ns_truncate(&fy->route, path, (uint64_t)size);
+}
+
+static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	(void)fi;
+	return ns_chmod(&fs_ctx()->route, path, mode);
+}
+
+static int fs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
+{
+	(void)fi;
+	return ns_chown(&fs_ctx()->route, path, uid, gid);
+}
+
+static int fs_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
+{
+	(void)fi;
+	return ns_utimens(&fs_ctx()->route, path, tv);
+}
+
+static int fs_mkdir(const char *path, mode_t mode)
+{
+	struct ns_caller who = caller();
+	return ns_mkdir(&fs_ctx()->route, path, mode, &who);
+}
+
+static int fs_mknod(const char *path, mode_t mode, dev_t rdev)
+{
+	struct ns_caller who = caller();
+	return ns_mknod(&fs_ctx()->route, path, mode, rdev, &who);
+}
+
+static int fs_symlink(const char *target, const char *path)
+{
+	struct ns_caller who = caller();
+	return ns_symlink(&fs_ctx()->route, target, path, &who);
+}
+
+static int fs_link(const char *from, const char *to)
+{
+	return ns_link(&fs_ctx()->route, from, to);
+}
+
+static int fs_unlink(const char *path)
+{
+	return ns_unlink(&fs_ctx()->route, path);
+}
+
+static int fs_rmdir(const char *path)
+{
+	return ns_rmdir(&fs_ctx()->route, path);
+}
+
+static int fs_rename(const char *from, const char *to, unsigned int flags)
+{
+	return ns_rename(&fs_ctx()->route, from, to, flags);
 }
 
 static int fs_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
@@ -311,6 +428,20 @@ static const struct fuse_operations fs_ops = {
 	.read = fs_read,
 	.release = fs_release,
 	.statfs = fs_statfs,
+	.create = fs_create,
+	.write = fs_write,
+	.fsync = fs_fsync,
+	.truncate = fs_truncate,
+	.chmod = fs_chmod,
+	.chown = fs_chown,
+	.utimens = fs_utimens,
+	.mkdir = fs_mkdir,
+	.mknod = fs_mknod,
+	.symlink = fs_symlink,
+	.link = fs_link,
+	.unlink = fs_unlink,
+	.rmdir = fs_rmdir,
+	.rename = fs_rename,
 	.getxattr = fs_getxattr,
 	.listxattr = fs_listxattr,
 };

@@ -1,8 +1,11 @@
 /* route.c - the namespace (spec section 3): which store serves a path, and the merged
  * directory listing. Lookup order for a path P:
- *   1. the new store has P          -> that entry, whatever its type
- *   2. S3 has P (object or keys under P/) -> a file or a directory from S3
- *   3. otherwise ENOENT
+ *   1. the new store has P                      -> that entry, whatever its type
+ *   2. P is whited out, or its parent is opaque -> ENOENT
+ *   3. S3 has P (object or keys under P/)       -> a file or a directory from S3
+ *   4. otherwise ENOENT
+ * (The spec checks whiteouts of P's ancestors too; the kernel looks every ancestor up
+ * before P, and an ancestor that is whited out answers ENOENT there.)
  * A store error other than ENOENT is returned as it is: an unreachable server must
  * never look like a missing file. No locks: every store is thread-safe on its own. */
 #include "route.h"
@@ -17,6 +20,7 @@
 #include "naming.h"
 #include "stats.h"
 #include "util.h"
+#include "whiteout.h"
 
 int route_lookup(struct route *r, const char *path, struct route_entry *out)
 {
@@ -31,6 +35,17 @@ int route_lookup(struct route *r, const char *path, struct route_entry *out)
 	}
 	if (rc != -ENOENT && rc != -ENOTDIR)
 		return rc;
+	if (strcmp(path, "/") != 0) {
+		rc = wh_is_whiteout(r, path);
+		if (rc)
+			return rc > 0 ? -ENOENT : rc;
+		char parent[NAME_MAX_PATH + 2];
+		const char *slash = strrchr(path, '/');
+		snprintf(parent, sizeof(parent), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+		rc = wh_is_opaque(r, parent);
+		if (rc)
+			return rc > 0 ? -ENOENT : rc;
+	}
 
 	rc = store_stat(r->s3, path, &out->attr);
 	if (rc == 0) {
@@ -134,6 +149,8 @@ struct merge_ctx {
 	const char *dir;
 	struct name_set nfs_names;    /* sorted after the new store's listing */
 	struct name_set s3_dirs;      /* S3 directory names (common prefixes) */
+	struct name_set whiteouts;    /* hex SHA-256 of the names whited out here (sorted) */
+	int opaque;                   /* the directory is opaque: S3 contributes nothing */
 	struct s3_file *files;        /* S3 objects, held until every page was seen */
 	size_t nfiles, capfiles;
 	route_fill_fn fn;
@@ -166,14 +183,20 @@ static void entry_stat(struct merge_ctx *m, const char *name, const struct store
 static int on_nfs_entry(void *arg, const struct store_dirent *de)
 {
 	struct merge_ctx *m = arg;
+	if (!strncmp(de->name, WH_PREFIX, sizeof(WH_PREFIX) - 1))
+		return set_add(&m->whiteouts, de->name + sizeof(WH_PREFIX) - 1);
+	if (!strcmp(de->name, WH_OPAQUE)) {
+		m->opaque = 1;
+		return 0;
+	}
 	if (!name_segment_ok(de->name, strlen(de->name)))
-		return 0;                /* ".", "..", and reserved markers stay hidden */
+		return 0;                /* ".", "..", and other reserved names stay hidden */
 	int rc = set_add(&m->nfs_names, de->name);
 	if (rc)
 		return rc;
 	struct stat st;
 	entry_stat(m, de->name, de->attr, de->type, ROUTE_NFS, &st);
-	return m->fn(m->arg, de->name, &st);
+	return m->fn(m->arg, de->name, &st, ROUTE_NFS);
 }
 
 /* S3 pages interleave objects and common prefixes, and a shadowed object "a" may come
@@ -189,6 +212,13 @@ static int on_s3_entry(void *arg, const struct store_dirent *de)
 	}
 	if (set_has(&m->nfs_names, de->name))
 		return 0;                /* the new store wins a name clash */
+	if (m->whiteouts.n) {
+		char hex[65];
+		if (util_sha256_hex(de->name, len, hex))
+			return -EIO;
+		if (set_has(&m->whiteouts, hex))
+			return 0;            /* deleted through the mount */
+	}
 	if (S_ISDIR(de->type))
 		return set_add(&m->s3_dirs, de->name);
 	if (m->nfiles == m->capfiles) {
@@ -217,7 +247,7 @@ static int emit_s3(struct merge_ctx *m)
 	for (size_t i = 0; i < m->s3_dirs.n && !rc; i++) {
 		struct stat st;
 		entry_stat(m, m->s3_dirs.names[i], NULL, S_IFDIR, ROUTE_S3, &st);
-		rc = m->fn(m->arg, m->s3_dirs.names[i], &st);
+		rc = m->fn(m->arg, m->s3_dirs.names[i], &st, ROUTE_S3);
 	}
 	for (size_t i = 0; i < m->nfiles && !rc; i++) {
 		struct s3_file *f = &m->files[i];
@@ -227,7 +257,7 @@ static int emit_s3(struct merge_ctx *m)
 		}
 		struct stat st;
 		entry_stat(m, f->name, f->has_attr ? &f->attr : NULL, S_IFREG, ROUTE_S3, &st);
-		rc = m->fn(m->arg, f->name, &st);
+		rc = m->fn(m->arg, f->name, &st, ROUTE_S3);
 	}
 	return rc;
 }
@@ -245,6 +275,11 @@ int route_readdir(struct route *r, const char *path, route_fill_fn fn, void *arg
 	else if (rc != -ENOENT && rc != -ENOTDIR)
 		goto out;
 	qsort(m.nfs_names.names, m.nfs_names.n, sizeof(char *), cmp_str);
+	qsort(m.whiteouts.names, m.whiteouts.n, sizeof(char *), cmp_str);
+	if (m.opaque) {
+		rc = 0;
+		goto out;
+	}
 
 	rc = store_readdir(r->s3, path, on_s3_entry, &m);
 	if (rc == 0)
@@ -254,6 +289,7 @@ int route_readdir(struct route *r, const char *path, route_fill_fn fn, void *arg
 out:
 	set_free(&m.nfs_names);
 	set_free(&m.s3_dirs);
+	set_free(&m.whiteouts);
 	for (size_t i = 0; i < m.nfiles; i++)
 		free(m.files[i].name);
 	free(m.files);

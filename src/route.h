@@ -33,9 +33,10 @@ struct route_entry {
  * error: never turned into ENOENT, so an outage is not mistaken for a missing file). */
 int route_lookup(struct route *r, const char *path, struct route_entry *out);
 
-/* Called once per merged entry; attr may be NULL when the listing carries none.
- * Return 0 to go on, non-zero to stop. */
-typedef int (*route_fill_fn)(void *arg, const char *name, const struct stat *st);
+/* Called once per merged entry with its attributes and the store that serves it.
+ * Return 0 to go on, non-zero to stop (route_readdir then returns that value). */
+typedef int (*route_fill_fn)(void *arg, const char *name, const struct stat *st,
+			     enum route_src src);
 
 /* List a directory: the union of its new-store and S3 entries, the new store winning a
  * name clash, names that cannot be POSIX names (or are reserved) left out and counted. */

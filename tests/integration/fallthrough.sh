@@ -56,11 +56,9 @@ h_is "$(ls "$M/docs" | tr '\n' ' ')" "2024 big.bin with space+plus%.txt ünïcö
 	"an S3-only directory lists its objects and subdirectories"
 h_is "$(cat "$M/shared/from-s3.txt")" "shared dir, s3 side" "a merged directory serves S3 files"
 h_ok "reserved .ferryfs names cannot be looked up" bash -c "! stat '$M/.ferryfs-reserved'"
-h_ok "a missing name is ENOENT" bash -c "! stat '$M/nope' 2>&1 | grep -q 'No such file'"
+h_ok "a missing name is ENOENT" bash -c "stat '$M/nope' 2>&1 | grep -q 'No such file'"
 ino1=$(stat -c %i "$M/s3only.txt")
 h_is "$(stat -c %i "$M/s3only.txt")" "$ino1" "st_ino of an S3 file is stable"
-h_ok "writes are refused (read-only until the write path lands)" \
-	bash -c "! echo x 2>/dev/null >'$M/new.txt'"
 
 # what the S3 side saw: every request signed correctly, x-amz-content-sha256 on each
 h_ok "ferryfs sent S3 requests" test -s "$H_TMP/sigv4-proxy.log"

@@ -1,0 +1,235 @@
+/* copy.c - copying one S3 object onto the new store (spec section 6): temporary file,
+ * durable, attributes, verified, then published atomically. Publishing "only if absent"
+ * is a hard link of the temporary file to the final name: link(2) fails with EEXIST when
+ * the name exists, atomically on the server, so two hosts (or a host and a writer) racing
+ * to create the same file never overwrite each other. No locks here. */
+#include "copy.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "naming.h"
+#include "util.h"
+#include "whiteout.h"
+
+int copy_ensure_parents(struct route *r, const char *path)
+{
+	char p[NAME_MAX_PATH + 2];
+	snprintf(p, sizeof(p), "%s", path);
+	for (char *s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
+		*s = '\0';
+		struct store_attr a;
+		int rc = store_stat(r->nfs, p, &a);
+		if (rc == 0) {
+			*s = '/';
+			if (!S_ISDIR(a.mode))
+				return -ENOTDIR;
+			continue;
+		}
+		if (rc != -ENOENT)
+			return rc;
+		struct route_entry e;
+		rc = route_lookup(r, p, &e);
+		if (rc)
+			return rc;
+		if (!S_ISDIR(e.attr.mode))
+			return -ENOTDIR;
+		rc = store_mkdir(r->nfs, p, e.attr.mode & 07777);
+		if (rc && rc != -EEXIST)
+			return rc;
+		if (rc == 0) {
+			store_chown(r->nfs, p, e.attr.uid, e.attr.gid);
+			if (e.attr.mtime.tv_sec) {
+				struct timespec tv[2] = { e.attr.mtime, e.attr.mtime };
+				store_utimens(r->nfs, p, tv);
+			}
+		}
+		*s = '/';
+	}
+	return 0;
+}
+
+static atomic_uint copy_seq;
+
+static void tmp_name(const char *dst, char *out, size_t outlen)
+{
+	char host[64] = "host";
+	gethostname(host, sizeof(host) - 1);
+	host[sizeof(host) - 1] = '\0';
+	for (char *h = host; *h; h++)
+		if (*h == '/' || *h == '.')
+			*h = '_';
+	const char *slash = strrchr(dst, '/');
+	snprintf(out, outlen, "%.*s/" WH_TMP_PREFIX "%s.%d.%u", (int)(slash - dst), dst, host,
+		 (int)getpid(), atomic_fetch_add(&copy_seq, 1));
+}
+
+struct sink_ctx {
+	struct route *r;
+	struct store_file *out;
+	uint64_t off;
+	EVP_MD_CTX *sha, *md5;
+};
+
+static int sink(void *arg, const void *data, size_t len)
+{
+	struct sink_ctx *c = arg;
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = store_pwrite(c->r->nfs, c->out, (const char *)data + done, len - done,
+					 c->off + done);
+		if (n < 0)
+			return (int)n;
+		if (n == 0)
+			return -EIO;
+		done += (size_t)n;
+	}
+	c->off += len;
+	if (!EVP_DigestUpdate(c->sha, data, len) || !EVP_DigestUpdate(c->md5, data, len))
+		return -EIO;
+	return 0;
+}
+
+/* A plain pread loop, for a store without read_stream. */
+static int copy_by_pread(struct route *r, struct store_file *in, uint64_t size, struct sink_ctx *c)
+{
+	size_t bufsz = 4u << 20;
+	char *buf = malloc(bufsz);
+	int rc = 0;
+	if (!buf)
+		return -ENOMEM;
+	for (uint64_t off = 0; off < size && !rc;) {
+		ssize_t n = store_pread(r->s3, in, buf, bufsz, off);
+		if (n < 0)
+			rc = (int)n;
+		else if (n == 0)
+			rc = -EIO;      /* the object is shorter than it said */
+		else {
+			rc = sink(c, buf, (size_t)n);
+			off += (uint64_t)n;
+		}
+	}
+	free(buf);
+	return rc;
+}
+
+/* 1 when an ETag is a plain MD5 (single-part upload): 32 hex digits. */
+static int etag_is_md5(const char *etag)
+{
+	size_t n = strlen(etag);
+	if (n != 32)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((etag[i] >= '0' && etag[i] <= '9') || (etag[i] >= 'a' && etag[i] <= 'f') ||
+		      (etag[i] >= 'A' && etag[i] <= 'F')))
+			return 0;
+	return 1;
+}
+
+int copy_s3_to_nfs(struct route *r, const char *src, const char *dst, const char *etag,
+		   enum copy_publish how, struct copy_result *out)
+{
+	struct store_file *in = NULL;
+	struct sink_ctx c = { .r = r };
+	char tmp[NAME_MAX_PATH + 128];
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen;
+	char md5hex[33];
+	int rc, have_tmp = 0;
+
+	memset(out, 0, sizeof(*out));
+	rc = store_open(r->s3, src, O_RDONLY, 0, etag, &in);
+	if (rc)
+		return rc;
+	rc = store_fstat(r->s3, in, &out->attr);
+	if (rc)
+		goto out_in;
+	rc = copy_ensure_parents(r, dst);
+	if (rc)
+		goto out_in;
+
+	tmp_name(dst, tmp, sizeof(tmp));
+	rc = store_open(r->nfs, tmp, O_WRONLY | O_CREAT | O_EXCL, 0600, NULL, &c.out);
+	if (rc)
+		goto out_in;
+	have_tmp = 1;
+	c.sha = EVP_MD_CTX_new();
+	c.md5 = EVP_MD_CTX_new();
+	if (!c.sha || !c.md5 || !EVP_DigestInit_ex(c.sha, EVP_sha256(), NULL) ||
+	    !EVP_DigestInit_ex(c.md5, EVP_md5(), NULL)) {
+		rc = -ENOMEM;
+		goto out_tmp;
+	}
+	if (r->s3->ops->read_stream)
+		rc = store_read_stream(r->s3, in, 0, UINT64_MAX, sink, &c);
+	else
+		rc = copy_by_pread(r, in, out->attr.size, &c);
+	if (rc)
+		goto out_tmp;
+	rc = store_fsync(r->nfs, c.out, 0);
+	if (rc)
+		goto out_tmp;
+	rc = store_close(r->nfs, c.out);
+	c.out = NULL;
+	if (rc)
+		goto out_tmp;
+
+	/* verify: size, and the MD5 where the ETag is one */
+	out->size = c.off;
+	if (c.off != out->attr.size) {
+		log_err("copy %s: got %llu bytes, the object has %llu", src,
+			(unsigned long long)c.off, (unsigned long long)out->attr.size);
+		rc = -EIO;
+		goto out_tmp;
+	}
+	EVP_DigestFinal_ex(c.md5, md, &mdlen);
+	util_hex(md, mdlen, md5hex);
+	if (etag_is_md5(out->attr.etag) && strcasecmp(md5hex, out->attr.etag) != 0) {
+		log_err("copy %s: MD5 %s does not match the ETag %s", src, md5hex, out->attr.etag);
+		rc = -EIO;
+		goto out_tmp;
+	}
+	EVP_DigestFinal_ex(c.sha, md, &mdlen);
+	util_hex(md, mdlen, out->sha256);
+
+	/* attributes of the object (spec 4), then publish */
+	store_chown(r->nfs, tmp, out->attr.uid, out->attr.gid);
+	rc = store_chmod(r->nfs, tmp, out->attr.mode & 07777);
+	if (!rc) {
+		struct timespec tv[2] = { out->attr.mtime, out->attr.mtime };
+		rc = store_utimens(r->nfs, tmp, tv);
+	}
+	if (rc)
+		goto out_tmp;
+	if (how == COPY_REPLACE) {
+		rc = store_rename(r->nfs, tmp, dst, 0);
+		if (rc)
+			goto out_tmp;
+		have_tmp = 0;
+		out->published = 1;
+	} else {
+		rc = store_link(r->nfs, tmp, dst);
+		if (rc == 0)
+			out->published = 1;
+		else if (rc == -EEXIST)
+			rc = 0;                 /* someone got there first: theirs stands */
+	}
+out_tmp:
+	if (c.out)
+		store_close(r->nfs, c.out);
+	if (have_tmp)
+		store_unlink(r->nfs, tmp);
+	EVP_MD_CTX_free(c.sha);
+	EVP_MD_CTX_free(c.md5);
+out_in:
+	store_close(r->s3, in);
+	return rc;
+}

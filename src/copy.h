@@ -1,0 +1,37 @@
+/* copy.h - where a file is copied: one S3 object onto the new store, as spec section 6
+ * says. Used by copy-up (a write to an S3-only file, the caller waiting) and by the
+ * migrator (in the background). */
+#ifndef FERRY_COPY_H
+#define FERRY_COPY_H
+
+#include <stdint.h>
+
+#include "route.h"
+
+enum copy_publish {
+	COPY_IF_ABSENT,   /* publish only if the final name is still free (migration, copy-up) */
+	COPY_REPLACE,     /* publish over whatever is there (rename of an S3-only file onto it) */
+};
+
+struct copy_result {
+	uint64_t size;
+	char sha256[65];  /* of the bytes written, hex */
+	int published;    /* 0: the name was taken by another host or writer; nothing was changed */
+	struct store_attr attr; /* the object's attributes as copied */
+};
+
+/* Copy the S3 object of `src` to the new store at `dst`: read it pinned to `etag` (NULL or
+ * "": the ETag seen at open) into a temporary file beside dst, make it durable, give it the
+ * object's mode/owner/mtime, verify its size (and MD5 for single-part ETags), then publish
+ * it at dst per `how`. A partial or unverified copy is never visible under dst; on any
+ * failure the temporary file is removed. Parent directories of dst are created on the new
+ * store as needed (with the S3 directories' attributes).
+ * 0 / -ESTALE (the object changed) / -EIO (verification failed) / other -errno. */
+int copy_s3_to_nfs(struct route *r, const char *src, const char *dst, const char *etag,
+		   enum copy_publish how, struct copy_result *out);
+
+/* Create the missing parent directories of path on the new store, each with the merged
+ * view's attributes (an S3 directory's dir_mode/uid/gid). 0 / -errno. */
+int copy_ensure_parents(struct route *r, const char *path);
+
+#endif

@@ -1,0 +1,475 @@
+/* ns.c - changes to the merged namespace (spec section 5). Every write lands on the new
+ * store. An S3-only file is copied up before anything changes it; a name removed while S3
+ * still has it is whited out; a directory renamed with S3 content under it is copied up
+ * first (at most rename_dir_limit objects, else EXDEV) and made opaque so that no S3 entry
+ * leaks into its new place.
+ *
+ * No locks: each step is an atomic call on the new store, and the order of steps is chosen
+ * so that a crash between two of them never loses data (a file is copied before its name
+ * is whited out; a directory is made opaque before it is renamed). */
+#include "ns.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cfg.h"
+#include "copy.h"
+#include "log.h"
+#include "naming.h"
+#include "whiteout.h"
+
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)
+#endif
+#ifndef RENAME_EXCHANGE
+#define RENAME_EXCHANGE (1 << 1)
+#endif
+
+static void child_path(const char *dir, const char *name, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%s/%s", strcmp(dir, "/") ? dir : "", name);
+}
+
+int ns_check_new_name(const char *path)
+{
+	const char *leaf = strrchr(path, '/') + 1;
+	size_t len = strlen(leaf);
+	if (name_is_reserved(leaf, len))
+		return -EPERM;
+	if (len > NAME_MAX_SEGMENT)
+		return -ENAMETOOLONG;
+	return name_path_ok(path) ? 0 : -EINVAL;
+}
+
+/* Whether S3 has anything at path (an object or keys under it). 1 / 0 / -errno. */
+static int s3_has(struct route *r, const char *path)
+{
+	struct store_attr a;
+	int rc = store_stat(r->s3, path, &a);
+	if (rc == 0)
+		return 1;
+	return rc == -ENOENT || rc == -ENOTDIR ? 0 : rc;
+}
+
+/* After removing path from the new store: white it out if S3 still has it. */
+static int whiteout_if_s3(struct route *r, const char *path)
+{
+	int rc = s3_has(r, path);
+	if (rc <= 0)
+		return rc;
+	rc = copy_ensure_parents(r, path);
+	return rc ? rc : wh_create(r, path);
+}
+
+/* After creating path on the new store: a whiteout of the same name is now stale. */
+static void drop_whiteout(struct route *r, const char *path)
+{
+	int rc = wh_remove(r, path);
+	if (rc)
+		log_warn("cannot remove the whiteout of %s: %s", path, strerror(-rc));
+}
+
+int ns_copyup(struct route *r, const char *path, int truncate)
+{
+	struct route_entry e;
+	int rc = route_lookup(r, path, &e);
+	if (rc)
+		return rc;
+	if (e.src == ROUTE_NFS)
+		return 0;
+	if (!S_ISREG(e.attr.mode))
+		return -EISDIR;
+	if (truncate) {
+		struct store_file *f;
+		rc = copy_ensure_parents(r, path);
+		if (rc)
+			return rc;
+		rc = store_open(r->nfs, path, O_WRONLY | O_CREAT | O_EXCL, e.attr.mode & 07777, NULL, &f);
+		if (rc == -EEXIST)
+			return 0;          /* another writer made it first: it is on the new store */
+		if (rc)
+			return rc;
+		store_close(r->nfs, f);
+		store_chown(r->nfs, path, e.attr.uid, e.attr.gid);
+		return 0;
+	}
+	struct copy_result res;
+	rc = copy_s3_to_nfs(r, path, path, e.attr.etag, COPY_IF_ABSENT, &res);
+	if (rc == 0)
+		log_info("copied up %s (%llu bytes)", path, (unsigned long long)res.size);
+	return rc;
+}
+
+int ns_create(struct route *r, const char *path, uint32_t mode, int flags,
+	      const struct ns_caller *who, struct store_file **out)
+{
+	struct route_entry e;
+	int rc = ns_check_new_name(path);
+	if (rc)
+		return rc;
+	rc = route_lookup(r, path, &e);
+	if (rc == 0) {
+		if (flags & O_EXCL)
+			return -EEXIST;
+		if (S_ISDIR(e.attr.mode))
+			return -EISDIR;
+		rc = ns_copyup(r, path, (flags & O_TRUNC) != 0);
+		return rc ? rc : store_open(r->nfs, path, flags & ~(O_CREAT | O_EXCL), 0, NULL, out);
+	}
+	if (rc != -ENOENT)
+		return rc;
+	rc = copy_ensure_parents(r, path);
+	if (rc)
+		return rc;
+	rc = store_open(r->nfs, path, flags | O_CREAT, mode & 07777, NULL, out);
+	if (rc)
+		return rc;
+	store_chown(r->nfs, path, who->uid, who->gid);
+	drop_whiteout(r, path);
+	return 0;
+}
+
+/* Common prologue of mkdir/mknod/symlink: the name must be free in the merged view. */
+static int prepare_new(struct route *r, const char *path)
+{
+	struct route_entry e;
+	int rc = ns_check_new_name(path);
+	if (rc)
+		return rc;
+	rc = route_lookup(r, path, &e);
+	if (rc == 0)
+		return -EEXIST;
+	if (rc != -ENOENT)
+		return rc;
+	return copy_ensure_parents(r, path);
+}
+
+int ns_mkdir(struct route *r, const char *path, uint32_t mode, const struct ns_caller *who)
+{
+	int rc = prepare_new(r, path);
+	if (rc)
+		return rc;
+	rc = store_mkdir(r->nfs, path, mode & 07777);
+	if (rc)
+		return rc;
+	store_chown(r->nfs, path, who->uid, who->gid);
+	/* over a whited-out S3 directory: the new directory must not show the old content */
+	int was_whited = wh_is_whiteout(r, path);
+	if (was_whited > 0 && s3_has(r, path) > 0) {
+		rc = wh_make_opaque(r, path);
+		if (rc)
+			return rc;
+	}
+	if (was_whited > 0)
+		drop_whiteout(r, path);
+	return 0;
+}
+
+int ns_mknod(struct route *r, const char *path, uint32_t mode, uint64_t rdev,
+	     const struct ns_caller *who)
+{
+	int rc = prepare_new(r, path);
+	if (rc)
+		return rc;
+	rc = store_mknod(r->nfs, path, mode, rdev);
+	if (rc)
+		return rc;
+	store_chown(r->nfs, path, who->uid, who->gid);
+	drop_whiteout(r, path);
+	return 0;
+}
+
+int ns_symlink(struct route *r, const char *target, const char *path, const struct ns_caller *who)
+{
+	int rc = prepare_new(r, path);
+	if (rc)
+		return rc;
+	rc = store_symlink(r->nfs, target, path);
+	if (rc)
+		return rc;
+	store_chown(r->nfs, path, who->uid, who->gid);
+	drop_whiteout(r, path);
+	return 0;
+}
+
+int ns_link(struct route *r, const char *from, const char *to)
+{
+	struct route_entry e;
+	int rc = route_lookup(r, from, &e);
+	if (rc)
+		return rc;
+	if (S_ISDIR(e.attr.mode))
+		return -EPERM;
+	rc = prepare_new(r, to);
+	if (rc)
+		return rc;
+	rc = ns_copyup(r, from, 0);
+	if (rc)
+		return rc;
+	rc = store_link(r->nfs, from, to);
+	if (rc)
+		return rc;
+	drop_whiteout(r, to);
+	return 0;
+}
+
+int ns_unlink(struct route *r, const char *path)
+{
+	struct route_entry e;
+	int rc = route_lookup(r, path, &e);
+	if (rc)
+		return rc;
+	if (S_ISDIR(e.attr.mode))
+		return -EISDIR;
+	if (e.src == ROUTE_NFS) {
+		rc = store_unlink(r->nfs, path);
+		if (rc)
+			return rc;
+	}
+	return whiteout_if_s3(r, path);
+}
+
+static int first_entry(void *arg, const char *name, const struct stat *st, enum route_src src)
+{
+	(void)arg;
+	(void)name;
+	(void)st;
+	(void)src;
+	return 1;
+}
+
+/* 0 when the directory is empty in the merged view, -ENOTEMPTY when not, -errno. */
+static int merged_empty(struct route *r, const char *dir)
+{
+	int rc = route_readdir(r, dir, first_entry, NULL);
+	return rc == 1 ? -ENOTEMPTY : rc;
+}
+
+int ns_rmdir(struct route *r, const char *path)
+{
+	struct route_entry e;
+	int rc = route_lookup(r, path, &e);
+	if (rc)
+		return rc;
+	if (!S_ISDIR(e.attr.mode))
+		return -ENOTDIR;
+	if (!strcmp(path, "/"))
+		return -EBUSY;
+	rc = merged_empty(r, path);
+	if (rc)
+		return rc;
+	if (e.src == ROUTE_NFS) {
+		rc = wh_clear_dir(r, path);
+		if (rc)
+			return rc;
+		rc = store_rmdir(r->nfs, path);
+		if (rc)
+			return rc;
+	}
+	return whiteout_if_s3(r, path);
+}
+
+/* --- rename ----------------------------------------------------------------------- */
+
+struct walk {
+	struct route *r;
+	uint64_t s3_files;    /* S3-only files seen */
+	uint64_t limit;
+	int copy;             /* 0: count only; 1: copy up and make every directory opaque */
+	int rc;
+};
+
+static int walk_dir(struct walk *w, const char *dir);
+
+struct walk_entry {
+	char *name;
+	enum route_src src;
+	mode_t mode;
+};
+
+struct walk_list {
+	struct walk_entry *v;
+	size_t n, cap;
+};
+
+static int collect(void *arg, const char *name, const struct stat *st, enum route_src src)
+{
+	struct walk_list *l = arg;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 32;
+		struct walk_entry *v = realloc(l->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n].name = strdup(name);
+	if (!l->v[l->n].name)
+		return -ENOMEM;
+	l->v[l->n].src = src;
+	l->v[l->n].mode = st->st_mode;
+	l->n++;
+	return 0;
+}
+
+static int walk_dir(struct walk *w, const char *dir)
+{
+	struct walk_list l = { 0 };
+	char child[NAME_MAX_PATH + 2];
+	int rc = route_readdir(w->r, dir, collect, &l);
+	for (size_t i = 0; i < l.n && !rc; i++) {
+		child_path(dir, l.v[i].name, child, sizeof(child));
+		if (S_ISDIR(l.v[i].mode)) {
+			if (w->copy && l.v[i].src == ROUTE_S3) {
+				rc = copy_ensure_parents(w->r, child);
+				if (!rc) {
+					rc = store_mkdir(w->r->nfs, child, l.v[i].mode & 07777);
+					rc = rc == -EEXIST ? 0 : rc;
+				}
+			}
+			if (!rc)
+				rc = walk_dir(w, child);
+		} else if (l.v[i].src == ROUTE_S3) {
+			if (!w->copy && ++w->s3_files > w->limit)
+				rc = -EXDEV;
+			else if (w->copy)
+				rc = ns_copyup(w->r, child, 0);
+		}
+	}
+	if (!rc && w->copy)
+		rc = wh_make_opaque(w->r, dir);
+	for (size_t i = 0; i < l.n; i++)
+		free(l.v[i].name);
+	free(l.v);
+	return rc;
+}
+
+static int rename_dir(struct route *r, const char *from, const struct route_entry *ef,
+		      const char *to, unsigned flags)
+{
+	int s3_from = s3_has(r, from), s3_to = s3_has(r, to), rc;
+	if (s3_from < 0)
+		return s3_from;
+	if (s3_to < 0)
+		return s3_to;
+	if (s3_from || s3_to || ef->src == ROUTE_S3) {
+		struct walk w = { .r = r, .limit = r->cfg->rename_dir_limit };
+		rc = walk_dir(&w, from);          /* count first: EXDEV changes nothing */
+		if (rc)
+			return rc;
+		w.copy = 1;
+		if (ef->src == ROUTE_S3) {
+			rc = copy_ensure_parents(r, from);
+			if (!rc) {
+				rc = store_mkdir(r->nfs, from, ef->attr.mode & 07777);
+				rc = rc == -EEXIST ? 0 : rc;
+			}
+			if (rc)
+				return rc;
+		}
+		rc = walk_dir(&w, from);
+		if (rc)
+			return rc;
+	}
+	rc = copy_ensure_parents(r, to);
+	if (!rc)
+		rc = store_rename(r->nfs, from, to, flags);
+	if (rc)
+		return rc;
+	drop_whiteout(r, to);
+	return s3_from ? whiteout_if_s3(r, from) : 0;
+}
+
+int ns_rename(struct route *r, const char *from, const char *to, unsigned flags)
+{
+	struct route_entry ef, et;
+	int rc, to_exists;
+	if (flags & ~RENAME_NOREPLACE)
+		return -EINVAL;
+	rc = ns_check_new_name(to);
+	if (rc)
+		return rc;
+	rc = route_lookup(r, from, &ef);
+	if (rc)
+		return rc;
+	rc = route_lookup(r, to, &et);
+	if (rc && rc != -ENOENT)
+		return rc;
+	to_exists = rc == 0;
+	if (to_exists) {
+		if (flags & RENAME_NOREPLACE)
+			return -EEXIST;
+		if (S_ISDIR(ef.attr.mode) && !S_ISDIR(et.attr.mode))
+			return -ENOTDIR;
+		if (!S_ISDIR(ef.attr.mode) && S_ISDIR(et.attr.mode))
+			return -EISDIR;
+		if (S_ISDIR(et.attr.mode)) {
+			rc = merged_empty(r, to);
+			if (rc)
+				return rc;
+		}
+	}
+	if (!strcmp(from, to))
+		return 0;
+	if (S_ISDIR(ef.attr.mode)) {
+		size_t fl = strlen(from);
+		if (!strncmp(to, from, fl) && to[fl] == '/')
+			return -EINVAL;      /* into its own subtree */
+		return rename_dir(r, from, &ef, to, flags);
+	}
+
+	if (ef.src == ROUTE_S3) {
+		/* an S3-only file: copied up to its new name, then its old name whited out */
+		struct copy_result res;
+		rc = copy_s3_to_nfs(r, from, to, ef.attr.etag, COPY_REPLACE, &res);
+		if (rc)
+			return rc;
+	} else {
+		rc = copy_ensure_parents(r, to);
+		if (!rc)
+			rc = store_rename(r->nfs, from, to, flags);
+		if (rc)
+			return rc;
+	}
+	drop_whiteout(r, to);
+	return whiteout_if_s3(r, from);
+}
+
+/* --- attributes ---------------------------------------------------------------------- */
+
+int ns_chmod(struct route *r, const char *path, uint32_t mode)
+{
+	int rc = ns_copyup(r, path, 0);
+	return rc ? rc : store_chmod(r->nfs, path, mode & 07777);
+}
+
+int ns_chown(struct route *r, const char *path, uint32_t uid, uint32_t gid)
+{
+	struct store_attr a;
+	int rc = ns_copyup(r, path, 0);
+	if (rc)
+		return rc;
+	if (uid == (uint32_t)-1 || gid == (uint32_t)-1) {   /* -1: leave that id as it is */
+		rc = store_stat(r->nfs, path, &a);
+		if (rc)
+			return rc;
+		uid = uid == (uint32_t)-1 ? a.uid : uid;
+		gid = gid == (uint32_t)-1 ? a.gid : gid;
+	}
+	return store_chown(r->nfs, path, uid, gid);
+}
+
+int ns_utimens(struct route *r, const char *path, const struct timespec tv[2])
+{
+	int rc = ns_copyup(r, path, 0);
+	return rc ? rc : store_utimens(r->nfs, path, tv);
+}
+
+int ns_truncate(struct route *r, const char *path, uint64_t size)
+{
+	int rc = ns_copyup(r, path, size == 0);
+	return rc ? rc : store_truncate(r->nfs, path, size);
+}

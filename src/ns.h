@@ -1,0 +1,47 @@
+/* ns.h - changes to the merged namespace (spec section 5): every operation that creates,
+ * removes, renames or changes an entry. All writes go to the new store; an S3-only file is
+ * copied up first (copy.c); a name that S3 still has is whited out (whiteout.c). fs.c calls
+ * these after the kernel's permission checks; route.c answers the lookups. */
+#ifndef FERRY_NS_H
+#define FERRY_NS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "route.h"
+
+/* Who asks: entries created are given to this uid/gid (as on any filesystem). */
+struct ns_caller {
+	uid_t uid;
+	gid_t gid;
+};
+
+/* Make sure path (a file) is on the new store, copying it up from S3 if it is S3-only.
+ * With `truncate`, an S3-only file becomes an empty file on the new store with the
+ * object's attributes and no data is copied (open with O_TRUNC). 0 / -errno. */
+int ns_copyup(struct route *r, const char *path, int truncate);
+
+/* Check a name about to be created: -EPERM for the reserved ".ferryfs" names. */
+int ns_check_new_name(const char *path);
+
+/* Create a regular file (open flags for the new store); *out receives the open file. */
+int ns_create(struct route *r, const char *path, uint32_t mode, int flags,
+	      const struct ns_caller *who, struct store_file **out);
+int ns_mkdir(struct route *r, const char *path, uint32_t mode, const struct ns_caller *who);
+int ns_mknod(struct route *r, const char *path, uint32_t mode, uint64_t rdev,
+	     const struct ns_caller *who);
+int ns_symlink(struct route *r, const char *target, const char *path, const struct ns_caller *who);
+int ns_link(struct route *r, const char *from, const char *to);
+int ns_unlink(struct route *r, const char *path);
+int ns_rmdir(struct route *r, const char *path);
+/* flags: 0 or RENAME_NOREPLACE (RENAME_EXCHANGE is EINVAL). */
+int ns_rename(struct route *r, const char *from, const char *to, unsigned flags);
+
+/* Attribute changes: copy up, then apply on the new store. */
+int ns_chmod(struct route *r, const char *path, uint32_t mode);
+int ns_chown(struct route *r, const char *path, uint32_t uid, uint32_t gid);
+int ns_utimens(struct route *r, const char *path, const struct timespec tv[2]);
+int ns_truncate(struct route *r, const char *path, uint64_t size);
+
+#endif

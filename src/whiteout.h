@@ -1,0 +1,38 @@
+/* whiteout.h - the markers that live on the new store so that every host sees them
+ * (spec section 3):
+ *   whiteout of name N in directory D:  D/.ferryfs.wh.<SHA-256 of N in hex>
+ *       (a fixed-length name, so a name of any legal length can be whited out; the file
+ *        holds N itself, for `ferryctl finish` and `scan`)
+ *   opaque directory D:                 D/.ferryfs.opaque
+ * Both begin with the reserved ".ferryfs", so the mount never shows them. Each marker
+ * is one NFS file, created and removed atomically: hosts never rewrite a shared list. */
+#ifndef FERRY_WHITEOUT_H
+#define FERRY_WHITEOUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "route.h"
+
+#define WH_PREFIX ".ferryfs.wh."
+#define WH_OPAQUE ".ferryfs.opaque"
+#define WH_TMP_PREFIX ".ferryfs.tmp."
+
+/* The marker path whiting out `path` (its parent + "/.ferryfs.wh.<hex>"). out >= 4200. */
+int wh_marker_path(const char *path, char *out, size_t outlen);
+
+/* 1 when path is whited out in its parent on the new store, 0 when not, -errno on error. */
+int wh_is_whiteout(struct route *r, const char *path);
+/* White path out (its parent must exist on the new store). 0 / -errno; EEXIST is 0. */
+int wh_create(struct route *r, const char *path);
+/* Remove path's whiteout if there is one. 0 / -errno (ENOENT is 0). */
+int wh_remove(struct route *r, const char *path);
+
+/* 1 when the directory is opaque on the new store, 0 when not, -errno on error. */
+int wh_is_opaque(struct route *r, const char *dir);
+int wh_make_opaque(struct route *r, const char *dir);
+
+/* Remove every marker directly inside dir (before an rmdir of an empty-looking directory). */
+int wh_clear_dir(struct route *r, const char *dir);
+
+#endif
