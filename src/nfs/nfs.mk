@@ -9,3 +9,8 @@ tests_integ_nfsstore_CFLAGS = $(unit_cflags)
 tests_integ_nfsstore_LDADD = $(unit_ldadd)
 TESTS += tests/integration/nfsstore.sh tests/integration/nfsrestart.sh
 EXTRA_DIST += tests/integration/nfsstore.sh tests/integration/nfsrestart.sh
+
+# the NFS read benchmark (built by make check, run by contrib/bench-nfs.sh; not a test)
+check_PROGRAMS += tests/bench/bench_nfs
+tests_bench_bench_nfs_SOURCES = tests/bench/bench_nfs.c
+tests_bench_bench_nfs_LDADD = $(FERRY_LIBS)
