@@ -20,11 +20,15 @@
 
 #define MAXF 64
 
+static char *allocs[4 * MAXF];   /* every string unescape made, freed at the end */
+static size_t nallocs;
+
 static char *unescape(const char *s)
 {
 	char *out = malloc(strlen(s) + 1), *o = out;
-	if (!out)
+	if (!out || nallocs == ARRAY_SIZE(allocs))
 		exit(2);
+	allocs[nallocs++] = out;
 	while (*s) {
 		if (*s != '\\' || !s[1]) {
 			*o++ = *s++;
@@ -125,5 +129,7 @@ int main(int argc, char **argv)
 	printf("authorization: %s\npath: %s\nquery: %s\n", r.authorization.data,
 	       r.canonical_uri.data, r.canonical_query.data);
 	sigv4_result_free(&r);
+	for (size_t i = 0; i < nallocs; i++)
+		free(allocs[i]);
 	return 0;
 }
