@@ -57,7 +57,7 @@ static void px_fail(struct px *x, int err)
 	XML_StopParser(x->p, XML_FALSE);
 }
 
-/* names[0..depth-1] equal the given path (NULL-terminated list of names)? */
+/* Is the open-element path exactly a[/b[/c]] (b and c may be NULL)? */
 static int px_at(const struct px *x, const char *a, const char *b, const char *c)
 {
 	const char *path[3] = { a, b, c };
