@@ -68,6 +68,7 @@ struct s3_client {
 	uint64_t part_size;
 	uint64_t mp_threshold;
 	atomic_uint list_page;  /* test knob: default max-keys */
+	struct curl_slist *connect_to; /* test knob, set before use */
 
 	CURLSH *share;
 	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
@@ -556,6 +557,8 @@ static int s3_set_common(struct s3_client *c, CURL *h, struct s3_resp *rs, char 
 	bad |= curl_easy_setopt(h, CURLOPT_WRITEDATA, rs);
 	if (cfg->s3_ca_file && cfg->s3_ca_file[0])
 		bad |= curl_easy_setopt(h, CURLOPT_CAINFO, cfg->s3_ca_file);
+	if (c->connect_to)
+		bad |= curl_easy_setopt(h, CURLOPT_CONNECT_TO, c->connect_to);
 	if (cfg->s3_insecure_tls) {
 		bad |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
 		bad |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -759,6 +762,15 @@ void s3_client_set_list_page(struct s3_client *c, unsigned max_keys)
 	atomic_store(&c->list_page, max_keys);
 }
 
+int s3_client_set_connect_to(struct s3_client *c, const char *spec)
+{
+	curl_slist_free_all(c->connect_to);
+	c->connect_to = NULL;
+	if (spec && !(c->connect_to = curl_slist_append(NULL, spec)))
+		return -ENOMEM;
+	return 0;
+}
+
 static int s3_parse_endpoint(struct s3_client *c)
 {
 	const struct ferry_config *cfg = c->cfg;
@@ -910,6 +922,7 @@ void s3_client_free(struct s3_client *c)
 		for (unsigned i = 0; i < CURL_LOCK_DATA_LAST; i++)
 			pthread_mutex_destroy(&c->share_locks[i]);
 	}
+	curl_slist_free_all(c->connect_to);
 	free(c->scheme);
 	free(c->host);
 	free(c->base);

@@ -133,6 +133,11 @@ int s3_mpu_abort(struct s3_client *c, const char *key, const char *upload_id);
 /* Test knobs (not for production): a max-keys override applied to every listing that
  * does not set one (0 to clear). */
 void s3_client_set_list_page(struct s3_client *c, unsigned max_keys);
+/* Test knob: connect to another address than the endpoint names, in curl's
+ * CURLOPT_CONNECT_TO form "HOST:PORT:CONNECT-HOST:CONNECT-PORT" (NULL to clear). Lets a
+ * test reach virtual-hosted names such as BUCKET.s3.amazonaws.com on a local server.
+ * Call before the client is used by other threads. 0 / -ENOMEM. */
+int s3_client_set_connect_to(struct s3_client *c, const char *spec);
 
 /* The client behind an S3 store made by store_s3_new (NULL for any other store): for
  * tools and tests that need raw S3 calls. Defined in src/store/s3.c. */

@@ -254,8 +254,10 @@ static int s3s_flush(struct s3s_readdir *r, const char *pos)
 		rc = s3s_deliver_file(r, p);
 		i++;
 	}
-	memmove(r->pend, r->pend + i, (r->npend - i) * sizeof(*r->pend));
-	r->npend -= i;
+	if (i) {
+		memmove(r->pend, r->pend + i, (r->npend - i) * sizeof(*r->pend));
+		r->npend -= i;
+	}
 	return rc;
 }
 

@@ -503,6 +503,84 @@ Test(client, multipart_small_parts)
 	cfg_free(&c2);
 }
 
+Test(client, single_put_streamed)
+{
+	/* between 1 MiB and the multipart threshold: one PUT, body streamed (UNSIGNED-PAYLOAD) */
+	struct pat p = { (3u << 20) + 17, 99 };
+	char etag[80];
+	cr_assert_eq(s3_put(cl, K("streamed"), p.size, pat_read, &p, NULL, etag), 0);
+	cr_assert_eq(strlen(etag), 32);
+	struct hasher h;
+	struct s3_object_info oi;
+	hasher_init(&h, 99, 0);
+	cr_assert_eq(s3_get_stream(cl, K("streamed"), NULL, 0, UINT64_MAX, hash_sink, &h, &oi), 0);
+	char hex[65];
+	hasher_hex(&h, hex);
+	cr_assert_eq(h.n, p.size);
+	cr_assert_eq(h.mismatches, 0);
+	cr_assert_eq(oi.size, p.size);
+	cr_assert_str_eq(oi.etag, etag);
+}
+
+static void *head_worker(void *arg)
+{
+	struct s3_client *x = arg;
+	struct s3_object_info oi;
+	for (int i = 0; i < 20; i++)
+		if (s3_head(x, K("pool"), &oi) || oi.size != 4)
+			return (void *)1;
+	return NULL;
+}
+
+Test(client, pool_blocks_when_busy)
+{
+	/* 8 threads on 2 handles: callers wait for a handle, none fails */
+	struct ferry_config c2;
+	struct s3_client *x;
+	make_cfg(&c2, env("S3_URL", ""));
+	c2.s3_connections = 2;
+	cr_assert_eq(s3_client_new(&c2, &x), 0);
+	cr_assert_eq(s3_put_buf(x, K("pool"), "pool", 4, NULL, NULL), 0);
+	pthread_t t[8];
+	for (int i = 0; i < 8; i++)
+		pthread_create(&t[i], NULL, head_worker, x);
+	for (int i = 0; i < 8; i++) {
+		void *r;
+		pthread_join(t[i], &r);
+		cr_assert_null(r);
+	}
+	s3_client_free(x);
+	cfg_free(&c2);
+}
+
+Test(client, virtual_hosted)
+{
+	/* BUCKET.s3.amazonaws.com:PORT, connected to the local s3rver (which routes
+	 * virtual-hosted names of that form): the key goes in the path, the bucket in Host */
+	const char *url = env("S3_URL", "");
+	const char *port = strrchr(url, ':') + 1;
+	char ep[128], spec[256];
+	struct ferry_config c2;
+	struct s3_client *x;
+	snprintf(ep, sizeof(ep), "http://s3.amazonaws.com:%s", port);
+	make_cfg(&c2, ep);
+	c2.s3_path_style = 0;
+	cr_assert_eq(s3_client_new(&c2, &x), 0);
+	snprintf(spec, sizeof(spec), "%s.s3.amazonaws.com:%s:127.0.0.1:%s", c2.s3_bucket, port, port);
+	cr_assert_eq(s3_client_set_connect_to(x, spec), 0);
+	cr_assert_eq(s3_probe(x), 0);
+	char buf[16];
+	cr_assert_eq(s3_put_buf(x, K("vhost key+1"), "vhost", 5, NULL, NULL), 0);
+	cr_assert_eq(s3_get_range(cl, K("vhost key+1"), NULL, 0, sizeof(buf), buf), 5, "seen path-style");
+	cr_assert_eq(memcmp(buf, "vhost", 5), 0);
+	struct pages p = { 0 };
+	struct s3_list_opts o = { .prefix = K("vhost") };
+	cr_assert_eq(s3_list(x, &o, count_page, &p), 0);
+	cr_assert_eq(p.objects, 1);
+	s3_client_free(x);
+	cfg_free(&c2);
+}
+
 static ssize_t failing_read(void *arg, void *buf, size_t len, uint64_t off)
 {
 	struct pat *p = arg;
