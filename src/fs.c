@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dcache.h"
 #include "log.h"
 #include "ns.h"
 #include "stats.h"
@@ -114,6 +115,14 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
 	return route_readdir(&fy->route, path, fill_one, &c);
 }
 
+/* Every change made through the mount forgets the cached listings it touches (also on
+ * failure: a copy-up may have happened before the failing step). */
+static int changed(int rc, const char *path)
+{
+	dc_forget(path);
+	return rc;
+}
+
 static struct ns_caller caller(void)
 {
 	struct fuse_context *c = fuse_get_context();
@@ -149,7 +158,7 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 		return -EISDIR;
 	if (writing) {
 		/* spec 5: O_TRUNC makes an empty file on the new store, otherwise copy up first */
-		rc = ns_copyup(&fy->route, path, (fi->flags & O_TRUNC) != 0);
+		rc = changed(ns_copyup(&fy->route, path, (fi->flags & O_TRUNC) != 0), path);
 		if (rc)
 			return rc;
 		rc = store_open(fy->nfs, path, fi->flags & ~(O_CREAT | O_EXCL), 0, NULL, &f);
@@ -167,7 +176,7 @@ static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 	struct ferry *fy = fs_ctx();
 	struct ns_caller who = caller();
 	struct store_file *f;
-	int rc = ns_create(&fy->route, path, mode, fi->flags, &who, &f);
+	int rc = changed(ns_create(&fy->route, path, mode, fi->flags, &who, &f), path);
 	return rc ? rc : new_handle(fi, fy->nfs, f, ROUTE_NFS);
 }
 
@@ -199,63 +208,63 @@ static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 		if (h->src == ROUTE_NFS)
 			return store_ftruncate(h->st, h->f, (uint64_t)size);
 	}
-	return ns_truncate(&fy->route, path, (uint64_t)size);
+	return changed(ns_truncate(&fy->route, path, (uint64_t)size), path);
 }
 
 static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
 	(void)fi;
-	return ns_chmod(&fs_ctx()->route, path, mode);
+	return changed(ns_chmod(&fs_ctx()->route, path, mode), path);
 }
 
 static int fs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
 {
 	(void)fi;
-	return ns_chown(&fs_ctx()->route, path, uid, gid);
+	return changed(ns_chown(&fs_ctx()->route, path, uid, gid), path);
 }
 
 static int fs_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
 {
 	(void)fi;
-	return ns_utimens(&fs_ctx()->route, path, tv);
+	return changed(ns_utimens(&fs_ctx()->route, path, tv), path);
 }
 
 static int fs_mkdir(const char *path, mode_t mode)
 {
 	struct ns_caller who = caller();
-	return ns_mkdir(&fs_ctx()->route, path, mode, &who);
+	return changed(ns_mkdir(&fs_ctx()->route, path, mode, &who), path);
 }
 
 static int fs_mknod(const char *path, mode_t mode, dev_t rdev)
 {
 	struct ns_caller who = caller();
-	return ns_mknod(&fs_ctx()->route, path, mode, rdev, &who);
+	return changed(ns_mknod(&fs_ctx()->route, path, mode, rdev, &who), path);
 }
 
 static int fs_symlink(const char *target, const char *path)
 {
 	struct ns_caller who = caller();
-	return ns_symlink(&fs_ctx()->route, target, path, &who);
+	return changed(ns_symlink(&fs_ctx()->route, target, path, &who), path);
 }
 
 static int fs_link(const char *from, const char *to)
 {
-	return ns_link(&fs_ctx()->route, from, to);
+	return changed(changed(ns_link(&fs_ctx()->route, from, to), from), to);
 }
 
 static int fs_unlink(const char *path)
 {
-	return ns_unlink(&fs_ctx()->route, path);
+	return changed(ns_unlink(&fs_ctx()->route, path), path);
 }
 
 static int fs_rmdir(const char *path)
 {
-	return ns_rmdir(&fs_ctx()->route, path);
+	return changed(ns_rmdir(&fs_ctx()->route, path), path);
 }
 
 static int fs_rename(const char *from, const char *to, unsigned int flags)
 {
-	return ns_rename(&fs_ctx()->route, from, to, flags);
+	return changed(changed(ns_rename(&fs_ctx()->route, from, to, flags), from), to);
 }
 
 static int fs_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)

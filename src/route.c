@@ -16,17 +16,33 @@
 #include <string.h>
 
 #include "cfg.h"
+#include "dcache.h"
 #include "log.h"
 #include "naming.h"
 #include "stats.h"
 #include "util.h"
 #include "whiteout.h"
 
+static int s3_entry(struct route_entry *out, const struct store_attr *a)
+{
+	out->src = ROUTE_S3;
+	out->attr = *a;
+	return 0;
+}
+
 int route_lookup(struct route *r, const char *path, struct route_entry *out)
 {
+	struct store_attr cached;
+	int parent_on_nfs = 1;
 	memset(out, 0, sizeof(*out));
 	if (!name_path_ok(path))
 		return -ENOENT;      /* reserved or impossible names do not exist */
+
+	/* A fresh listing of the parent answers for S3, and, when the parent is not on the
+	 * new store at all, for the new store too: no round trip. */
+	enum dc_answer ans = dc_lookup(path, &cached, &parent_on_nfs);
+	if (ans != DC_MISS && !parent_on_nfs)
+		return ans == DC_S3 ? s3_entry(out, &cached) : -ENOENT;
 
 	int rc = store_stat(r->nfs, path, &out->attr);
 	if (rc == 0) {
@@ -35,6 +51,8 @@ int route_lookup(struct route *r, const char *path, struct route_entry *out)
 	}
 	if (rc != -ENOENT && rc != -ENOTDIR)
 		return rc;
+	if (ans != DC_MISS)
+		return ans == DC_S3 ? s3_entry(out, &cached) : -ENOENT;
 	if (strcmp(path, "/") != 0) {
 		rc = wh_is_whiteout(r, path);
 		if (rc)
@@ -155,6 +173,7 @@ struct merge_ctx {
 	size_t nfiles, capfiles;
 	route_fill_fn fn;
 	void *arg;
+	struct dc_dir *dc;            /* this listing, recorded for later lookups */
 };
 
 static void entry_stat(struct merge_ctx *m, const char *name, const struct store_attr *attr,
@@ -246,6 +265,10 @@ static int emit_s3(struct merge_ctx *m)
 	qsort(m->s3_dirs.names, m->s3_dirs.n, sizeof(char *), cmp_str);
 	for (size_t i = 0; i < m->s3_dirs.n && !rc; i++) {
 		struct stat st;
+		struct store_attr da = { .mode = S_IFDIR | m->r->cfg->dir_mode, .nlink = 2,
+					 .uid = m->r->cfg->uid, .gid = m->r->cfg->gid,
+					 .have = STORE_IMPLIED_DIR };
+		dc_add(m->dc, m->s3_dirs.names[i], &da);
 		entry_stat(m, m->s3_dirs.names[i], NULL, S_IFDIR, ROUTE_S3, &st);
 		rc = m->fn(m->arg, m->s3_dirs.names[i], &st, ROUTE_S3);
 	}
@@ -256,7 +279,19 @@ static int emit_s3(struct merge_ctx *m)
 			continue;
 		}
 		struct stat st;
-		entry_stat(m, f->name, f->has_attr ? &f->attr : NULL, S_IFREG, ROUTE_S3, &st);
+		if (!f->has_attr) {
+			memset(&f->attr, 0, sizeof(f->attr));
+			f->attr.mode = S_IFREG;
+		}
+		if (!(f->attr.have & STORE_HAVE_MODE))
+			f->attr.mode = S_IFREG | m->r->cfg->file_mode;
+		if (!(f->attr.have & STORE_HAVE_UID))
+			f->attr.uid = m->r->cfg->uid;
+		if (!(f->attr.have & STORE_HAVE_GID))
+			f->attr.gid = m->r->cfg->gid;
+		f->has_attr = 1;
+		dc_add(m->dc, f->name, &f->attr);
+		entry_stat(m, f->name, &f->attr, S_IFREG, ROUTE_S3, &st);
 		rc = m->fn(m->arg, f->name, &st, ROUTE_S3);
 	}
 	return rc;
@@ -276,6 +311,7 @@ int route_readdir(struct route *r, const char *path, route_fill_fn fn, void *arg
 		goto out;
 	qsort(m.nfs_names.names, m.nfs_names.n, sizeof(char *), cmp_str);
 	qsort(m.whiteouts.names, m.whiteouts.n, sizeof(char *), cmp_str);
+	m.dc = dc_begin(path, found);
 	if (m.opaque) {
 		rc = 0;
 		goto out;
@@ -287,6 +323,10 @@ int route_readdir(struct route *r, const char *path, route_fill_fn fn, void *arg
 	else if (rc == -ENOENT || rc == -ENOTDIR)
 		rc = found ? 0 : -ENOENT;
 out:
+	if (rc == 0)
+		dc_commit(m.dc);
+	else
+		dc_abort(m.dc);
 	set_free(&m.nfs_names);
 	set_free(&m.s3_dirs);
 	set_free(&m.whiteouts);
