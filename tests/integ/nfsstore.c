@@ -917,3 +917,27 @@ Test(restart, v3_then_v4, .timeout = 400)
 	restart_one(getenv("FERRY_NFS_URL"), dir, "v3", 1);
 	restart_one(getenv("FERRY_NFS4_URL"), dir, "v4", 0);
 }
+
+/* A hung server (SIGSTOP): calls time out (nfs_set_timeout, 10 s, plus one reconnect
+ * attempt) with ETIMEDOUT instead of blocking, and work again once it resumes. */
+Test(restart, hung_server, .timeout = 300)
+{
+	const char *dir = getenv("FERRY_RESTART_DIR");
+	if (!dir)
+		cr_skip_test("FERRY_RESTART_DIR is not set (run by tests/integration/nfsrestart.sh)");
+	log_init(LOG_TO_STDERR, LOG_WARNING, "nfsrestart");
+	struct store *st = open_store(getenv("FERRY_NFS_URL"), 2);
+	struct store_attr a;
+	cr_assert_eq(store_stat(st, "/", &a), 0);
+	touch_file(dir, "ready3");
+	wait_file(dir, "down3", 60);
+	double t0 = util_now_s();
+	int rc = store_stat(st, "/", &a);
+	double dt = util_now_s() - t0;
+	cr_assert_eq(rc, -ETIMEDOUT, "stat against a hung server: %d", rc);
+	cr_assert_lt(dt, 45.0, "took %.1f s", dt);
+	touch_file(dir, "outage-seen3");
+	wait_file(dir, "up3", 90);
+	cr_assert_eq(store_stat(st, "/", &a), 0);
+	store_destroy(st);
+}
