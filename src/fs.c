@@ -427,6 +427,51 @@ out:
 	return rc;
 }
 
+/* Names of spec 8 that describe a path: read-only through setxattr (EROFS). */
+static int ferry_name_readonly(const char *name)
+{
+	static const char *const ro[] = { "state", "source", "s3key", "etag", "migrated", "sha256",
+					  "synced", "error", "stats" };
+	for (size_t i = 0; i < ARRAY_SIZE(ro); i++)
+		if (!strcmp(name, ro[i]))
+			return 1;
+	return 0;
+}
+
+static int fs_setxattr(const char *path, const char *name, const char *value, size_t size,
+		       int flags)
+{
+	struct ferry *fy = fs_ctx();
+	if (!strncmp(name, XA_PREFIX, sizeof(XA_PREFIX) - 1)) {
+		const char *n = name + sizeof(XA_PREFIX) - 1;
+		struct route_entry e;
+		int rc = route_lookup(&fy->route, path, &e);
+		if (rc)
+			return rc;
+		if (ferry_name_readonly(n))
+			return -EROFS;
+		/* migrate/pause/rate steer the migrator, which is not part of this build yet */
+		if (!strcmp(n, "migrate") || !strcmp(n, "pause") || !strcmp(n, "rate"))
+			return -ENOTSUP;
+		return -ENODATA;
+	}
+	if (!fy->nfs->ops->setxattr)
+		return -ENOTSUP;      /* NFS through libnfs has no xattrs: do not copy up for nothing */
+	int rc = changed(ns_copyup(&fy->route, path, 0), path);
+	return rc ? rc : store_setxattr(fy->nfs, path, name, value, size, flags);
+}
+
+static int fs_removexattr(const char *path, const char *name)
+{
+	struct ferry *fy = fs_ctx();
+	if (!strncmp(name, XA_PREFIX, sizeof(XA_PREFIX) - 1))
+		return ferry_name_readonly(name + sizeof(XA_PREFIX) - 1) ? -EROFS : -ENODATA;
+	if (!fy->nfs->ops->removexattr)
+		return -ENOTSUP;
+	int rc = changed(ns_copyup(&fy->route, path, 0), path);
+	return rc ? rc : store_removexattr(fy->nfs, path, name);
+}
+
 static const struct fuse_operations fs_ops = {
 	.init = fs_init,
 	.destroy = fs_destroy,
@@ -453,6 +498,8 @@ static const struct fuse_operations fs_ops = {
 	.rename = fs_rename,
 	.getxattr = fs_getxattr,
 	.listxattr = fs_listxattr,
+	.setxattr = fs_setxattr,
+	.removexattr = fs_removexattr,
 };
 
 const struct fuse_operations *fs_operations(void)
