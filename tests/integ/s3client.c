@@ -951,3 +951,40 @@ Test(faults, seed)
 	struct pat p = { strtoull(env("FAULT_SIZE", "0"), NULL, 10), 31 };
 	cr_assert_eq(s3_put(cl, "faults/obj", p.size, pat_read, &p, NULL, NULL), 0);
 }
+
+/* ------------------------------------------------------------------------------------
+ * TLS (S3_TLS_URL: an https s3rver with a self-signed certificate in S3_TLS_CA) */
+
+TestSuite(tls, .timeout = 60);
+
+static int tls_probe(int with_ca, int insecure)
+{
+	struct ferry_config c;
+	struct s3_client *x;
+	make_cfg(&c, env("S3_TLS_URL", "https://127.0.0.1:1"));
+	c.s3_retries = 1;
+	if (with_ca)
+		c.s3_ca_file = strdup(env("S3_TLS_CA", "/nonexistent"));
+	c.s3_insecure_tls = insecure;
+	cr_assert_eq(s3_client_new(&c, &x), 0);
+	int rc = s3_probe(x);
+	if (rc == 0) {
+		char buf[8];
+		cr_assert_eq(s3_put_buf(x, "tls/obj", "secure", 6, NULL, NULL), 0);
+		cr_assert_eq(s3_get_range(x, "tls/obj", NULL, 0, sizeof(buf), buf), 6);
+		cr_assert_eq(memcmp(buf, "secure", 6), 0);
+	}
+	s3_client_free(x);
+	cfg_free(&c);
+	return rc;
+}
+
+Test(tls, peer_verified_by_default)
+{
+	if (!getenv("S3_TLS_URL"))
+		cr_skip_test("no S3_TLS_URL");
+	log_init(LOG_TO_STDERR, LOG_WARNING, "s3client");
+	cr_assert_eq(tls_probe(0, 0), -EPROTO, "a self-signed server is refused");
+	cr_assert_eq(tls_probe(1, 0), 0, "accepted with s3_ca_file");
+	cr_assert_eq(tls_probe(0, 1), 0, "accepted with s3_insecure_tls");
+}
