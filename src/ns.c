@@ -72,6 +72,26 @@ static void drop_whiteout(struct route *r, const char *path)
 		log_warn("cannot remove the whiteout of %s: %s", path, strerror(-rc));
 }
 
+/* An S3-only directory made real on the new store with the S3 directory's attributes
+ * (not opaque: it still merges with the S3 keys under it). */
+static int copyup_dir(struct route *r, const char *path, const struct store_attr *a)
+{
+	int rc = copy_ensure_parents(r, path);
+	if (rc)
+		return rc;
+	rc = store_mkdir(r->nfs, path, a->mode & 07777);
+	if (rc == -EEXIST)
+		return 0;              /* another thread or host made it first */
+	if (rc)
+		return rc;
+	store_chown(r->nfs, path, a->uid, a->gid);
+	if (a->mtime.tv_sec) {
+		struct timespec tv[2] = { a->mtime, a->mtime };
+		store_utimens(r->nfs, path, tv);
+	}
+	return 0;
+}
+
 int ns_copyup(struct route *r, const char *path, int truncate)
 {
 	struct route_entry e;
@@ -80,6 +100,8 @@ int ns_copyup(struct route *r, const char *path, int truncate)
 		return rc;
 	if (e.src == ROUTE_NFS)
 		return 0;
+	if (S_ISDIR(e.attr.mode))   /* chmod/chown/utimens of an S3-only directory */
+		return truncate ? -EISDIR : copyup_dir(r, path, &e.attr);
 	if (!S_ISREG(e.attr.mode))
 		return -EISDIR;
 	if (truncate) {
@@ -156,13 +178,15 @@ int ns_mkdir(struct route *r, const char *path, uint32_t mode, const struct ns_c
 	if (rc)
 		return rc;
 	store_chown(r->nfs, path, who->uid, who->gid);
-	/* over a whited-out S3 directory: the new directory must not show the old content */
+	/* The name was free in the merged view, so whatever S3 holds at path is hidden (a
+	 * whiteout of path or of an ancestor, or an opaque parent): the new directory must
+	 * not show it, so it is opaque. */
 	int was_whited = wh_is_whiteout(r, path);
-	if (was_whited > 0 && s3_has(r, path) > 0) {
+	rc = s3_has(r, path);
+	if (rc > 0)
 		rc = wh_make_opaque(r, path);
-		if (rc)
-			return rc;
-	}
+	if (rc < 0)
+		return rc;
 	if (was_whited > 0)
 		drop_whiteout(r, path);
 	return 0;
@@ -348,7 +372,7 @@ static int walk_dir(struct walk *w, const char *dir)
 }
 
 static int rename_dir(struct route *r, const char *from, const struct route_entry *ef,
-		      const char *to, unsigned flags)
+		      const char *to, const struct route_entry *et, unsigned flags)
 {
 	int s3_from = s3_has(r, from), s3_to = s3_has(r, to), rc;
 	if (s3_from < 0)
@@ -375,6 +399,13 @@ static int rename_dir(struct route *r, const char *from, const struct route_entr
 			return rc;
 	}
 	rc = copy_ensure_parents(r, to);
+	/* A target directory that is empty in the merged view may still hold whiteout or
+	 * opaque markers on the new store (its S3 files were deleted through the mount), and
+	 * the store would refuse to replace it. Those markers hide S3 keys under `to`, so
+	 * s3_to was set and `from` is opaque by now: they are not needed after the rename.
+	 * (If the rename itself fails after this, the S3 keys under `to` show again.) */
+	if (!rc && et && et->src == ROUTE_NFS)
+		rc = wh_clear_dir(r, to);
 	if (!rc)
 		rc = store_rename(r->nfs, from, to, flags);
 	if (rc)
@@ -418,7 +449,7 @@ int ns_rename(struct route *r, const char *from, const char *to, unsigned flags)
 		size_t fl = strlen(from);
 		if (!strncmp(to, from, fl) && to[fl] == '/')
 			return -EINVAL;      /* into its own subtree */
-		return rename_dir(r, from, &ef, to, flags);
+		return rename_dir(r, from, &ef, to, to_exists ? &et : NULL, flags);
 	}
 
 	if (ef.src == ROUTE_S3) {
