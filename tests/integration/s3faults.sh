@@ -39,7 +39,9 @@ fault() {
 	start_proxy "$@"
 	echo "== $desc: $*" >>"$H_TMP/s3client.log"
 	local out rc
-	out=$(env S3_URL="$PROXY_URL" S3_BUCKET="$H_BUCKET" FAULT="$mode" FAULT_EXPECT="$expect" \
+	local first=
+	[[ " $* " == *" --first "* ]] && first=1
+	out=$(env ${first:+FAULT_FIRST=1} S3_URL="$PROXY_URL" S3_BUCKET="$H_BUCKET" FAULT="$mode" FAULT_EXPECT="$expect" \
 		FAULT_MAX_SECONDS="$max" FAULT_SIZE="$SIZE" S3_RETRIES="$retries" S3_TIMEOUT="$timeout" \
 		"$PROG" --ascii -j1 --filter "faults/$tests" 2>&1)
 	rc=$?
@@ -52,7 +54,9 @@ fault() {
 fault "no fault: baseline read" ok 30 5 10 '*' -- --mode none
 fault "503 on the first 3 requests: retried" ok 30 5 10 read_through -- --mode 503 --first 3
 fault "SlowDown on the first 2 requests: retried" ok 30 5 10 read_through -- --mode slowdown --first 2
-fault "500 on 30% of all requests: every operation succeeds" ok 60 6 10 '*' -- --mode 500 --share 0.3 --seed 7
+fault "500 on 30% of all requests: every operation succeeds, multipart too" ok 60 6 10 '*' -- --mode 500 --share 0.3 --seed 7
+fault "SlowDown on 40% of PUT/POST: a multipart upload gets through" ok 60 8 10 multipart_upload -- \
+	--mode slowdown --share 0.4 --seed 3 --methods PUT,POST
 fault "connection reset before the reply on the first 2 requests" ok 30 5 10 read_through -- --mode reset --first 2
 fault "reset after 1 MiB of body, 3 times: the stream resumes with a Range" ok 30 5 10 read_through -- \
 	--mode reset-mid --first 3 --methods GET --after $((1024 * 1024))
