@@ -25,16 +25,23 @@ curl_once() {
 		-H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' "$H_S3_URL/$H_BUCKET/$KEY"
 }
 
-for i in $(seq "$RUNS"); do curl_once; done >"$H_TMP/curl.t"
-for i in $(seq "$RUNS"); do "$BENCH" "$H_S3_URL" "$H_BUCKET" "$KEY" stream | cut -d' ' -f1; done >"$H_TMP/stream.t"
-for i in $(seq "$RUNS"); do "$BENCH" "$H_S3_URL" "$H_BUCKET" "$KEY" ranged 4 8 | cut -d' ' -f1; done >"$H_TMP/ranged.t"
+# interleaved, so that load from anything else on the machine hits all three alike
+: >"$H_TMP/curl.t"; : >"$H_TMP/stream.t"; : >"$H_TMP/ranged.t"
+for i in $(seq "$RUNS"); do
+	curl_once >>"$H_TMP/curl.t"
+	"$BENCH" "$H_S3_URL" "$H_BUCKET" "$KEY" stream | cut -d' ' -f1 >>"$H_TMP/stream.t"
+	"$BENCH" "$H_S3_URL" "$H_BUCKET" "$KEY" ranged 4 8 | cut -d' ' -f1 >>"$H_TMP/ranged.t"
+done
 
 c=$(median <"$H_TMP/curl.t")
 s=$(median <"$H_TMP/stream.t")
 r=$(median <"$H_TMP/ranged.t")
 mbs() { awk -v t="$1" 'BEGIN { printf "%.0f", 256 * 1048576 / t / 1e6 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-echo "256 MiB GET from s3rver, median of $RUNS runs:"
+echo "256 MiB GET from s3rver, median of $RUNS interleaved runs (load average: $(cut -d' ' -f1 /proc/loadavg)):"
 printf '  %-32s %7.3f s  %5s MB/s\n' "curl (command line)" "$c" "$(mbs "$c")"
 printf '  %-32s %7.3f s  %5s MB/s  %sx curl\n' "s3_get_stream (one stream)" "$s" "$(mbs "$s")" "$(ratio "$c" "$s")"
 printf '  %-32s %7.3f s  %5s MB/s  %sx curl\n' "s3_get_range (4 threads x 8 MiB)" "$r" "$(mbs "$r")" "$(ratio "$c" "$r")"
+echo "  every run (s): curl $(tr '\n' ' ' <"$H_TMP/curl.t")"
+echo "                 stream $(tr '\n' ' ' <"$H_TMP/stream.t")"
+echo "                 ranged $(tr '\n' ' ' <"$H_TMP/ranged.t")"
