@@ -13,6 +13,14 @@
  * while this process has no transaction open) holds it exclusive. Lock order: resize_lock
  * before LMDB's writer mutex. No transaction of ours nests inside another one, so a thread
  * never waits for resize_lock while holding it.
+ *
+ * Group commit: a durable commit costs an fdatasync (milliseconds on slow disks), so write
+ * requests that arrive while a commit is running are queued (gc_lock) and the next thread
+ * through runs them all in one transaction, each in a nested transaction so that one
+ * request's failure does not undo the others, and commits once. gc_lock is never held
+ * while a transaction is open. pool_lock only guards the array of reusable read
+ * transactions and is held for a few instructions. Order: gc_lock, then resize_lock
+ * (never both at once in practice), pool_lock innermost.
  */
 #include "ledger.h"
 
@@ -49,11 +57,19 @@
 #define QBAND_COPYING 0xFF /* the band holding entries being copied */
 #define CHUNK 256          /* records per read transaction in the chunked walks */
 #define JDEL_BATCH 10000   /* journal entries deleted per write transaction */
+#define POOL_MAX 32        /* reset read transactions kept for reuse */
 
 struct ledger {
 	MDB_env *env;
 	MDB_dbi meta, files, inomap, queue, qidx, journal, jpath, ckpt;
 	pthread_rwlock_t resize_lock; /* see the file comment */
+	pthread_mutex_t gc_lock;      /* group commit: protects gc_head, gc_tail, gc_leader */
+	pthread_cond_t gc_cond;       /* signalled when a batch is done */
+	struct wreq *gc_head, **gc_tail; /* write requests waiting for the next leader */
+	bool gc_leader;               /* a thread is running a batch */
+	pthread_mutex_t pool_lock;    /* protects pool, npool */
+	MDB_txn *pool[POOL_MAX];      /* reset read transactions kept for reuse */
+	int npool;
 	size_t map_size;              /* current map size; written under resize_lock exclusive */
 	size_t max_map_size;          /* read-only after open */
 	unsigned flags;               /* read-only after open */
@@ -587,47 +603,184 @@ out_unlock:
 typedef int (*write_fn)(struct wtx *w, void *arg);
 typedef int (*read_fn)(struct ledger *l, MDB_txn *txn, void *arg);
 
-/* Run fn in a write transaction: commit if it returns >= 0 (its value is returned),
- * abort otherwise; on MDB_MAP_FULL grow the map and run fn again from scratch. */
+/* A caller's write, queued for the group commit. */
+struct wreq {
+	write_fn fn;
+	void *arg;
+	int rc;
+	bool done;   /* set under gc_lock by the leader */
+	struct wreq *next;
+};
+
+/* Run one request in txn (the batch's own or a nested one); store its counters. */
+static int run_fn(struct ledger *l, MDB_txn *txn, struct wreq *r)
+{
+	struct wtx w = { .l = l, .txn = txn };
+	int rc = r->fn(&w, r->arg);
+	if (rc >= 0 && w.dirty) {
+		int rc2 = counters_write(txn, l->meta, &w.c);
+		if (rc2)
+			rc = rc2;
+	}
+	return rc;
+}
+
+/* Run a batch of requests in one transaction, growing the map and running again the
+ * ones that hit MDB_MAP_FULL. Sets every r->rc (raw codes). */
+static void run_batch(struct ledger *l, struct wreq *batch)
+{
+	while (batch) {
+		MDB_txn *txn;
+		int rc = txn_begin(l, true, &txn);
+		if (rc) {
+			for (struct wreq *r = batch; r; r = r->next)
+				r->rc = rc;
+			return;
+		}
+		size_t seen = l->map_size; /* stable: we hold resize_lock shared */
+		bool full = false;
+		if (!batch->next) {
+			/* alone: no nested transaction needed */
+			batch->rc = run_fn(l, txn, batch);
+			full = batch->rc == MDB_MAP_FULL;
+		} else {
+			for (struct wreq *r = batch; r; r = r->next) {
+				MDB_txn *child;
+				r->rc = mrc(mdb_txn_begin(l->env, txn, 0, &child));
+				if (r->rc)
+					continue;
+				r->rc = run_fn(l, child, r);
+				if (r->rc >= 0) {
+					int rc2 = mrc(mdb_txn_commit(child));
+					if (rc2)
+						r->rc = rc2;
+				} else {
+					mdb_txn_abort(child);
+				}
+				full |= r->rc == MDB_MAP_FULL;
+			}
+		}
+		bool any_ok = false;
+		for (struct wreq *r = batch; r; r = r->next)
+			any_ok |= r->rc >= 0;
+		if (any_ok) {
+			rc = txn_commit(l, txn);
+			if (rc == MDB_MAP_FULL) {
+				full = true;
+				for (struct wreq *r = batch; r; r = r->next)
+					r->rc = MDB_MAP_FULL; /* nothing was written: run them all again */
+			} else if (rc) {
+				for (struct wreq *r = batch; r; r = r->next)
+					if (r->rc >= 0)
+						r->rc = rc;
+			}
+		} else {
+			txn_abort(l, txn);
+		}
+		if (!full)
+			return;
+		/* keep the requests that hit MDB_MAP_FULL, grow, go again */
+		struct wreq *again = NULL, **tail = &again;
+		for (struct wreq *r = batch, *next; r; r = next) {
+			next = r->next;
+			if (r->rc == MDB_MAP_FULL) {
+				*tail = r;
+				tail = &r->next;
+			}
+		}
+		*tail = NULL;
+		if ((rc = grow_map(l, seen))) {
+			for (struct wreq *r = again; r; r = r->next)
+				r->rc = rc;
+			return;
+		}
+		batch = again;
+	}
+}
+
+/* Run fn in a write transaction: its changes are committed if it returns >= 0 (its value
+ * is returned) and dropped otherwise. fn may run more than once (after MDB_MAP_FULL) and
+ * must start from its arguments each time. Concurrent callers share one commit. */
 static int with_write(struct ledger *l, write_fn fn, void *arg)
 {
 	if (l->flags & LEDGER_RDONLY)
 		return -EROFS;
-	for (;;) {
-		struct wtx w = { .l = l };
-		int rc = txn_begin(l, true, &w.txn);
-		if (rc)
-			return lerr(rc);
-		size_t seen = l->map_size; /* stable: we hold resize_lock shared */
-		rc = fn(&w, arg);
-		if (rc >= 0 && w.dirty) {
-			int rc2 = counters_write(w.txn, l->meta, &w.c);
-			if (rc2)
-				rc = rc2;
+	if (getpid() != l->pid)
+		return -ECHILD;
+	struct wreq req = { .fn = fn, .arg = arg };
+	pthread_mutex_lock(&l->gc_lock);
+	*l->gc_tail = &req;
+	l->gc_tail = &req.next;
+	while (!req.done) {
+		if (l->gc_leader) {
+			pthread_cond_wait(&l->gc_cond, &l->gc_lock);
+			continue;
 		}
-		if (rc >= 0) {
-			int rc2 = txn_commit(l, w.txn);
-			if (rc2)
-				rc = rc2;
-		} else {
-			txn_abort(l, w.txn);
+		/* lead: take every waiting request (ours among them) */
+		l->gc_leader = true;
+		struct wreq *batch = l->gc_head;
+		l->gc_head = NULL;
+		l->gc_tail = &l->gc_head;
+		pthread_mutex_unlock(&l->gc_lock);
+		run_batch(l, batch);
+		pthread_mutex_lock(&l->gc_lock);
+		for (struct wreq *r = batch, *next; r; r = next) {
+			next = r->next; /* r may vanish once done is seen */
+			r->done = true;
 		}
-		if (rc != MDB_MAP_FULL)
-			return lerr(rc);
-		rc = grow_map(l, seen);
-		if (rc)
-			return lerr(rc);
+		l->gc_leader = false;
+		pthread_cond_broadcast(&l->gc_cond);
 	}
+	pthread_mutex_unlock(&l->gc_lock);
+	return lerr(req.rc);
+}
+
+/* Read transactions: reset ones are kept in a small pool and renewed, which keeps their
+ * reader slot (no trip through LMDB's reader-table mutex). */
+static int read_begin(struct ledger *l, MDB_txn **txn)
+{
+	if (getpid() != l->pid)
+		return -ECHILD;
+	MDB_txn *t = NULL;
+	pthread_mutex_lock(&l->pool_lock);
+	if (l->npool)
+		t = l->pool[--l->npool];
+	pthread_mutex_unlock(&l->pool_lock);
+	if (t) {
+		pthread_rwlock_rdlock(&l->resize_lock);
+		int rc = mdb_txn_renew(t);
+		if (rc == 0) {
+			*txn = t;
+			return 0;
+		}
+		pthread_rwlock_unlock(&l->resize_lock);
+		mdb_txn_abort(t); /* e.g. MDB_MAP_RESIZED: start afresh */
+	}
+	return txn_begin(l, false, txn);
+}
+
+static void read_end(struct ledger *l, MDB_txn *txn)
+{
+	mdb_txn_reset(txn);
+	pthread_rwlock_unlock(&l->resize_lock);
+	pthread_mutex_lock(&l->pool_lock);
+	if (l->npool < POOL_MAX) {
+		l->pool[l->npool++] = txn;
+		txn = NULL;
+	}
+	pthread_mutex_unlock(&l->pool_lock);
+	if (txn)
+		mdb_txn_abort(txn);
 }
 
 static int with_read(struct ledger *l, read_fn fn, void *arg)
 {
 	MDB_txn *txn;
-	int rc = txn_begin(l, false, &txn);
+	int rc = read_begin(l, &txn);
 	if (rc)
 		return lerr(rc);
 	rc = fn(l, txn, arg);
-	txn_abort(l, txn);
+	read_end(l, txn);
 	return lerr(rc);
 }
 
@@ -719,6 +872,8 @@ static int f_remove(struct wtx *w, const struct pkey *k, const char *path)
 	MDB_val key = pkey_val(k);
 	return mrc(mdb_del(w->txn, w->l->files, &key, NULL));
 }
+
+static int ino_store(MDB_cursor *cur, uint64_t fileid, uint64_t ino);
 
 /* ---------------------------------------------------------------------------------- */
 /* Queue helpers                                                                       */
@@ -1314,6 +1469,10 @@ int ledger_open_ex(const char *dir, unsigned flags, const struct ledger_opts *op
 		l->max_map_size = l->map_size;
 	if ((rc = -pthread_rwlock_init(&l->resize_lock, NULL)))
 		goto fail_alloc;
+	pthread_mutex_init(&l->gc_lock, NULL);
+	pthread_cond_init(&l->gc_cond, NULL);
+	pthread_mutex_init(&l->pool_lock, NULL);
+	l->gc_tail = &l->gc_head;
 
 	if (!(flags & LEDGER_RDONLY)) {
 		char lock_path[PATH_MAX];
@@ -1369,6 +1528,9 @@ fail_lock:
 	if (l->lock_fd >= 0)
 		close(l->lock_fd);
 fail_rwlock:
+	pthread_mutex_destroy(&l->pool_lock);
+	pthread_cond_destroy(&l->gc_cond);
+	pthread_mutex_destroy(&l->gc_lock);
 	pthread_rwlock_destroy(&l->resize_lock);
 fail_alloc:
 	free(l);
@@ -1380,12 +1542,17 @@ void ledger_close(struct ledger *l)
 	if (!l)
 		return;
 	if (getpid() == l->pid) {
+		while (l->npool)
+			mdb_txn_abort(l->pool[--l->npool]);
 		if (!(l->flags & (LEDGER_RDONLY)))
 			mdb_env_sync(l->env, 1);
 		mdb_env_close(l->env);
 	}
 	if (l->lock_fd >= 0)
 		close(l->lock_fd);
+	pthread_mutex_destroy(&l->pool_lock);
+	pthread_cond_destroy(&l->gc_cond);
+	pthread_mutex_destroy(&l->gc_lock);
 	pthread_rwlock_destroy(&l->resize_lock);
 	free(l);
 }
@@ -1583,11 +1750,12 @@ static int commit_migration_w(struct wtx *w, void *arg)
 	if ((rc = f_store(w, &a->k, a->path, a->crec)))
 		return rc;
 	if (a->fileid && a->crec->ino) {
-		unsigned char kb[8], vb[8];
-		be64(kb, a->fileid);
-		le64(vb, a->crec->ino);
-		MDB_val k = { 8, kb }, v = { 8, vb };
-		if ((rc = mrc(mdb_put(w->txn, w->l->inomap, &k, &v, 0))))
+		MDB_cursor *cur;
+		if ((rc = mrc(mdb_cursor_open(w->txn, w->l->inomap, &cur))))
+			return rc;
+		rc = ino_store(cur, a->fileid, a->crec->ino);
+		mdb_cursor_close(cur);
+		if (rc)
 			return rc;
 	}
 	struct qent q;
@@ -1853,32 +2021,49 @@ int ledger_ino_get(struct ledger *l, uint64_t nfs_fileid, uint64_t *ino)
 	return rc;
 }
 
-static int ino_put_w(struct wtx *w, void *arg)
+static int ino_store(MDB_cursor *cur, uint64_t fileid, uint64_t ino)
 {
-	struct ino_arg *a = arg;
 	unsigned char kb[8], vb[8];
-	be64(kb, a->fileid);
-	le64(vb, a->ino);
+	be64(kb, fileid);
+	le64(vb, ino);
 	MDB_val k = { 8, kb }, v = { 8, vb };
+	/* NFS file ids mostly grow: append when the id is past the last one */
+	MDB_val lk, lv;
+	unsigned flags = 0;
+	int rc = mrc(mdb_cursor_get(cur, &lk, &lv, MDB_LAST));
+	if (rc == MDB_NOTFOUND || (rc == 0 && lk.mv_size == 8 && memcmp(kb, lk.mv_data, 8) > 0))
+		flags = MDB_APPEND;
+	return mrc(mdb_cursor_put(cur, &k, &v, flags));
+}
+
+struct ino_many {
+	size_t n;
+	const uint64_t *fileids, *inos;
+};
+
+static int ino_put_many_w(struct wtx *w, void *arg)
+{
+	struct ino_many *a = arg;
 	MDB_cursor *cur;
 	int rc = mrc(mdb_cursor_open(w->txn, w->l->inomap, &cur));
 	if (rc)
 		return rc;
-	/* NFS file ids mostly grow: append when the id is past the last one */
-	MDB_val lk, lv;
-	unsigned flags = 0;
-	rc = mrc(mdb_cursor_get(cur, &lk, &lv, MDB_LAST));
-	if (rc == MDB_NOTFOUND || (rc == 0 && lk.mv_size == 8 && memcmp(kb, lk.mv_data, 8) > 0))
-		flags = MDB_APPEND;
-	rc = mrc(mdb_cursor_put(cur, &k, &v, flags));
+	for (size_t i = 0; rc == 0 && i < a->n; i++)
+		rc = ino_store(cur, a->fileids[i], a->inos[i]);
 	mdb_cursor_close(cur);
 	return rc;
 }
 
+int ledger_ino_put_many(struct ledger *l, size_t n, const uint64_t *nfs_fileids,
+			const uint64_t *inos)
+{
+	struct ino_many a = { n, nfs_fileids, inos };
+	return with_write(l, ino_put_many_w, &a);
+}
+
 int ledger_ino_put(struct ledger *l, uint64_t nfs_fileid, uint64_t ino)
 {
-	struct ino_arg a = { .fileid = nfs_fileid, .ino = ino };
-	return with_write(l, ino_put_w, &a);
+	return ledger_ino_put_many(l, 1, &nfs_fileid, &ino);
 }
 
 static int ino_del_w(struct wtx *w, void *arg)

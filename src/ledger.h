@@ -139,6 +139,9 @@ int ledger_commit_migration(struct ledger *l, const char *path, const struct led
 int ledger_ino_get(struct ledger *l, uint64_t nfs_fileid, uint64_t *ino); /* -ENOENT if none */
 int ledger_ino_put(struct ledger *l, uint64_t nfs_fileid, uint64_t ino);
 int ledger_ino_delete(struct ledger *l, uint64_t nfs_fileid);
+/* n mappings in ONE transaction (rebuild, benchmarks). */
+int ledger_ino_put_many(struct ledger *l, size_t n, const uint64_t *nfs_fileids,
+			const uint64_t *inos);
 
 /* ---- queue: (priority, not-before, sequence) -> path ---- */
 
