@@ -59,24 +59,29 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "log.h"
 #include "store/store.h"
 
-#define RA_MIN_PART (256u << 10)   /* below this, a part is not worth a request */
+#define RA_MIN_CLASS 18            /* 256 KiB: below this, a part is not worth a request */
+#define RA_MIN_PART (1ull << RA_MIN_CLASS)
+#define RA_CLASSES 48
 
 enum ra_state { RA_QUEUED, RA_FETCHING, RA_DONE, RA_FAILED };
 
 struct ra_part {
 	struct ra_file *file;
 	uint64_t off, len;
-	char *buf;                 /* malloc'ed by the worker; see the header comment */
+	char *buf;                 /* 1 << cls bytes, from ra_buf_get; see the header comment */
+	unsigned cls;
 	uint64_t got;              /* bytes of buf filled */
 	uint64_t consumed;         /* bytes copied out to readers (approximate: re-reads count) */
 	enum ra_state state;
 	int rc;                    /* -errno when RA_FAILED */
 	unsigned refs;
 	unsigned waiters;          /* readers waiting in ra_part_wait */
+	uint64_t wake_at;          /* wake the waiters once got reaches this (UINT64_MAX: none) */
 	bool touched;              /* a read has entered this part (window doubled) */
 	bool linked;               /* in its file's list */
 	atomic_bool cancelled;
@@ -108,7 +113,9 @@ static struct {
 	pthread_t *threads;
 	unsigned nthreads;
 	struct ra_part *qhead, *qtail;
-	uint64_t mem_used, mem_peak;
+	uint64_t mem_used, mem_peak;   /* bytes in parts' buffers; peak of used + cached */
+	uint64_t mem_cached;           /* bytes in g.cache */
+	char *cache[RA_CLASSES];       /* idle buffers of 1 << class bytes, linked through their first bytes */
 	uint64_t files_open;
 	atomic_uint_fast64_t reads, hits, misses, bytes_served, bytes_fetched, bytes_direct,
 		parts, parts_cancelled, errors;
@@ -119,26 +126,124 @@ static struct {
 /* ------------------------------------------------------------------------------------
  * budget and queue (g.lock) */
 
-/* Reserve up to want bytes (at least RA_MIN_PART, or want when smaller): the amount, or 0. */
-static uint64_t ra_reserve(uint64_t want)
+/* Part buffers come in power-of-two classes and are recycled through g.cache: on this
+ * kind of machine (a VM) the page faults of fresh buffers cost more than the transfer.
+ * Every buffer, in a part or cached, counts against max_mem; cached ones are freed when
+ * a reservation needs their room and when the last handle closes. */
+static unsigned ra_class(uint64_t n)
 {
-	uint64_t got = 0;
-	pthread_mutex_lock(&g.lock);
-	uint64_t avail = g.cfg.max_mem - g.mem_used;
-	got = want <= avail ? want : avail;
-	if (got < want && got < RA_MIN_PART)
-		got = 0;
-	g.mem_used += got;
-	if (g.mem_used > g.mem_peak)
-		g.mem_peak = g.mem_used;
-	pthread_mutex_unlock(&g.lock);
-	return got;
+	unsigned c = 0;
+	while ((1ull << c) < n)
+		c++;
+	return c;
 }
 
-static void ra_unreserve(uint64_t n)
+/* g.lock held. Take a buffer of class c from the cache, or NULL. */
+static char *ra_cache_take(unsigned c)
+{
+	char *b = g.cache[c];
+	if (b) {
+		memcpy(&g.cache[c], b, sizeof(char *));
+		g.mem_cached -= 1ull << c;
+	}
+	return b;
+}
+
+/* g.lock held. Move cached buffers to *evicted until `room` bytes fit under the cap. */
+static void ra_cache_evict(uint64_t room, char **evicted)
+{
+	for (unsigned c = 0; c < RA_CLASSES && g.mem_used + g.mem_cached + room > g.cfg.max_mem; c++) {
+		char *b;
+		while (g.mem_used + g.mem_cached + room > g.cfg.max_mem && (b = ra_cache_take(c))) {
+			memcpy(b, evicted, sizeof(char *));
+			*evicted = b;
+		}
+	}
+}
+
+static void ra_free_list(char *b)
+{
+	while (b) {
+		char *next;
+		memcpy(&next, b, sizeof(char *));
+		free(b);
+		b = next;
+	}
+}
+
+/* A buffer for a part of up to `want` bytes: *len gets the part's length (want, or less
+ * when the budget is short, never below RA_MIN_PART unless want is), *cap the buffer's
+ * class size. NULL when the budget cannot give one (or malloc fails). */
+/* A fresh buffer. Large ones are aligned and asked to use transparent huge pages: in a
+ * VM, faulting in 4 KiB pages one by one costs more than receiving the bytes. */
+static char *ra_alloc(size_t n)
+{
+	const size_t huge = 2u << 20;
+	void *b = NULL;
+	if (n < huge)
+		return malloc(n);
+	if (posix_memalign(&b, huge, n))
+		return NULL;
+	(void)madvise(b, n, MADV_HUGEPAGE);   /* advice only: fine where THP is off */
+	return b;
+}
+
+static char *ra_buf_get(uint64_t want, uint64_t *len, unsigned *cls)
+{
+	char *b, *evicted = NULL;
+	bool fresh = false;
+	unsigned c = ra_class(want < RA_MIN_PART ? RA_MIN_PART : want);
+	pthread_mutex_lock(&g.lock);
+	b = ra_cache_take(c);
+	if (!b) {
+		ra_cache_evict(1ull << c, &evicted);
+		uint64_t avail = g.cfg.max_mem - g.mem_used - g.mem_cached;
+		while ((1ull << c) > avail && c > RA_MIN_CLASS)
+			c--;                              /* short of budget: a smaller part */
+		if ((1ull << c) <= avail) {
+			b = ra_cache_take(c);
+			fresh = !b;
+		}
+	}
+	if (b || fresh) {
+		g.mem_used += 1ull << c;                  /* a fresh one is reserved before malloc */
+		if (g.mem_used + g.mem_cached > g.mem_peak)
+			g.mem_peak = g.mem_used + g.mem_cached;
+	}
+	pthread_mutex_unlock(&g.lock);
+	ra_free_list(evicted);
+	if (fresh && !(b = ra_alloc(1ull << c))) {
+		pthread_mutex_lock(&g.lock);
+		g.mem_used -= 1ull << c;
+		pthread_mutex_unlock(&g.lock);
+	}
+	if (!b)
+		return NULL;
+	*cls = c;
+	*len = want < (1ull << c) ? want : 1ull << c;
+	return b;
+}
+
+/* g.lock held: take every cached buffer (to free after unlocking). */
+static char *ra_cache_drain(void)
+{
+	char *all = NULL, *b;
+	for (unsigned c = 0; c < RA_CLASSES; c++)
+		while ((b = ra_cache_take(c))) {
+			memcpy(b, &all, sizeof(char *));
+			all = b;
+		}
+	return all;
+}
+
+/* Give a part's buffer back: to the cache (it stays within the cap). */
+static void ra_buf_put(char *b, unsigned c)
 {
 	pthread_mutex_lock(&g.lock);
-	g.mem_used -= n;
+	g.mem_used -= 1ull << c;
+	memcpy(b, &g.cache[c], sizeof(char *));
+	g.cache[c] = b;
+	g.mem_cached += 1ull << c;
 	pthread_mutex_unlock(&g.lock);
 }
 
@@ -187,8 +292,7 @@ static void ra_part_unref(struct ra_part *p)
 {
 	if (--p->refs > 0)
 		return;
-	free(p->buf);
-	ra_unreserve(p->len);
+	ra_buf_put(p->buf, p->cls);
 	free(p);
 }
 
@@ -266,18 +370,23 @@ static void ra_schedule(struct ra_file *rf, uint64_t target)
 		uint64_t cap = rf->window < g.cfg.part_size ? rf->window : g.cfg.part_size;
 		if (want > cap)
 			want = cap;
-		uint64_t len = ra_reserve(want);
-		if (!len)
+		uint64_t len;
+		unsigned cls;
+		char *buf = ra_buf_get(want, &len, &cls);
+		if (!buf)
 			break;
 		struct ra_part *p = calloc(1, sizeof(*p));
 		if (!p) {
-			ra_unreserve(len);
+			ra_buf_put(buf, cls);
 			break;
 		}
+		p->buf = buf;
+		p->cls = cls;
 		p->file = rf;
 		p->off = rf->fetch_end;
 		p->len = len;
 		p->state = RA_QUEUED;
+		p->wake_at = UINT64_MAX;
 		p->refs = 2;            /* the list and the job */
 		p->linked = true;
 		atomic_init(&p->cancelled, false);
@@ -327,6 +436,8 @@ static int ra_part_wait(struct ra_file *rf, struct ra_part *p, uint64_t need)
 			urged = true;
 		}
 		p->waiters++;
+		if (need < p->wake_at)
+			p->wake_at = need;
 		pthread_cond_wait(&rf->cond, &rf->lock);
 		p->waiters--;
 	}
@@ -337,6 +448,17 @@ static int ra_part_wait(struct ra_file *rf, struct ra_part *p, uint64_t need)
 
 /* ------------------------------------------------------------------------------------
  * the workers */
+
+/* n more bytes of p arrived (rf->lock held): wake its readers only once the first of
+ * them can go on, not on every chunk of the transfer. */
+static void ra_part_grow(struct ra_file *rf, struct ra_part *p, uint64_t n)
+{
+	p->got += n;
+	if (p->waiters && p->got >= p->wake_at) {
+		p->wake_at = UINT64_MAX;     /* readers still short of their bytes set it again */
+		pthread_cond_broadcast(&rf->cond);
+	}
+}
 
 static int ra_sink(void *arg, const void *data, size_t len)
 {
@@ -349,9 +471,7 @@ static int ra_sink(void *arg, const void *data, size_t len)
 		return -EIO;     /* the store gave more than asked: never trust such a part */
 	memcpy(p->buf + p->got, data, len);
 	pthread_mutex_lock(&rf->lock);
-	p->got += len;
-	if (p->waiters)
-		pthread_cond_broadcast(&rf->cond);
+	ra_part_grow(rf, p, len);
 	pthread_mutex_unlock(&rf->lock);
 	return 0;
 }
@@ -374,9 +494,7 @@ static int ra_fetch(struct ra_part *p)
 		if (n == 0)
 			return -EIO;
 		pthread_mutex_lock(&rf->lock);
-		p->got += (uint64_t)n;
-		if (p->waiters)
-			pthread_cond_broadcast(&rf->cond);
+		ra_part_grow(rf, p, (uint64_t)n);
 		pthread_mutex_unlock(&rf->lock);
 	}
 	return 0;
@@ -396,14 +514,12 @@ static void *ra_worker(void *arg)
 		pthread_mutex_unlock(&g.lock);
 
 		struct ra_file *rf = p->file;
-		char *buf = atomic_load(&p->cancelled) ? NULL : malloc(p->len);
 		pthread_mutex_lock(&rf->lock);
-		p->buf = buf;
 		p->state = RA_FETCHING;
 		pthread_mutex_unlock(&rf->lock);
 		ra_count(parts, 1);
 
-		int rc = buf ? ra_fetch(p) : atomic_load(&p->cancelled) ? -ECANCELED : -ENOMEM;
+		int rc = atomic_load(&p->cancelled) ? -ECANCELED : ra_fetch(p);
 		ra_count(bytes_fetched, p->got);
 
 		pthread_mutex_lock(&rf->lock);
@@ -457,7 +573,7 @@ int ra_init(const struct ra_config *cfg)
 	g.running = true;
 	g.stopping = false;
 	g.cfg = c;
-	g.mem_used = g.mem_peak = 0;
+	g.mem_used = g.mem_peak = g.mem_cached = 0;
 	g.files_open = 0;
 	g.qhead = g.qtail = NULL;
 	pthread_mutex_unlock(&g.lock);
@@ -512,8 +628,10 @@ void ra_shutdown(void)
 	g.threads = NULL;
 	g.nthreads = 0;
 	pthread_mutex_lock(&g.lock);
+	char *idle = ra_cache_drain();
 	g.running = false;
 	pthread_mutex_unlock(&g.lock);
+	ra_free_list(idle);
 }
 
 int ra_open(struct store *st, struct store_file *f, uint64_t size, struct ra_file **out)
@@ -557,9 +675,12 @@ void ra_close(struct ra_file *rf)
 	pthread_cond_destroy(&rf->cond);
 	pthread_mutex_destroy(&rf->lock);
 	free(rf);
+	char *idle = NULL;
 	pthread_mutex_lock(&g.lock);
-	g.files_open--;
+	if (--g.files_open == 0)
+		idle = ra_cache_drain();     /* nothing is read: give the memory back */
 	pthread_mutex_unlock(&g.lock);
+	ra_free_list(idle);
 }
 
 /* Decide how this read relates to the stream and schedule read-ahead (rf->lock held).
@@ -668,6 +789,7 @@ void ra_stats(struct ra_stats *out)
 		return;
 	}
 	out->mem_used = g.mem_used;
+	out->mem_cached = g.mem_cached;
 	out->mem_peak = g.mem_peak;
 	out->mem_max = g.cfg.max_mem;
 	out->files_open = g.files_open;

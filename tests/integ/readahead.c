@@ -176,9 +176,36 @@ Test(bench, ra_read_once)
 {
 	if (strcmp(env("RA_BENCH", "0"), "1") != 0)
 		cr_skip_test("RA_BENCH=1 not set");
-	cr_assert_eq(ra_init(NULL), 0);
+	struct ra_config c = {
+		.threads = (unsigned)atoi(env("RA_THREADS", "0")),
+		.part_size = (uint64_t)atoll(env("RA_PART_MIB", "0")) * MiB,
+		.window_max = (uint64_t)atoll(env("RA_WINDOW_MIB", "0")) * MiB,
+	};
+	cr_assert_eq(ra_init(&c), 0);
 	uint64_t total;
 	double dt = read_sha(env("RA_KEY", "ra/big.bin"), NULL, &total);
 	printf("ra_read %.3f\n", dt);
 	fflush(stdout);
+}
+
+static int null_sink(void *arg, const void *data, size_t len)
+{
+	(void)data;
+	*(uint64_t *)arg += len;
+	return 0;
+}
+
+/* The ceiling of one stream through our S3 client: store_read_stream with no copy. */
+Test(bench, one_stream_once)
+{
+	if (strcmp(env("RA_BENCH", "0"), "1") != 0)
+		cr_skip_test("RA_BENCH=1 not set");
+	struct store_file *f;
+	uint64_t size, got = 0;
+	open_key(env("RA_KEY", "ra/big.bin"), &f, &size);
+	double t0 = util_now_s();
+	cr_assert_eq(store_read_stream(st, f, 0, UINT64_MAX, null_sink, &got), 0);
+	printf("stream %.3f\n", util_now_s() - t0);
+	cr_assert_eq(got, size);
+	store_close(st, f);
 }

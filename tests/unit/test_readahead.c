@@ -91,6 +91,7 @@ static void teardown(void)
 		cr_expect_eq(s.mem_used, 0, "memory still reserved after every close: %llu",
 			     (unsigned long long)s.mem_used);
 		cr_expect_eq(s.files_open, 0);
+		cr_expect_eq(s.mem_cached, 0, "idle buffers kept with no handle open");
 		cr_expect_leq(s.mem_peak, s.mem_max, "the cap was exceeded");
 	}
 	ra_shutdown();
