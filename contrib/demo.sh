@@ -65,7 +65,8 @@ printf 'Quarterly report Q1: written in the S3 era.\n' | h_seed_s3 reports/q1.tx
 printf 'Quarterly report Q2: written in the S3 era.\n' | h_seed_s3 reports/q2.txt
 printf 'Welcome (old version, still in S3)\n' | h_seed_s3 README.txt
 head -c 2000000 /dev/urandom >"$DEMO/beach.jpg"
-h_seed_s3 photos/2023/beach.jpg "$DEMO/beach.jpg"
+h_seed_s3 photos/beach.jpg "$DEMO/beach.jpg"
+printf "taken in 2023\n" | h_seed_s3 photos/2023/caption.txt
 printf 'Quarterly report Q3: written after the move, on NFS.\n' | h_seed_nfs reports/q3.txt
 printf 'Welcome (new version, already on NFS)\n' | h_seed_nfs README.txt
 run /usr/bin/aws --endpoint-url "$H_S3_URL" s3 ls --recursive "s3://$H_BUCKET/"
@@ -87,7 +88,7 @@ run cat "$DEMO/mnt/reports/q3.txt"
 say "When both stores have a file, the new store (NFS) wins"
 run cat "$DEMO/mnt/README.txt"
 say "Binary data from S3 comes through byte for byte"
-run cmp "$DEMO/mnt/photos/2023/beach.jpg" "$DEMO/beach.jpg" && echo "photos/2023/beach.jpg: identical"
+run cmp "$DEMO/mnt/photos/beach.jpg" "$DEMO/beach.jpg" && echo "photos/beach.jpg: identical"
 if command -v getfattr >/dev/null; then
 	say "Where is each file served from?"
 	for f in README.txt reports/q1.txt reports/q3.txt; do
