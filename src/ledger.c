@@ -31,6 +31,7 @@
 #include <lmdb.h>
 #include <openssl/sha.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,21 @@
 #define JDEL_BATCH 10000   /* journal entries deleted per write transaction */
 #define POOL_MAX 32        /* reset read transactions kept for reuse */
 
+/* Incremented in every child of fork() (pthread_atfork), so a handle can tell that it is
+ * being used across fork without a getpid() system call on every operation. */
+static atomic_uint fork_generation;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void on_fork_child(void)
+{
+	atomic_fetch_add(&fork_generation, 1);
+}
+
+static void register_atfork(void)
+{
+	pthread_atfork(NULL, NULL, on_fork_child);
+}
+
 struct ledger {
 	MDB_env *env;
 	MDB_dbi meta, files, inomap, queue, qidx, journal, jpath, ckpt;
@@ -75,6 +91,7 @@ struct ledger {
 	unsigned flags;               /* read-only after open */
 	unsigned schema;              /* read-only after open */
 	pid_t pid;                    /* the process that opened the handle */
+	unsigned fork_gen;            /* fork_generation when opened */
 	int lock_fd;                  /* flock'ed ledger.lock of the one writer; -1 for readers */
 };
 
@@ -541,9 +558,14 @@ static void cfile(struct wtx *w, const struct ledger_file *rec, int sign)
 /* ---------------------------------------------------------------------------------- */
 /* Transactions                                                                        */
 
+static bool forked(const struct ledger *l)
+{
+	return atomic_load_explicit(&fork_generation, memory_order_relaxed) != l->fork_gen;
+}
+
 static int txn_begin(struct ledger *l, bool write, MDB_txn **txn)
 {
-	if (getpid() != l->pid)
+	if (forked(l))
 		return -ECHILD;
 	for (;;) {
 		pthread_rwlock_rdlock(&l->resize_lock);
@@ -705,7 +727,7 @@ static int with_write(struct ledger *l, write_fn fn, void *arg)
 {
 	if (l->flags & LEDGER_RDONLY)
 		return -EROFS;
-	if (getpid() != l->pid)
+	if (forked(l))
 		return -ECHILD;
 	struct wreq req = { .fn = fn, .arg = arg };
 	pthread_mutex_lock(&l->gc_lock);
@@ -739,7 +761,7 @@ static int with_write(struct ledger *l, write_fn fn, void *arg)
  * reader slot (no trip through LMDB's reader-table mutex). */
 static int read_begin(struct ledger *l, MDB_txn **txn)
 {
-	if (getpid() != l->pid)
+	if (forked(l))
 		return -ECHILD;
 	MDB_txn *t = NULL;
 	pthread_mutex_lock(&l->pool_lock);
@@ -1461,7 +1483,9 @@ int ledger_open_ex(const char *dir, unsigned flags, const struct ledger_opts *op
 	if (!l)
 		return -ENOMEM;
 	l->flags = flags;
+	pthread_once(&atfork_once, register_atfork);
 	l->pid = getpid();
+	l->fork_gen = atomic_load(&fork_generation);
 	l->lock_fd = -1;
 	l->map_size = opts && opts->map_size ? opts->map_size : DEFAULT_MAP_SIZE;
 	l->max_map_size = opts && opts->max_map_size ? opts->max_map_size : DEFAULT_MAX_MAP_SIZE;
