@@ -2007,7 +2007,7 @@ int ledger_file_rename(struct ledger *l, const char *from, const char *to, unsig
 	if (a.tree && a.tlen > a.flen && strncmp(to, from, a.flen) == 0 &&
 	    (to[a.flen] == '/' || a.flen == 1))
 		return -EINVAL;
-	if (a.tree && strcmp(from, "/") == 0)
+	if (strcmp(from, "/") == 0 || strcmp(to, "/") == 0)
 		return -EINVAL;
 	rc = with_write(l, rename_w, &a);
 	buf_free(&a.moved);

@@ -310,6 +310,7 @@ Test(ledger, rename_moves_a_record_and_a_subtree)
 	cr_expect_eq(ledger_file_get(l, "/dd/keep", &g), 0, "a sibling with the same prefix stays");
 	cr_expect_eq(ledger_file_rename(l, "/e", "/e/x", LEDGER_RENAME_TREE), -EINVAL);
 	cr_expect_eq(ledger_file_rename(l, "/", "/x", LEDGER_RENAME_TREE), -EINVAL);
+	cr_expect_eq(ledger_file_rename(l, "/g", "/", 0), -EINVAL);
 	struct ledger_stats st;
 	cr_assert_eq(ledger_stats(l, &st), 0);
 	cr_expect_eq(st.files[LEDGER_MIGRATED], 5, "/g, /e/1, /e/2, /e/s/3, /dd/keep");
