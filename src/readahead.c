@@ -8,24 +8,34 @@
  * ranged read [off, off+len) into its own buffer, queued, in flight, done or failed.
  * ra_read classifies each read:
  *   - hit: a part covers off. The first read to enter a part doubles the window (up to
- *     window_max); then parts are scheduled until fetch_end >= off + window, each at most
- *     part_size, so the window is fetched as several parallel ranged reads.
+ *     window_max); then parts are scheduled until fetch_end >= end of read + window, each
+ *     at most part_size, so the window is fetched as several parallel ranged reads.
  *   - start: off is where the previous read ended (or 0 on the first read): a sequential
- *     stream starts at off with window_min (or continues with its window when off is where
- *     the last part ended).
+ *     stream starts at off with window_min (or, when off is where the last part ended,
+ *     the reader caught up with the read-ahead: the window doubles).
  *   - straggler: off is just behind the parts or in a hole between them (out-of-order
  *     parallel kernel reads, a part dropped after an error): one direct store_pread,
  *     the stream is left alone.
  *   - random: anything else. Every part is dropped, the window falls back to window_min,
  *     and the read is one direct store_pread of exactly what was asked.
  * Bytes are copied out of a part as soon as they arrive (store_read_stream feeds the part
- * chunk by chunk), so a reader waits only for the bytes it needs. A part is freed when all
- * of it was read or the reader is part_size past it.
+ * chunk by chunk), so a reader waits only for the bytes it needs, and it is woken only
+ * once they are there. A part is freed when all of it was read or the reader is
+ * part_size past it.
  *
- * Memory: a part's length is reserved from the global budget (g.mem_used) before it is
- * queued and released when its buffer is freed. When the budget cannot hold a part, a
- * smaller one is taken (down to RA_MIN_PART), else none: the reader then falls back to a
- * direct read into its own buffer. So mem_used <= max_mem always, whatever the files.
+ * Errors: a reader whose part failed (or was dropped) before its bytes arrived asks the
+ * store for exactly its own bytes. So a store error reaches exactly the reads whose bytes
+ * the store cannot give (a part is larger than a read), a transient failure costs one
+ * more request, and a read returns all its bytes or -errno, never a mix: every request
+ * is pinned by the store itself (S3: If-Match on the ETag seen at open).
+ *
+ * Memory: a part's buffer (a power-of-two class, at least RA_MIN_PART) is reserved from
+ * the global budget before the part is queued. Buffers of finished parts are kept in
+ * g.cache for reuse (fresh pages fault one by one, which on a VM costs more than the
+ * transfer) and count against the budget too; a reservation that does not fit evicts
+ * cached buffers, then takes a smaller class, then gives up (the reader falls back to a
+ * direct read into its own buffer); the cache is freed when no handle is open. So
+ * mem_used + mem_cached <= max_mem always, whatever the files.
  *
  * THREADS
  * - Callers of ra_read/ra_open/ra_close (FUSE threads), any number, any handle.
@@ -34,11 +44,12 @@
  *
  * LOCKS (lock order: ra_file.lock, then g.lock; never the other way round. Neither is
  * held across a store call or a memcpy of data.)
- * - g.lock protects the queue (g.qhead/g.qtail, part.qprev/qnext/queued), g.mem_used,
- *   g.mem_peak, g.files_open and g.stopping; g.qcond signals a queued part or stopping.
+ * - g.lock protects the queue (g.qhead/g.qtail, part.qprev/qnext/queued), the budget and
+ *   the buffer cache (g.mem_used, g.mem_cached, g.mem_peak, g.cache), g.files_open,
+ *   g.running and g.stopping; g.qcond signals a queued part or stopping.
  * - ra_file.lock protects everything in its ra_file (part list, window, fetch_end,
  *   last_end, inflight, closing) and in its parts (state, got, rc, refs, waiters,
- *   consumed, touched, linked) except the fields of g.lock above; ra_file.cond signals
+ *   wake_at, consumed, touched, linked) except the fields of g.lock above; ra_file.cond signals
  *   progress of any of its parts and the end of an in-flight fetch.
  * - part.cancelled is atomic: the worker's sink reads it without a lock to abort.
  * - part.buf: bytes [0, got) are immutable once got covers them, so readers holding a
@@ -47,7 +58,7 @@
  * LIFETIMES
  * A part is referenced by the handle's list (while linked), by the queue or the worker
  * fetching it (the "job" reference, counted in ra_file.inflight), and by each reader
- * copying from it; the last reference frees it and gives its bytes back to the budget.
+ * copying from it; the last reference frees it and gives its buffer back to the cache.
  * ra_close unlinks every part, takes queued ones off the queue, flags in-flight ones
  * cancelled (their sink aborts the transfer) and waits for inflight == 0: after that no
  * worker touches the handle, the store_file or the parts, and the handle is freed. */
@@ -698,8 +709,13 @@ static bool ra_plan(struct ra_file *rf, uint64_t off, uint64_t end)
 	} else if (rf->head && off + g.cfg.part_size >= rf->head->off && off < rf->fetch_end) {
 		return false;                            /* straggler or hole: read it directly */
 	} else if (off == rf->last_end || (rf->last_end == UINT64_MAX && off == 0)) {
-		if (off != rf->fetch_end)                /* a new stream; one that ran dry */
-			rf->window = g.cfg.window_min;   /* (budget) keeps its window */
+		if (off != rf->fetch_end || !rf->head) {
+			rf->window = g.cfg.window_min;   /* a new stream */
+		} else {
+			rf->window *= 2;                 /* the reader caught up: a bigger window */
+			if (rf->window > g.cfg.window_max)
+				rf->window = g.cfg.window_max;
+		}
 		ra_drop_all(rf);
 		rf->fetch_end = off;
 	} else {                                         /* random */
@@ -708,8 +724,7 @@ static bool ra_plan(struct ra_file *rf, uint64_t off, uint64_t end)
 		rf->fetch_end = off;
 		return true;
 	}
-	uint64_t target = off + rf->window;
-	ra_schedule(rf, target > end ? target : end);
+	ra_schedule(rf, end + rf->window);       /* the window lies beyond this read */
 	return false;
 }
 

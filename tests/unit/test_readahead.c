@@ -140,6 +140,26 @@ static void seq_big(int pread_only)
 }
 
 Test(readahead, sequential_300m_stream) { seq_big(0); }
+
+/* Reads as large as the first window (FUSE max_read 1 MiB): the reader keeps catching up
+ * with the read-ahead, which must still grow instead of fetching one read at a time. */
+Test(readahead, sequential_1m_reads_grow_the_window)
+{
+	struct fx x;
+	init(0, 0, 0, 0, 4);
+	fx_open(&x, 0, 64 * MiB, 11);
+	atomic_store(&x.m->latency_us, 2000);
+	atomic_store(&x.m->stream_bps, 500 * MiB);
+	read_all_seq(&x, 1 * MiB);
+	struct ra_stats s;
+	ra_stats(&s);
+	cr_expect_leq(s.bytes_direct, 1 * MiB);
+	cr_expect_lt(atomic_load(&x.m->requests), s.reads / 4, "%llu requests for %llu reads",
+		     (unsigned long long)atomic_load(&x.m->requests), (unsigned long long)s.reads);
+	cr_expect_geq(atomic_load(&x.m->max_inflight), 3, "the window was fetched %d part at a time",
+		      atomic_load(&x.m->max_inflight));
+	fx_close(&x);
+}
 Test(readahead, sequential_300m_pread_only) { seq_big(1); }
 
 Test(readahead, random_reads_are_direct_and_exact)
