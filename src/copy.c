@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "dcache.h"
 #include "log.h"
 #include "naming.h"
 #include "util.h"
@@ -45,6 +46,9 @@ int copy_ensure_parents(struct route *r, const char *path)
 		rc = store_mkdir(r->nfs, p, e.attr.mode & 07777);
 		if (rc && rc != -EEXIST)
 			return rc;
+		/* p is on the new store now: a cached listing of p (or of its parent) that says
+		 * otherwise would route lookups under p to S3 without asking NFS */
+		dc_forget(p);
 		if (rc == 0) {
 			store_chown(r->nfs, p, e.attr.uid, e.attr.gid);
 			if (e.attr.mtime.tv_sec) {

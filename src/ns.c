@@ -4,19 +4,22 @@
  * first (at most rename_dir_limit objects, else EXDEV) and made opaque so that no S3 entry
  * leaks into its new place.
  *
- * No locks: each step is an atomic call on the new store, and the order of steps is chosen
- * so that a crash between two of them never loses data (a file is copied before its name
- * is whited out; a directory is made opaque before it is renamed). */
+ * One lock (copyup_lock, below) only to share a copy-up among threads. Otherwise each
+ * step is an atomic call on the new store, and the order of steps is chosen so that a
+ * crash between two of them never loses data (a file is copied before its name is
+ * whited out; a directory is made opaque before it is renamed). */
 #include "ns.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cfg.h"
 #include "copy.h"
+#include "dcache.h"
 #include "log.h"
 #include "naming.h"
 #include "whiteout.h"
@@ -80,6 +83,7 @@ static int copyup_dir(struct route *r, const char *path, const struct store_attr
 	if (rc)
 		return rc;
 	rc = store_mkdir(r->nfs, path, a->mode & 07777);
+	dc_forget(path);           /* a cached listing may say path is not on the new store */
 	if (rc == -EEXIST)
 		return 0;              /* another thread or host made it first */
 	if (rc)
@@ -92,7 +96,32 @@ static int copyup_dir(struct route *r, const char *path, const struct store_attr
 	return 0;
 }
 
-int ns_copyup(struct route *r, const char *path, int truncate)
+/* Copy-ups in flight: one at a time per path (striped by a hash of the path), so that
+ * threads racing to write one S3-only file share one copy instead of each fetching the
+ * whole object; the waiters then find the file on the new store. A stripe lock protects
+ * nothing else; it is taken with no other lock held and held across the copy (a copy-up
+ * of another path on the same stripe waits). Other hosts still race, safely: publishing
+ * is only-if-absent (copy.c). */
+#define COPYUP_STRIPES 64
+static pthread_mutex_t copyup_lock[COPYUP_STRIPES];
+static pthread_once_t copyup_once = PTHREAD_ONCE_INIT;
+
+static void copyup_init(void)
+{
+	for (int i = 0; i < COPYUP_STRIPES; i++)
+		pthread_mutex_init(&copyup_lock[i], NULL);
+}
+
+static pthread_mutex_t *copyup_stripe(const char *path)
+{
+	uint32_t h = 2166136261u;
+	for (const char *s = path; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	pthread_once(&copyup_once, copyup_init);
+	return &copyup_lock[h % COPYUP_STRIPES];
+}
+
+static int copyup_locked(struct route *r, const char *path, int truncate)
 {
 	struct route_entry e;
 	int rc = route_lookup(r, path, &e);
@@ -122,6 +151,17 @@ int ns_copyup(struct route *r, const char *path, int truncate)
 	rc = copy_s3_to_nfs(r, path, path, e.attr.etag, COPY_IF_ABSENT, &res);
 	if (rc == 0)
 		log_info("copied up %s (%llu bytes)", path, (unsigned long long)res.size);
+	return rc;
+}
+
+int ns_copyup(struct route *r, const char *path, int truncate)
+{
+	pthread_mutex_t *m = copyup_stripe(path);
+	pthread_mutex_lock(m);
+	int rc = copyup_locked(r, path, truncate);
+	/* before the next waiter looks: a cached listing of the parent still says S3 */
+	dc_forget(path);
+	pthread_mutex_unlock(m);
 	return rc;
 }
 
@@ -352,6 +392,7 @@ static int walk_dir(struct walk *w, const char *dir)
 				if (!rc) {
 					rc = store_mkdir(w->r->nfs, child, l.v[i].mode & 07777);
 					rc = rc == -EEXIST ? 0 : rc;
+					dc_forget(child);
 				}
 			}
 			if (!rc)
@@ -390,6 +431,7 @@ static int rename_dir(struct route *r, const char *from, const struct route_entr
 			if (!rc) {
 				rc = store_mkdir(r->nfs, from, ef->attr.mode & 07777);
 				rc = rc == -EEXIST ? 0 : rc;
+				dc_forget(from);
 			}
 			if (rc)
 				return rc;
