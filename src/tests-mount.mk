@@ -1,0 +1,7 @@
+# Integration tests of the unified mount (issue 4): the same syscalls on a local directory
+# and on ferryfs (tests/tools/posix_compare.py), the write path point by point, the ferryfs
+# command, and concurrent readers and writers. Each starts its own s3rver and nfs-ganesha.
+TESTS += tests/integration/posix.sh tests/integration/writes.sh \
+	tests/integration/command.sh tests/integration/concurrency.sh
+EXTRA_DIST += tests/integration/posix.sh tests/integration/writes.sh \
+	tests/integration/command.sh tests/integration/concurrency.sh
