@@ -184,6 +184,18 @@ h_ok "a marker cannot be looked up through the mount" bash -c "! stat '$M/marks/
 h_ok "a .ferryfs name cannot be created through the mount" bash -c "! touch '$M/marks/.ferryfs.x' && ! mkdir '$M/.ferryfs-d'"
 h_is "$(find "$E" -name '.ferryfs.tmp.*' | wc -l)" 0 "copy-ups left no temporary file in the export"
 
+# --- fsync and statfs ---
+h_ok "fsync of a file written through the mount succeeds" "$PY3" -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_CREAT | os.O_WRONLY, 0o644)
+os.write(fd, b"durable\n"); os.fsync(fd); os.fdatasync(fd); os.close(fd)' "$M/fsynced.txt"
+h_is "$(cat "$E/fsynced.txt")" durable "... and its bytes are on NFS"
+h_ok "statfs reports the new store (the size of the exported filesystem, within 1%)" "$PY3" -c '
+import os, sys
+m, e = os.statvfs(sys.argv[1]), os.statvfs(sys.argv[2])
+tm, te = m.f_blocks * m.f_frsize, e.f_blocks * e.f_frsize
+sys.exit(0 if te and abs(tm - te) <= te / 100 else "mount %d bytes, export %d" % (tm, te))' "$M" "$E"
+
 # --- inode numbers ---
 ino1=$(stat -c %i "$M/ino/file.txt")
 ln "$M/ino/file.txt" "$M/ino/link.txt"
