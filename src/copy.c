@@ -13,9 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dcache.h"
+#include "ledger.h"
 #include "log.h"
 #include "naming.h"
 #include "util.h"
@@ -138,6 +140,30 @@ static int etag_is_md5(const char *etag)
 	return 1;
 }
 
+/* Record a published copy in the ledger: a migration (src == dst) becomes `migrated` with
+ * its ETag, size and SHA-256; either way the new NFS file id keeps the inode number the
+ * S3 file had. A ledger failure is logged, never fatal: the copy itself is done. */
+static void copy_record(struct route *r, const char *src, const char *dst,
+			const struct copy_result *res, uint64_t fileid)
+{
+	uint64_t ino = route_s3_ino(r, src);
+	int rc;
+	if (strcmp(src, dst) == 0) {
+		struct ledger_file rec = { .state = LEDGER_MIGRATED, .size = res->size, .ino = ino,
+					   .migrated = time(NULL), .has_sha256 = true };
+		snprintf(rec.etag, sizeof(rec.etag), "%s", res->attr.etag);
+		for (int i = 0; i < 32; i++)
+			sscanf(res->sha256 + 2 * i, "%2hhx", &rec.sha256[i]);
+		rc = ledger_commit_migration(r->ledger, dst, &rec, fileid);
+		if (rc == -ESTALE)
+			rc = 0;   /* a writer got there first: the file is modified, not migrated */
+	} else {
+		rc = fileid ? ledger_ino_put(r->ledger, fileid, ino) : 0;
+	}
+	if (rc)
+		log_warn("ledger: cannot record the copy of %s: %s", dst, strerror(-rc));
+}
+
 int copy_s3_to_nfs(struct route *r, const char *src, const char *dst, const char *etag,
 		   enum copy_publish how, struct copy_result *out)
 {
@@ -213,6 +239,9 @@ int copy_s3_to_nfs(struct route *r, const char *src, const char *dst, const char
 	}
 	if (rc)
 		goto out_tmp;
+	/* the NFS file id of the copy, to map it to the inode number the file had in S3 */
+	struct store_attr tmp_attr;
+	uint64_t fileid = store_stat(r->nfs, tmp, &tmp_attr) == 0 ? tmp_attr.ino : 0;
 	if (how == COPY_REPLACE) {
 		rc = store_rename(r->nfs, tmp, dst, 0);
 		if (rc)
@@ -226,6 +255,8 @@ int copy_s3_to_nfs(struct route *r, const char *src, const char *dst, const char
 		else if (rc == -EEXIST)
 			rc = 0;                 /* someone got there first: theirs stands */
 	}
+	if (!rc && out->published && r->ledger)
+		copy_record(r, src, dst, out, fileid);
 out_tmp:
 	if (c.out)
 		store_close(r->nfs, c.out);

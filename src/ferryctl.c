@@ -42,7 +42,8 @@ static int ctl_getxattr(const char *path, const char *name, char **out)
 
 static int cmd_show(int argc, char **argv)
 {
-	static const char *const names[] = { "source", "s3key", "etag" };
+	static const char *const names[] = { "state", "source", "s3key", "etag", "migrated",
+					     "sha256", "synced", "error" };
 	int status = 0;
 	if (argc < 2)
 		return 2;

@@ -18,6 +18,7 @@
 
 #include "cfg.h"
 #include "fs.h"
+#include "ledger.h"
 #include "log.h"
 #include "util.h"
 
@@ -276,6 +277,15 @@ int main(int argc, char **argv)
 		goto out_curl;
 	}
 	close_stores(&fy);
+	/* Open the ledger once now, to report a busy, newer or unusable one on the terminal,
+	 * and close it: LMDB must not cross the fork. It is opened again after daemonizing. */
+	if ((rc = ledger_open(cfg.state_dir, LEDGER_CREATE, &fy.ledger))) {
+		log_err("cannot open the ledger in %s: %s", cfg.state_dir,
+			rc == -EBUSY ? "another ferryfs uses this state_dir" : strerror(-rc));
+		goto out_curl;
+	}
+	ledger_close(fy.ledger);
+	fy.ledger = NULL;
 	log_init(cfg.log, cfg.log_level, "ferryfs");
 
 	struct buf fo = { 0 };
@@ -308,6 +318,11 @@ int main(int argc, char **argv)
 		log_err("cannot set up the stores after daemonizing");
 		goto out_stores;
 	}
+	if ((rc = ledger_open(cfg.state_dir, LEDGER_CREATE, &fy.ledger))) {
+		log_err("cannot open the ledger in %s: %s", cfg.state_dir, strerror(-rc));
+		goto out_stores;
+	}
+	fy.route.ledger = fy.ledger;
 	fy.started = util_now_s();
 	clock_gettime(CLOCK_REALTIME, &fy.route.mount_time);
 	if (fuse_set_signal_handlers(fuse_get_session(fuse))) {
@@ -327,6 +342,7 @@ out_signals:
 	fuse_remove_signal_handlers(fuse_get_session(fuse));
 out_stores:
 	close_stores(&fy);
+	ledger_close(fy.ledger);
 out_unmount:
 	fuse_unmount(fuse);
 out_fuse:

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "dcache.h"
+#include "ledger.h"
 #include "log.h"
 #include "ns.h"
 #include "stats.h"
@@ -123,6 +124,41 @@ static int changed(int rc, const char *path)
 	return rc;
 }
 
+static int to_modified(struct ledger_file *rec, bool exists, void *arg)
+{
+	(void)arg;
+	if (!exists || rec->state != LEDGER_MIGRATED)
+		return LEDGER_KEEP;
+	rec->state = LEDGER_MODIFIED;
+	return LEDGER_WRITE;
+}
+
+/* A migrated file changed through the mount is `modified` from now on (spec 8). Costs a
+ * read transaction; a write only for a file that was `migrated`. */
+static int modified(int rc, const char *path)
+{
+	struct ferry *fy = fs_ctx();
+	struct ledger_file rec;
+	if (fy->ledger && ledger_file_get(fy->ledger, path, &rec) == 0 &&
+	    rec.state == LEDGER_MIGRATED)
+		ledger_file_update(fy->ledger, path, to_modified, NULL);
+	return rc;
+}
+
+/* An S3-only file was read: queue it for migration (migrate_on=open). */
+static void touched(struct ferry *fy, const char *path)
+{
+	int prio;
+	bool copying;
+	if (!fy->ledger || fy->cfg->migrate_on != MIGRATE_ON_OPEN)
+		return;
+	if (ledger_queue_find(fy->ledger, path, &prio, &copying) == 1)
+		return;           /* already waiting: no write transaction */
+	int rc = ledger_queue_push(fy->ledger, path, LEDGER_PRIO_TOUCHED);
+	if (rc < 0)
+		log_warn("ledger: cannot queue %s: %s", path, strerror(-rc));
+}
+
 static struct ns_caller caller(void)
 {
 	struct fuse_context *c = fuse_get_context();
@@ -158,7 +194,7 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 		return -EISDIR;
 	if (writing) {
 		/* spec 5: O_TRUNC makes an empty file on the new store, otherwise copy up first */
-		rc = changed(ns_copyup(&fy->route, path, (fi->flags & O_TRUNC) != 0), path);
+		rc = modified(changed(ns_copyup(&fy->route, path, (fi->flags & O_TRUNC) != 0), path), path);
 		if (rc)
 			return rc;
 		rc = store_open(fy->nfs, path, fi->flags & ~(O_CREAT | O_EXCL), 0, NULL, &f);
@@ -168,6 +204,8 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 	rc = store_open(st, path, O_RDONLY, 0, e.src == ROUTE_S3 ? e.attr.etag : NULL, &f);
 	if (rc)
 		return rc;
+	if (e.src == ROUTE_S3)
+		touched(fy, path);
 	return new_handle(fi, st, f, e.src);
 }
 
@@ -206,27 +244,27 @@ static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 	if (fi && fi->fh) {
 		struct fs_file *h = (struct fs_file *)(uintptr_t)fi->fh;
 		if (h->src == ROUTE_NFS)
-			return store_ftruncate(h->st, h->f, (uint64_t)size);
+			return modified(store_ftruncate(h->st, h->f, (uint64_t)size), path);
 	}
-	return changed(ns_truncate(&fy->route, path, (uint64_t)size), path);
+	return modified(changed(ns_truncate(&fy->route, path, (uint64_t)size), path), path);
 }
 
 static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
 	(void)fi;
-	return changed(ns_chmod(&fs_ctx()->route, path, mode), path);
+	return modified(changed(ns_chmod(&fs_ctx()->route, path, mode), path), path);
 }
 
 static int fs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
 {
 	(void)fi;
-	return changed(ns_chown(&fs_ctx()->route, path, uid, gid), path);
+	return modified(changed(ns_chown(&fs_ctx()->route, path, uid, gid), path), path);
 }
 
 static int fs_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
 {
 	(void)fi;
-	return changed(ns_utimens(&fs_ctx()->route, path, tv), path);
+	return modified(changed(ns_utimens(&fs_ctx()->route, path, tv), path), path);
 }
 
 static int fs_mkdir(const char *path, mode_t mode)
@@ -254,7 +292,11 @@ static int fs_link(const char *from, const char *to)
 
 static int fs_unlink(const char *path)
 {
-	return changed(ns_unlink(&fs_ctx()->route, path), path);
+	struct ferry *fy = fs_ctx();
+	int rc = changed(ns_unlink(&fy->route, path), path);
+	if (rc == 0 && fy->ledger)
+		ledger_file_delete(fy->ledger, path);   /* -ENOENT when it had no record */
+	return rc;
 }
 
 static int fs_rmdir(const char *path)
@@ -264,7 +306,11 @@ static int fs_rmdir(const char *path)
 
 static int fs_rename(const char *from, const char *to, unsigned int flags)
 {
-	return changed(changed(ns_rename(&fs_ctx()->route, from, to, flags), from), to);
+	struct ferry *fy = fs_ctx();
+	int rc = changed(changed(ns_rename(&fy->route, from, to, flags), from), to);
+	if (rc == 0 && fy->ledger)
+		ledger_file_rename(fy->ledger, from, to, LEDGER_RENAME_TREE);
+	return rc;
 }
 
 static int fs_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
@@ -317,13 +363,29 @@ static int xattr_reply(const char *val, size_t len, char *out, size_t size)
 
 static int stats_text(struct ferry *fy, struct buf *b)
 {
+	struct ledger_stats ls;
+	memset(&ls, 0, sizeof(ls));
+	if (fy->ledger)
+		ledger_stats(fy->ledger, &ls);
+	uint64_t queued = 0;
+	for (int p = 0; p < LEDGER_NPRIO; p++)
+		queued += ls.queued[p];
+	int64_t oldest = 0;
+	if (ls.journal_oldest_ms) {
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		oldest = ((int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 - ls.journal_oldest_ms) / 1000;
+	}
 	const struct { const char *name; uint64_t v; } rows[] = {
-		{ "migrated_files", 0 }, { "migrated_bytes", 0 }, { "queued", 0 }, { "copying", 0 },
-		{ "failed", 0 }, { "copyups", 0 },
+		{ "migrated_files", ls.files[LEDGER_MIGRATED] + ls.files[LEDGER_MODIFIED] },
+		{ "migrated_bytes", ls.bytes[LEDGER_MIGRATED] + ls.bytes[LEDGER_MODIFIED] },
+		{ "queued", queued }, { "copying", ls.copying },
+		{ "failed", ls.files[LEDGER_FAILED] }, { "copyups", stats_get(copyups) },
 		{ "reads_s3", stats_get(reads_s3) }, { "reads_nfs", stats_get(reads_nfs) },
 		{ "bytes_s3", stats_get(bytes_s3) }, { "bytes_nfs", stats_get(bytes_nfs) },
-		{ "whiteouts", 0 }, { "unreachable", stats_get(unreachable) },
-		{ "journal_pending", 0 }, { "journal_oldest_s", 0 },
+		{ "whiteouts", stats_get(whiteouts) }, { "unreachable", stats_get(unreachable) },
+		{ "journal_pending", ls.journal_pending },
+		{ "journal_oldest_s", (uint64_t)(oldest > 0 ? oldest : 0) },
 		{ "s3_requests", stats_get(s3_requests) }, { "s3_errors", stats_get(s3_errors) },
 		{ "s3_retries", stats_get(s3_retries) }, { "nfs_errors", stats_get(nfs_errors) },
 		{ "paused", 0 }, { "uptime_s", (uint64_t)(util_now_s() - fy->started) },
@@ -334,14 +396,41 @@ static int stats_text(struct ferry *fy, struct buf *b)
 	return rc;
 }
 
+/* user.ferryfs.state of a path (spec 8). */
+static int state_of(struct ferry *fy, const char *path, const struct route_entry *e,
+		    const struct ledger_file *rec, int have_rec, struct buf *b)
+{
+	struct store_attr a;
+	if (S_ISDIR(e->attr.mode)) {
+		if (e->src == ROUTE_S3)
+			return buf_puts(b, "s3-only");
+		int rc = store_stat(fy->s3, path, &a);
+		if (rc && rc != -ENOENT && rc != -ENOTDIR)
+			return rc;
+		return buf_puts(b, rc == 0 && S_ISDIR(a.mode) && wh_is_opaque(&fy->route, path) != 1 ?
+				"merged" : "nfs-only");
+	}
+	if (have_rec && rec->state != LEDGER_S3_ONLY)
+		return buf_puts(b, ledger_state_name(rec->state));
+	if (e->src == ROUTE_S3)
+		return buf_puts(b, "s3-only");
+	int rc = store_stat(fy->s3, path, &a);
+	if (rc && rc != -ENOENT && rc != -ENOTDIR)
+		return rc;
+	/* on both stores with no record here: copied by another host, or before ferryfs */
+	return buf_puts(b, rc == 0 && S_ISREG(a.mode) ? "migrated" : "nfs-only");
+}
+
 static int fs_getxattr_ferry(struct ferry *fy, const char *path, const char *name, char *out,
 			     size_t size)
 {
 	struct route_entry e;
+	struct ledger_file rec;
 	struct buf b = { 0 };
 	int rc = route_lookup(&fy->route, path, &e);
 	if (rc)
 		return rc;
+	int have_rec = fy->ledger && !S_ISDIR(e.attr.mode) && ledger_file_get(fy->ledger, path, &rec) == 0;
 	if (!strcmp(name, "source")) {
 		const char *v = e.src == ROUTE_S3 ? "s3" : "nfs";
 		return xattr_reply(v, strlen(v), out, size);
@@ -352,7 +441,7 @@ static int fs_getxattr_ferry(struct ferry *fy, const char *path, const char *nam
 		if (e.src != ROUTE_S3) {
 			rc = store_stat(fy->s3, path, &a);
 			if (rc)
-				return rc == -ENOENT ? -ENODATA : rc;
+				return rc == -ENOENT || rc == -ENOTDIR ? -ENODATA : rc;
 			pa = &a;
 		}
 		if (!S_ISREG(pa->mode))
@@ -360,6 +449,31 @@ static int fs_getxattr_ferry(struct ferry *fy, const char *path, const char *nam
 		if (!strcmp(name, "etag"))
 			return xattr_reply(pa->etag, strlen(pa->etag), out, size);
 		rc = buf_printf(&b, "%s%s", fy->cfg->s3_prefix, path + 1);
+	} else if (!strcmp(name, "state")) {
+		rc = state_of(fy, path, &e, &rec, have_rec, &b);
+	} else if (!strcmp(name, "migrated")) {
+		if (!have_rec || !rec.migrated)
+			return -ENODATA;
+		char t[21];
+		util_format_iso8601((time_t)rec.migrated, t);
+		rc = buf_puts(&b, t);
+	} else if (!strcmp(name, "sha256")) {
+		if (!have_rec || !rec.has_sha256)
+			return -ENODATA;
+		char hex[65];
+		util_hex(rec.sha256, 32, hex);
+		rc = buf_puts(&b, hex);
+	} else if (!strcmp(name, "error")) {
+		if (!have_rec || !rec.error[0])
+			return -ENODATA;
+		rc = buf_puts(&b, rec.error);
+	} else if (!strcmp(name, "synced")) {
+		/* yes: S3 holds this path's current content (S3-only, or migrated and unchanged) */
+		int pending = fy->ledger ? ledger_journal_pending(fy->ledger, path) : 0;
+		int same = e.src == ROUTE_S3 ||
+			   (have_rec && rec.state == LEDGER_MIGRATED) ||
+			   (S_ISDIR(e.attr.mode) && store_stat(fy->s3, path, &(struct store_attr){ 0 }) == 0);
+		rc = buf_puts(&b, pending <= 0 && same ? "yes" : "pending");
 	} else if (!strcmp(name, "stats") && !strcmp(path, "/")) {
 		rc = stats_text(fy, &b);
 	} else {
@@ -388,7 +502,9 @@ static int fs_getxattr(const char *path, const char *name, char *out, size_t siz
 
 static int fs_listxattr(const char *path, char *out, size_t size)
 {
-	static const char ours[] = XA_PREFIX "source\0" XA_PREFIX "s3key\0" XA_PREFIX "etag\0";
+	static const char ours[] = XA_PREFIX "state\0" XA_PREFIX "source\0" XA_PREFIX "s3key\0"
+				   XA_PREFIX "etag\0" XA_PREFIX "migrated\0" XA_PREFIX "sha256\0"
+				   XA_PREFIX "synced\0" XA_PREFIX "error\0";
 	struct ferry *fy = fs_ctx();
 	struct route_entry e;
 	char *theirs = NULL;

@@ -17,6 +17,7 @@ struct ferry {
 	struct store *nfs;
 	struct store *s3;
 	struct route route;
+	struct ledger *ledger;     /* opened after daemonizing (LMDB must not cross a fork) */
 	double started;            /* util_now_s() at mount */
 };
 

@@ -22,6 +22,7 @@
 #include "dcache.h"
 #include "log.h"
 #include "naming.h"
+#include "stats.h"
 #include "whiteout.h"
 
 #ifndef RENAME_NOREPLACE
@@ -149,8 +150,10 @@ static int copyup_locked(struct route *r, const char *path, int truncate)
 	}
 	struct copy_result res;
 	rc = copy_s3_to_nfs(r, path, path, e.attr.etag, COPY_IF_ABSENT, &res);
-	if (rc == 0)
+	if (rc == 0) {
+		stats_inc(copyups);
 		log_info("copied up %s (%llu bytes)", path, (unsigned long long)res.size);
+	}
 	return rc;
 }
 

@@ -17,6 +17,7 @@
 
 #include "cfg.h"
 #include "dcache.h"
+#include "ledger.h"
 #include "log.h"
 #include "naming.h"
 #include "stats.h"
@@ -76,8 +77,9 @@ int route_lookup(struct route *r, const char *path, struct route_entry *out)
 /* 64-bit FNV-1a: a stable inode number for an S3-only path (same on every mount of the
  * same prefix). The top bit is set so it stays clear of NFS file ids, which servers
  * allocate from the bottom. */
-static uint64_t path_ino(const char *prefix, const char *path)
+uint64_t route_s3_ino(const struct route *r, const char *path)
 {
+	const char *prefix = r->cfg->s3_prefix;
 	uint64_t h = 1469598103934665603ull;
 	for (const char *s = prefix; *s; s++)
 		h = (h ^ (unsigned char)*s) * 1099511628211ull;
@@ -102,10 +104,12 @@ void route_to_stat(const struct route *r, const char *path, const struct route_e
 	st->st_atim = a->atime.tv_sec ? a->atime : a->mtime;
 	st->st_mtim = a->mtime;
 	st->st_ctim = a->ctime.tv_sec ? a->ctime : a->mtime;
+	uint64_t mapped;
 	if (e->src == ROUTE_NFS && a->ino)
-		st->st_ino = (ino_t)a->ino;
+		st->st_ino = (ino_t)(r->ledger && ledger_ino_get(r->ledger, a->ino, &mapped) == 0 ?
+				     mapped : a->ino);
 	else
-		st->st_ino = (ino_t)path_ino(r->cfg->s3_prefix, path);
+		st->st_ino = (ino_t)route_s3_ino(r, path);
 	if (S_ISDIR(a->mode) && e->src == ROUTE_S3 && !a->mtime.tv_sec) {
 		st->st_mtim = r->mount_time;
 		st->st_atim = r->mount_time;

@@ -10,6 +10,7 @@
 #include "store/store.h"
 
 struct ferry_config;
+struct ledger;
 
 enum route_src {
 	ROUTE_NFS,   /* the new store has the entry: it wins, whatever its type */
@@ -21,6 +22,7 @@ struct route {
 	struct store *nfs;              /* the new store (NFS or local directory) */
 	struct store *s3;               /* the old store */
 	struct timespec mount_time;     /* mtime of S3 directories without a marker */
+	struct ledger *ledger;          /* this host's ledger (NULL in tools that run without) */
 };
 
 /* Where a path lives and what it looks like. */
@@ -41,6 +43,11 @@ typedef int (*route_fill_fn)(void *arg, const char *name, const struct stat *st,
 /* List a directory: the union of its new-store and S3 entries, the new store winning a
  * name clash, names that cannot be POSIX names (or are reserved) left out and counted. */
 int route_readdir(struct route *r, const char *path, route_fill_fn fn, void *arg);
+
+/* The inode number an S3-only path reports: a hash of prefix and path, top bit set (clear
+ * of NFS file ids). A copy-up records it in the ledger's inomap for the new NFS file id,
+ * so the file keeps it (spec 4). */
+uint64_t route_s3_ino(const struct route *r, const char *path);
 
 /* struct stat for an entry at path (fills a stable st_ino). */
 void route_to_stat(const struct route *r, const char *path, const struct route_entry *e,

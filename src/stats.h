@@ -18,6 +18,8 @@ struct ferry_stats {
 	atomic_uint_fast64_t bytes_nfs;
 	atomic_uint_fast64_t unreachable;  /* S3 keys seen that cannot be POSIX names (spec 2) */
 	atomic_uint_fast64_t shadowed;     /* S3 objects hidden by a directory of the same name */
+	atomic_uint_fast64_t whiteouts;    /* whiteouts created through this mount */
+	atomic_uint_fast64_t copyups;      /* files copied up because a write needed them on NFS */
 };
 
 extern struct ferry_stats ferry_stats;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "naming.h"
+#include "stats.h"
 #include "util.h"
 
 /* Split path into parent (without trailing '/', "" for the root) and leaf. */
@@ -63,6 +64,7 @@ int wh_create(struct route *r, const char *path)
 		return 0;
 	if (rc)
 		return rc;
+	stats_inc(whiteouts);
 	split(path, &leaf, &plen);
 	ssize_t n = store_pwrite(r->nfs, f, leaf, strlen(leaf), 0);
 	int crc = store_close(r->nfs, f);
