@@ -20,6 +20,7 @@
 #include "fs.h"
 #include "ledger.h"
 #include "log.h"
+#include "migrate.h"
 #include "util.h"
 
 #ifndef FUSE_SUPER_MAGIC
@@ -323,6 +324,10 @@ int main(int argc, char **argv)
 		goto out_stores;
 	}
 	fy.route.ledger = fy.ledger;
+	if ((rc = mig_start(&fy))) {
+		log_err("cannot start the migrator: %s", strerror(-rc));
+		goto out_stores;
+	}
 	fy.started = util_now_s();
 	clock_gettime(CLOCK_REALTIME, &fy.route.mount_time);
 	if (fuse_set_signal_handlers(fuse_get_session(fuse))) {
@@ -335,12 +340,14 @@ int main(int argc, char **argv)
 	fuse_loop_cfg_set_clone_fd(loop, 0);
 	fuse_loop_cfg_set_max_threads(loop, 64);
 	fuse_loop_cfg_set_idle_threads(loop, 8);
+	/* 0: unmounted; > 0: ended by SIGTERM/SIGINT/SIGHUP (a clean stop); < 0: an error */
 	rc = fuse_loop_mt(fuse, loop);
-	status = rc == 0 ? 0 : 1;
+	status = rc >= 0 ? 0 : 1;
 	fuse_loop_cfg_destroy(loop);
 out_signals:
 	fuse_remove_signal_handlers(fuse_get_session(fuse));
 out_stores:
+	mig_stop(&fy);
 	close_stores(&fy);
 	ledger_close(fy.ledger);
 out_unmount:

@@ -15,6 +15,7 @@
 #include "dcache.h"
 #include "ledger.h"
 #include "log.h"
+#include "migrate.h"
 #include "ns.h"
 #include "stats.h"
 #include "util.h"
@@ -157,6 +158,8 @@ static void touched(struct ferry *fy, const char *path)
 	int rc = ledger_queue_push(fy->ledger, path, LEDGER_PRIO_TOUCHED);
 	if (rc < 0)
 		log_warn("ledger: cannot queue %s: %s", path, strerror(-rc));
+	else if (rc > 0)
+		mig_wake(fy);
 }
 
 static struct ns_caller caller(void)
@@ -388,7 +391,8 @@ static int stats_text(struct ferry *fy, struct buf *b)
 		{ "journal_oldest_s", (uint64_t)(oldest > 0 ? oldest : 0) },
 		{ "s3_requests", stats_get(s3_requests) }, { "s3_errors", stats_get(s3_errors) },
 		{ "s3_retries", stats_get(s3_retries) }, { "nfs_errors", stats_get(nfs_errors) },
-		{ "paused", 0 }, { "uptime_s", (uint64_t)(util_now_s() - fy->started) },
+		{ "paused", (uint64_t)mig_paused(fy) }, { "rate", mig_rate(fy) },
+		{ "uptime_s", (uint64_t)(util_now_s() - fy->started) },
 	};
 	int rc = 0;
 	for (size_t i = 0; i < ARRAY_SIZE(rows) && !rc; i++)
@@ -566,10 +570,7 @@ static int fs_setxattr(const char *path, const char *name, const char *value, si
 			return rc;
 		if (ferry_name_readonly(n))
 			return -EROFS;
-		/* migrate/pause/rate steer the migrator, which is not part of this build yet */
-		if (!strcmp(n, "migrate") || !strcmp(n, "pause") || !strcmp(n, "rate"))
-			return -ENOTSUP;
-		return -ENODATA;
+		return mig_control(fy, path, n, value, size);
 	}
 	if (!fy->nfs->ops->setxattr)
 		return -ENOTSUP;      /* NFS through libnfs has no xattrs: do not copy up for nothing */
