@@ -28,6 +28,7 @@ void cfg_init(struct ferry_config *cfg)
 	cfg->s3_timeout = 30;
 	cfg->s3_part_size = 16ull << 20;
 	cfg->s3_multipart_threshold = 64ull << 20;
+	cfg->readahead_max = 256ull << 20;
 	cfg->nfs_connections = 8;
 	cfg->workers = 4;
 	cfg->migrate_on = MIGRATE_ON_OPEN;
@@ -160,6 +161,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "s3_timeout", K_UINT, F(s3_timeout), 1, 3600, 0, "1..3600 seconds" },
 	{ "s3_part_size", K_SIZE, F(s3_part_size), 0, 0, 0, "a size from 5M to 5G" },
 	{ "s3_multipart_threshold", K_SIZE, F(s3_multipart_threshold), 0, 0, 0, "a size" },
+	{ "readahead_max", K_SIZE, F(readahead_max), 0, 0, 0, "a size such as 256M (0: no read-ahead)" },
 	{ "nfs", K_STR, F(nfs), 0, 0, 0, "nfs://host/export[/dir][?version=3|4] or an absolute path" },
 	{ "nfs_connections", K_UINT, F(nfs_connections), 1, 256, 0, "1..256" },
 	{ "state_dir", K_STR, F(state_dir), 0, 0, 0, "an absolute path on local disk" },

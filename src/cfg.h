@@ -38,6 +38,7 @@ struct ferry_config {
 	unsigned s3_timeout;         /* seconds: connect timeout, and low-speed window (default 30) */
 	uint64_t s3_part_size;       /* multipart part size in bytes (default 16 MiB) */
 	uint64_t s3_multipart_threshold; /* bodies at least this large use multipart (default 64 MiB) */
+	uint64_t readahead_max;      /* global cap on read-ahead memory in bytes (default 256 MiB) */
 
 	/* NFS, the new store */
 	char *nfs;            /* nfs://host/export/dir?... or an absolute local path */

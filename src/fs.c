@@ -17,6 +17,7 @@
 #include "log.h"
 #include "migrate.h"
 #include "ns.h"
+#include "readahead.h"
 #include "stats.h"
 #include "util.h"
 #include "whiteout.h"
@@ -24,6 +25,7 @@
 struct fs_file {
 	struct store *st;          /* the store serving this open file */
 	struct store_file *f;
+	struct ra_file *ra;        /* read-ahead over f (S3 reads), NULL when none */
 	enum route_src src;
 };
 
@@ -43,6 +45,15 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	cfg->hard_remove = 1;
 	if (conn->capable & FUSE_CAP_ASYNC_READ)
 		conn->want |= FUSE_CAP_ASYNC_READ;
+	/* read-ahead starts threads: here, after daemonizing (spec 5: S3 reads read ahead) */
+	if (fy->cfg->readahead_max) {
+		struct ra_config rc = { .max_mem = fy->cfg->readahead_max };
+		int err = ra_init(&rc);
+		if (err)
+			log_warn("read-ahead disabled: %s", strerror(-err));
+		else
+			fy->readahead = 1;
+	}
 	conn->max_readahead = 1u << 20;
 	log_notice("mounted %s (S3 %s/%s%s, new store %s)", fy->cfg->mountpoint, fy->cfg->s3_endpoint,
 		   fy->cfg->s3_bucket, fy->cfg->s3_prefix[0] ? "" : "", fy->cfg->nfs);
@@ -53,6 +64,8 @@ static void fs_destroy(void *private_data)
 {
 	struct ferry *fy = private_data;
 	log_notice("unmounting %s", fy->cfg->mountpoint);
+	if (fy->readahead)
+		ra_shutdown();
 }
 
 static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
@@ -209,7 +222,13 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 		return rc;
 	if (e.src == ROUTE_S3)
 		touched(fy, path);
-	return new_handle(fi, st, f, e.src);
+	rc = new_handle(fi, st, f, e.src);
+	if (!rc && e.src == ROUTE_S3 && fy->readahead) {
+		struct fs_file *h = (struct fs_file *)(uintptr_t)fi->fh;
+		if (ra_open(st, f, e.attr.size, &h->ra))
+			h->ra = NULL;     /* served without read-ahead */
+	}
+	return rc;
 }
 
 static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
@@ -320,7 +339,8 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off, struct f
 {
 	(void)path;
 	struct fs_file *h = (struct fs_file *)(uintptr_t)fi->fh;
-	ssize_t n = store_pread(h->st, h->f, buf, size, (uint64_t)off);
+	ssize_t n = h->ra ? ra_read(h->ra, buf, size, (uint64_t)off) :
+			    store_pread(h->st, h->f, buf, size, (uint64_t)off);
 	if (n < 0)
 		return (int)n;
 	if (h->src == ROUTE_S3) {
@@ -337,6 +357,8 @@ static int fs_release(const char *path, struct fuse_file_info *fi)
 {
 	(void)path;
 	struct fs_file *h = (struct fs_file *)(uintptr_t)fi->fh;
+	if (h->ra)
+		ra_close(h->ra);   /* returns once no fetch uses h->f */
 	int rc = store_close(h->st, h->f);
 	free(h);
 	return rc;

@@ -19,6 +19,7 @@ struct ferry {
 	struct route route;
 	struct ledger *ledger;     /* opened after daemonizing (LMDB must not cross a fork) */
 	double started;            /* util_now_s() at mount */
+	int readahead;             /* ra_init succeeded: S3 reads go through read-ahead */
 };
 
 /* The operation table handed to fuse_new; private data must be a struct ferry. */
