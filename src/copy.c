@@ -64,6 +64,18 @@ int copy_ensure_parents(struct route *r, const char *path)
 }
 
 static atomic_uint copy_seq;
+static atomic_int copy_cancel;
+static struct copy_hooks copy_hooks;
+
+void copy_set_hooks(const struct copy_hooks *h)
+{
+	copy_hooks = *h;
+}
+
+void copy_cancel_all(int on)
+{
+	atomic_store(&copy_cancel, on);
+}
 
 static void tmp_name(const char *dst, char *out, size_t outlen)
 {
@@ -89,6 +101,8 @@ static int sink(void *arg, const void *data, size_t len)
 {
 	struct sink_ctx *c = arg;
 	size_t done = 0;
+	if (atomic_load_explicit(&copy_cancel, memory_order_relaxed))
+		return -ECANCELED;
 	while (done < len) {
 		ssize_t n = store_pwrite(c->r->nfs, c->out, (const char *)data + done, len - done,
 					 c->off + done);
@@ -173,7 +187,8 @@ int copy_s3_to_nfs(struct route *r, const char *src, const char *dst, const char
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen;
 	char md5hex[33];
-	int rc, have_tmp = 0;
+	char tmpdir[NAME_MAX_PATH + 2];
+	int rc, have_tmp = 0, hooked = 0;
 
 	memset(out, 0, sizeof(*out));
 	rc = store_open(r->s3, src, O_RDONLY, 0, etag, &in);
@@ -187,9 +202,16 @@ int copy_s3_to_nfs(struct route *r, const char *src, const char *dst, const char
 		goto out_in;
 
 	tmp_name(dst, tmp, sizeof(tmp));
+	snprintf(tmpdir, sizeof(tmpdir), "%.*s", strrchr(dst, '/') == dst ? 1 :
+		 (int)(strrchr(dst, '/') - dst), dst);
+	if (copy_hooks.tmp_begin) {
+		if ((rc = copy_hooks.tmp_begin(tmpdir)))
+			goto out_in;
+		hooked = 1;
+	}
 	rc = store_open(r->nfs, tmp, O_WRONLY | O_CREAT | O_EXCL, 0600, NULL, &c.out);
 	if (rc)
-		goto out_in;
+		goto out_tmp;
 	have_tmp = 1;
 	c.sha = EVP_MD_CTX_new();
 	c.md5 = EVP_MD_CTX_new();
@@ -260,8 +282,12 @@ int copy_s3_to_nfs(struct route *r, const char *src, const char *dst, const char
 out_tmp:
 	if (c.out)
 		store_close(r->nfs, c.out);
-	if (have_tmp)
-		store_unlink(r->nfs, tmp);
+	if (have_tmp) {
+		int urc = store_unlink(r->nfs, tmp);
+		have_tmp = urc != 0 && urc != -ENOENT;
+	}
+	if (hooked && copy_hooks.tmp_end)
+		copy_hooks.tmp_end(tmpdir, !have_tmp);
 	EVP_MD_CTX_free(c.sha);
 	EVP_MD_CTX_free(c.md5);
 out_in:

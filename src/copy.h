@@ -34,4 +34,20 @@ int copy_s3_to_nfs(struct route *r, const char *src, const char *dst, const char
  * view's attributes (an S3 directory's dir_mode/uid/gid). 0 / -errno. */
 int copy_ensure_parents(struct route *r, const char *path);
 
+/* Hooks for the migrator (src/migrate.c), so that temporary files a crash leaves behind
+ * can be found without walking the export. Both optional; set once before any copy.
+ * tmp_begin gets the directory (mount path) of a temporary file before it is created; a
+ * non-zero return fails the copy with that value. tmp_end gets the same directory once
+ * the temporary file is gone (gone = 1) or could not be removed (gone = 0). */
+struct copy_hooks {
+	int (*tmp_begin)(const char *dir);
+	void (*tmp_end)(const char *dir, int gone);
+};
+void copy_set_hooks(const struct copy_hooks *h);
+
+/* on = 1: every copy in progress stops at its next chunk with -ECANCELED (its temporary
+ * file removed), and so does every new one, until called with 0. For the migrator's
+ * bounded stop at unmount. */
+void copy_cancel_all(int on);
+
 #endif

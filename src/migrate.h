@@ -19,12 +19,25 @@ void mig_stop(struct ferry *fy);
 
 /* A file was queued (touched): wake a worker. Cheap; any thread. */
 void mig_wake(struct ferry *fy);
+/* Many files were queued (a crawl page, resume): wake every worker. */
+void mig_wake_all(struct ferry *fy);
 
 /* setxattr of a writable user.ferryfs.* name (spec 8): "migrate" on any path, "pause" and
- * "rate" on the root. name is without the "user.ferryfs." prefix. 0, -EINVAL (bad value),
+ * "rate" on the root. migrate's values: "now" (a file: queued at copy-up priority; a
+ * directory: its subtree, by a crawl job at copy-up priority), "crawl [shard=I/N]
+ * [prefix=P]" (a directory or the root: crawl at crawl priority), "scan" (list
+ * unreachable and shadowed keys into STATE_DIR/scan.txt), "stop" (stop the crawl jobs on
+ * this directory; the root: all). name is without the "user.ferryfs." prefix. 0, -EINVAL (bad value),
  * -ENODATA (unknown name), -EROFS (not writable here), -errno. */
 int mig_control(struct ferry *fy, const char *path, const char *name, const char *value,
 		size_t size);
+
+/* getxattr of user.ferryfs.<name> names the migrator serves on the root, for ferryctl:
+ * "state_dir" (where the ledger is), "crawl" (the crawl jobs, crawl_job_format lines after
+ * "slot N"), "migrator" (workers, paused, rates, this run's counters). Appends the value
+ * to b; -ENODATA for any other name or path. */
+struct buf;
+int mig_getxattr(struct ferry *fy, const char *path, const char *name, struct buf *b);
 
 /* For user.ferryfs.stats. */
 int mig_paused(struct ferry *fy);
