@@ -217,9 +217,15 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 		return rc ? rc : new_handle(fi, fy->nfs, f, ROUTE_NFS);
 	}
 	struct store *st = e.src == ROUTE_NFS ? fy->nfs : fy->s3;
-	rc = store_open(st, path, O_RDONLY, 0, e.src == ROUTE_S3 ? e.attr.etag : NULL, &f);
+	/* pinned to the ETag seen now, at open (spec 5), not to what a listing cached */
+	rc = store_open(st, path, O_RDONLY, 0, NULL, &f);
 	if (rc)
 		return rc;
+	if (e.src == ROUTE_S3) {
+		struct store_attr now;
+		if (store_fstat(st, f, &now) == 0 && strcmp(now.etag, e.attr.etag))
+			dc_forget(path);   /* the object changed since the listing: drop it */
+	}
 	if (e.src == ROUTE_S3)
 		touched(fy, path);
 	rc = new_handle(fi, st, f, e.src);
@@ -309,7 +315,10 @@ static int fs_symlink(const char *target, const char *path)
 
 static int fs_link(const char *from, const char *to)
 {
-	return changed(changed(ns_link(&fs_ctx()->route, from, to), from), to);
+	int rc = changed(changed(ns_link(&fs_ctx()->route, from, to), from), to);
+	if (rc == 0)   /* the source's cached nlink (and, after a copy-up, attributes) changed */
+		fuse_invalidate_path(fuse_get_context()->fuse, from);
+	return rc;
 }
 
 static int fs_unlink(const char *path)

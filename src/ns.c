@@ -20,6 +20,7 @@
 #include "cfg.h"
 #include "copy.h"
 #include "dcache.h"
+#include "ledger.h"
 #include "log.h"
 #include "naming.h"
 #include "stats.h"
@@ -122,6 +123,18 @@ static pthread_mutex_t *copyup_stripe(const char *path)
 	return &copyup_lock[h % COPYUP_STRIPES];
 }
 
+/* A file that replaced its S3-only self on the new store without a copy (O_TRUNC) keeps
+ * the inode number it had (spec 4): map its new NFS file id to it in the ledger. */
+static void keep_ino(struct route *r, const char *path)
+{
+	struct store_attr a;
+	if (!r->ledger || store_stat(r->nfs, path, &a) || !a.ino)
+		return;
+	int rc = ledger_ino_put(r->ledger, a.ino, route_s3_ino(r, path));
+	if (rc)
+		log_warn("ledger: cannot keep the inode number of %s: %s", path, strerror(-rc));
+}
+
 static int copyup_locked(struct route *r, const char *path, int truncate)
 {
 	struct route_entry e;
@@ -146,6 +159,7 @@ static int copyup_locked(struct route *r, const char *path, int truncate)
 			return rc;
 		store_close(r->nfs, f);
 		store_chown(r->nfs, path, e.attr.uid, e.attr.gid);
+		keep_ino(r, path);
 		return 0;
 	}
 	struct copy_result res;

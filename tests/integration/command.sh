@@ -177,8 +177,7 @@ kill -TERM "$H_FERRY_PID"
 h_wait_gone "$H_FERRY_PID" 30
 h_ok "SIGTERM ends the daemon" bash -c "! kill -0 $H_FERRY_PID 2>/dev/null"
 wait "$H_FERRY_PID"
-h_todo_is "$?" 0 "... with status 0" \
-	"ferryfs.c maps fuse_loop_mt's return to 1, and libfuse returns the signal number after SIGTERM"
+h_is "$?" 0 "... with status 0"
 h_ok "... and nothing is left mounted" bash -c "! grep -q ' $H_MNT fuse' /proc/mounts"
 
 # --- background (daemon) mode: ferryfs returns once mounted ---

@@ -17,7 +17,7 @@ mkdir -p "$LOCAL" "$STAGE"
 
 # Scenarios failing because of a product bug not fixed yet: NAME=REASON (TAP TODO).
 TODO=(
-	"hard_link_inode_across_copyup=st_ino of an S3-only file changes at its copy-up (path hash before, NFS fileid after; route.c), and the names of one file are separate kernel inodes whose cached nlink goes stale for the 1 s attr_timeout (fs.c)"
+	"hard_link_inode_across_copyup=after unlink of one name of a hard-linked file, the other names' cached st_nlink is stale for up to attr_timeout (1 s): with the path-based FUSE API each name is its own kernel inode, and ferryfs cannot tell the kernel which other names share the file"
 )
 
 "$PY3" "$PC" seed --local "$LOCAL" --s3 "$STAGE" --nfs "$H_EXPORT" || h_bail "seeding failed"
