@@ -264,6 +264,8 @@ int copy_s3_to_nfs(struct route *r, const char *src, const char *dst, const char
 	/* the NFS file id of the copy, to map it to the inode number the file had in S3 */
 	struct store_attr tmp_attr;
 	uint64_t fileid = store_stat(r->nfs, tmp, &tmp_attr) == 0 ? tmp_attr.ino : 0;
+	if (copy_hooks.before_publish && (rc = copy_hooks.before_publish(src, out->attr.etag)))
+		goto out_tmp;
 	if (how == COPY_REPLACE) {
 		rc = store_rename(r->nfs, tmp, dst, 0);
 		if (rc)

@@ -38,10 +38,13 @@ int copy_ensure_parents(struct route *r, const char *path);
  * can be found without walking the export. Both optional; set once before any copy.
  * tmp_begin gets the directory (mount path) of a temporary file before it is created; a
  * non-zero return fails the copy with that value. tmp_end gets the same directory once
- * the temporary file is gone (gone = 1) or could not be removed (gone = 0). */
+ * the temporary file is gone (gone = 1) or could not be removed (gone = 0).
+ * before_publish, called with the source path and the ETag copied once the copy is
+ * verified, may refuse to publish (-ESTALE: the object was replaced during the copy). */
 struct copy_hooks {
 	int (*tmp_begin)(const char *dir);
 	void (*tmp_end)(const char *dir, int gone);
+	int (*before_publish)(const char *src, const char *etag);
 };
 void copy_set_hooks(const struct copy_hooks *h);
 

@@ -12,7 +12,8 @@
  *   4. copies with copy_s3_to_nfs(path, path, ETag of the lookup, COPY_IF_ABSENT), which
  *      verifies, publishes only if the name is free and records the migration in the
  *      ledger. An object replaced during the copy (-ESTALE) is looked up and copied again
- *      at once; any other failure is requeued with jittered exponential backoff, and after
+ *      at once (copy.c asks our before_publish hook, which HEADs the object, so a stream
+ *      that delivered the old version to the end is not published either); any other failure is requeued with jittered exponential backoff, and after
  *      the retry limit the file is `failed` with the error text (user.ferryfs.error).
  * Idle workers sleep on a condition variable: mig_wake (a file queued), the crawl (a page
  * queued), resume, the next backoff time, or mig_stop wake them. Pause stops taking work;
@@ -55,6 +56,7 @@
 #include "ledger.h"
 #include "log.h"
 #include "naming.h"
+#include "s3/client.h"
 #include "stats.h"
 #include "util.h"
 #include "whiteout.h"
@@ -264,6 +266,31 @@ next:
 	return removed;
 }
 
+/* Was the object replaced while it was copied? Then the copy must not be published: a
+ * stream pinned at open may have delivered the old version to the end. One HEAD. */
+static __thread int in_worker;   /* copy-ups by FUSE threads keep copy.c's own rules */
+
+static int before_publish(const char *src, const char *etag)
+{
+	struct s3_client *c = M.fy && in_worker ? store_s3_client(M.fy->s3) : NULL;
+	struct s3_object_info oi;
+	struct buf key = { 0 };
+	if (!c || !etag || !etag[0])
+		return 0;
+	int rc = name_path_to_key(M.fy->cfg->s3_prefix, src, 0, &key);
+	if (!rc)
+		rc = s3_head(c, key.data, &oi);
+	if (!rc && strcmp(oi.etag, etag)) {
+		log_info("migrate %s: the object was replaced during the copy (ETag %s, now %s)", src,
+			 etag, oi.etag);
+		rc = -ESTALE;
+	} else if (rc == -ENOENT) {
+		rc = -ESTALE;           /* deleted meanwhile: the lookup will tell */
+	}
+	buf_free(&key);
+	return rc;
+}
+
 /* ---- waking and throttling ------------------------------------------------------------ */
 
 static uint64_t wake_seq_now(void)
@@ -382,30 +409,44 @@ static int crawl_blocked(unsigned *ms)
 
 /* ---- one migration ---------------------------------------------------------------- */
 
-/* The path is on the new store already and we did not put it there: keep the inode
- * number this host reported for it while it was in S3 (spec 4) and, when the NFS file
- * looks like a copy of the object (same size and mtime: another host migrated it), record
- * it as migrated (without a SHA-256: this host did not read it). */
+/* The path is on the new store already and we did not put it there (called after its
+ * queue entry is gone). Keep the inode number this host reported while it was in S3
+ * (spec 4). When the NFS file looks like a copy of the object (same size and mtime:
+ * another host migrated it), record it migrated (without a SHA-256: this host did not
+ * read it); otherwise it was written (through a mount, or directly): `modified`. */
+static int to_modified(struct ledger_file *rec, bool exists, void *arg)
+{
+	if (!exists || !(rec->state == LEDGER_S3_ONLY || rec->state == LEDGER_QUEUED ||
+			 rec->state == LEDGER_COPYING || rec->state == LEDGER_FAILED))
+		return LEDGER_KEEP;
+	rec->state = LEDGER_MODIFIED;
+	rec->ino = *(const uint64_t *)arg;
+	rec->error[0] = '\0';
+	return LEDGER_WRITE;
+}
+
 static void adopt(struct ferry *fy, const char *path, const struct route_entry *e)
 {
 	struct ledger_file rec;
-	uint64_t ino;
+	uint64_t ino, s3ino = route_s3_ino(&fy->route, path);
 	if (!S_ISREG(e->attr.mode) || !e->attr.ino)
 		return;
-	int known = ledger_file_get(fy->ledger, path, &rec) == 0;
-	if (!known || rec.state == LEDGER_MIGRATED || rec.state == LEDGER_MODIFIED ||
-	    rec.state == LEDGER_CONFLICT)
+	if (ledger_file_get(fy->ledger, path, &rec) || rec.state == LEDGER_MIGRATED ||
+	    rec.state == LEDGER_MODIFIED || rec.state == LEDGER_CONFLICT || rec.state == LEDGER_NFS_ONLY)
 		return;
 	if (ledger_ino_get(fy->ledger, e->attr.ino, &ino) == -ENOENT)
-		ledger_ino_put(fy->ledger, e->attr.ino, route_s3_ino(&fy->route, path));
+		ledger_ino_put(fy->ledger, e->attr.ino, s3ino);
 	struct store_attr s3;
-	if (store_stat(fy->s3, path, &s3) || !S_ISREG(s3.mode) || s3.size != e->attr.size ||
-	    s3.mtime.tv_sec != e->attr.mtime.tv_sec)
-		return;
-	struct ledger_file m = { .state = LEDGER_MIGRATED, .size = s3.size,
-				 .ino = route_s3_ino(&fy->route, path), .migrated = time(NULL) };
-	snprintf(m.etag, sizeof(m.etag), "%s", s3.etag);
-	ledger_commit_migration(fy->ledger, path, &m, e->attr.ino);
+	int rc = store_stat(fy->s3, path, &s3);
+	if (rc == 0 && S_ISREG(s3.mode) && s3.size == e->attr.size &&
+	    s3.mtime.tv_sec == e->attr.mtime.tv_sec) {
+		struct ledger_file m = { .state = LEDGER_MIGRATED, .size = s3.size, .ino = s3ino,
+					 .migrated = time(NULL) };
+		snprintf(m.etag, sizeof(m.etag), "%s", s3.etag);
+		ledger_commit_migration(fy->ledger, path, &m, e->attr.ino);
+	} else if (rc == 0 || rc == -ENOENT) {
+		ledger_file_update(fy->ledger, path, to_modified, &s3ino);
+	}
 }
 
 /* Drop path's queue entry if it is still there (after a copy that published nothing, or
@@ -464,8 +505,8 @@ static void migrate_one(struct ferry *fy, const char *path, int prio)
 		if (rc)
 			break;
 		if (e.src == ROUTE_NFS) {
-			adopt(fy, path, &e);
 			dequeue(fy, path);
+			adopt(fy, path, &e);
 			atomic_fetch_add(&mig_already, 1);
 			return;
 		}
@@ -492,9 +533,9 @@ static void migrate_one(struct ferry *fy, const char *path, int prio)
 	}
 	if (!res.published) {
 		/* another host or a writer published first: theirs stands */
+		dequeue(fy, path);
 		if (route_lookup(&fy->route, path, &e) == 0 && e.src == ROUTE_NFS)
 			adopt(fy, path, &e);
-		dequeue(fy, path);
 		atomic_fetch_add(&mig_already, 1);
 		return;
 	}
@@ -508,6 +549,7 @@ static void *worker_main(void *arg)
 {
 	struct ferry *fy = arg;
 	char path[LEDGER_PATH_MAX + 1];
+	in_worker = 1;
 	while (!atomic_load(&M.stopping)) {
 		uint64_t seen = wake_seq_now();
 		unsigned ms;
@@ -578,7 +620,7 @@ int mig_start(struct ferry *fy)
 	rc = tmp_cleanup(fy, tmp_nslots);
 	if (rc > 0)
 		log_notice("migrate: removed %d temporary file(s) left by a crash", rc);
-	struct copy_hooks h = { tmp_begin, tmp_end };
+	struct copy_hooks h = { tmp_begin, tmp_end, before_publish };
 	copy_set_hooks(&h);
 	copy_cancel_all(0);
 
