@@ -229,8 +229,7 @@ static int on_s3_entry(void *arg, const struct store_dirent *de)
 	struct merge_ctx *m = arg;
 	size_t len = strlen(de->name);
 	if (!name_segment_ok(de->name, len)) {
-		if (!name_is_reserved(de->name, len))
-			stats_inc(unreachable);
+		stats_inc(unreachable);  /* spec 2: reserved ".ferryfs" keys are unreachable too */
 		return 0;
 	}
 	if (set_has(&m->nfs_names, de->name))

@@ -21,6 +21,7 @@
 
 #include "cfg.h"
 #include "log.h"
+#include "stats.h"
 #include "s3/client.h"
 #include "util.h"
 
@@ -303,6 +304,7 @@ static int s3s_on_prefix(struct s3s_readdir *r, const char *prefix)
 	/* an object "x" held back for this directory "x/" is shadowed: drop it */
 	for (size_t i = 0; i < r->npend; i++) {
 		if (strcmp(r->pend[i].name, name) == 0) {
+			stats_inc(shadowed);     /* spec 2: counted, listed by ferryctl scan */
 			free(r->pend[i].name);
 			memmove(&r->pend[i], &r->pend[i + 1], (r->npend - i - 1) * sizeof(*r->pend));
 			r->npend--;

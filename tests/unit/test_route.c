@@ -1,0 +1,221 @@
+/* Unit tests for route.c's merge rules (spec 2 and 3) over keys that s3rver cannot hold:
+ * empty, "." and ".." segments, 300-byte names, reserved ".ferryfs" names, an object
+ * shadowed by a directory. The two stores here are small in-memory implementations of
+ * store.h (a key table listed with S3's delimiter semantics, and a table of new-store
+ * entries), not mocks: route.c runs unchanged over them. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cfg.h"
+#include "dcache.h"
+#include "route.h"
+#include "stats.h"
+
+/* --- an S3-like store: a sorted key table, listed with delimiter '/' ------------------ */
+
+struct keystore {
+	struct store base;
+	const char *const *keys;   /* full keys, prefix "" */
+	size_t n;
+};
+
+static int ks_readdir(struct store *st, const char *path, store_dirent_fn fn, void *arg)
+{
+	struct keystore *k = (struct keystore *)st;
+	char dir[4200];
+	snprintf(dir, sizeof(dir), "%s", strcmp(path, "/") ? path + 1 : "");
+	if (*dir)
+		strcat(dir, "/");
+	size_t dl = strlen(dir);
+	char last[4200];
+	int have_last = 0, any = 0;
+	for (size_t i = 0; i < k->n; i++) {
+		const char *key = k->keys[i];
+		if (strncmp(key, dir, dl))
+			continue;
+		any = 1;
+		const char *rel = key + dl;
+		const char *slash = strchr(rel, '/');
+		struct store_attr a = { .mode = S_IFREG | 0644, .size = 1 };
+		struct store_dirent de = { .attr = &a };
+		char name[4200];
+		if (slash) {   /* a common prefix, delivered once */
+			snprintf(name, sizeof(name), "%.*s", (int)(slash - rel), rel);
+			if (have_last && !strcmp(name, last))
+				continue;
+			strcpy(last, name);
+			have_last = 1;
+			de.type = S_IFDIR;
+			a.mode = S_IFDIR | 0755;
+		} else {
+			if (!*rel)
+				continue;   /* the directory's own marker */
+			snprintf(name, sizeof(name), "%s", rel);
+			de.type = S_IFREG;
+		}
+		de.name = name;
+		int rc = fn(arg, &de);
+		if (rc)
+			return rc;
+	}
+	return any ? 0 : -ENOENT;
+}
+
+static int ks_stat(struct store *st, const char *path, struct store_attr *out)
+{
+	(void)st;
+	(void)path;
+	(void)out;
+	return -ENOENT;
+}
+
+static const struct store_ops ks_ops = { .name = "keys", .stat = ks_stat, .readdir = ks_readdir };
+
+/* --- a new store holding a few entries of the root only ---------------------------- */
+
+struct dirstore {
+	struct store base;
+	const char *const *names;
+	size_t n;
+};
+
+static int ds_readdir(struct store *st, const char *path, store_dirent_fn fn, void *arg)
+{
+	struct dirstore *d = (struct dirstore *)st;
+	if (strcmp(path, "/"))
+		return -ENOENT;
+	for (size_t i = 0; i < d->n; i++) {
+		struct store_attr a = { .mode = S_IFREG | 0600, .ino = 100 + i, .have = STORE_HAVE_ALL };
+		struct store_dirent de = { .name = d->names[i], .type = S_IFREG, .attr = &a };
+		int rc = fn(arg, &de);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int ds_stat(struct store *st, const char *path, struct store_attr *out)
+{
+	struct dirstore *d = (struct dirstore *)st;
+	if (!strcmp(path, "/")) {
+		memset(out, 0, sizeof(*out));
+		out->mode = S_IFDIR | 0755;
+		return 0;
+	}
+	for (size_t i = 0; i < d->n; i++)
+		if (!strcmp(path + 1, d->names[i])) {
+			memset(out, 0, sizeof(*out));
+			out->mode = S_IFREG | 0600;
+			out->ino = 100 + i;
+			return 0;
+		}
+	return -ENOENT;
+}
+
+static const struct store_ops ds_ops = { .name = "dir", .stat = ds_stat, .readdir = ds_readdir };
+
+/* --- the listing under test ------------------------------------------------------- */
+
+struct listing {
+	char names[64][300];
+	enum route_src src[64];
+	mode_t mode[64];
+	int n;
+};
+
+static int collect(void *arg, const char *name, const struct stat *st, enum route_src src)
+{
+	struct listing *l = arg;
+	cr_assert_lt(l->n, 64);
+	snprintf(l->names[l->n], sizeof(l->names[0]), "%s", name);
+	l->src[l->n] = src;
+	l->mode[l->n] = st->st_mode;
+	l->n++;
+	return 0;
+}
+
+static int find(const struct listing *l, const char *name)
+{
+	for (int i = 0; i < l->n; i++)
+		if (!strcmp(l->names[i], name))
+			return i;
+	return -1;
+}
+
+static char long_key[400];
+
+Test(route, unreachable_and_shadowed_keys_are_hidden_and_counted)
+{
+	memset(long_key, 'x', 300);
+	long_key[300] = '\0';
+	/* sorted as S3 sorts them (bytewise) */
+	const char *keys[] = { "..", "./x", ".ferryfs.wh.abc", "/abs", "a", "a/inner.txt",
+			       "both.txt", "ok.txt", "sub//b", "sub/c", long_key };
+	struct keystore s3 = { { &ks_ops }, keys, sizeof(keys) / sizeof(keys[0]) };
+	const char *nfs_names[] = { "both.txt", "nfs.txt", ".ferryfs.opaque-not", ".ferryfs-marker" };
+	struct dirstore nfs = { { &ds_ops }, nfs_names, 4 };
+	struct ferry_config cfg;
+	cfg_init(&cfg);
+	struct route r = { .cfg = &cfg, .nfs = &nfs.base, .s3 = &s3.base };
+	struct listing l = { 0 };
+
+	dc_clear();
+	uint64_t unreachable0 = stats_get(unreachable), shadowed0 = stats_get(shadowed);
+	cr_assert_eq(route_readdir(&r, "/", collect, &l), 0);
+
+	cr_expect_geq(find(&l, "ok.txt"), 0, "a plain key is listed");
+	cr_expect_geq(find(&l, "nfs.txt"), 0, "a new-store file is listed");
+	int both = find(&l, "both.txt");
+	cr_expect_geq(both, 0);
+	cr_expect_eq(l.src[both], ROUTE_NFS, "the new store wins a clash");
+	int a = find(&l, "a");
+	cr_expect_geq(a, 0);
+	cr_expect(S_ISDIR(l.mode[a]), "object a beside keys under a/: the directory wins");
+	cr_expect_geq(find(&l, "sub"), 0);
+	int count_a = 0;
+	for (int i = 0; i < l.n; i++)
+		count_a += !strcmp(l.names[i], "a");
+	cr_expect_eq(count_a, 1, "a is listed once");
+	cr_expect_eq(find(&l, ".."), -1);
+	cr_expect_eq(find(&l, "."), -1);
+	cr_expect_eq(find(&l, ""), -1);
+	cr_expect_eq(find(&l, long_key), -1, "a 300-byte name is never shown");
+	cr_expect_eq(find(&l, ".ferryfs.wh.abc"), -1, "reserved S3 names are never shown");
+	cr_expect_eq(find(&l, ".ferryfs-marker"), -1, "reserved new-store names are never shown");
+	cr_expect_eq(find(&l, ".ferryfs.opaque-not"), -1);
+	cr_expect_eq(l.n, 5, "exactly a, both.txt, nfs.txt, ok.txt and sub; got %d", l.n);
+
+	/* "..", ".", "" (from "/abs"), ".ferryfs.wh.abc", the 300-byte name */
+	cr_expect_eq(stats_get(unreachable) - unreachable0, 5, "unreachable counted: %llu",
+		     (unsigned long long)(stats_get(unreachable) - unreachable0));
+	cr_expect_eq(stats_get(shadowed) - shadowed0, 1, "the shadowed object is counted");
+
+	/* inside "sub": "sub//b" has an empty segment; only "c" is listed */
+	struct listing s = { 0 };
+	cr_assert_eq(route_readdir(&r, "/sub", collect, &s), 0);
+	cr_expect_eq(s.n, 1);
+	cr_expect_str_eq(s.names[0], "c");
+	cfg_free(&cfg);
+}
+
+Test(route, lookups_of_impossible_names_are_enoent)
+{
+	const char *keys[] = { "ok.txt" };
+	struct keystore s3 = { { &ks_ops }, keys, 1 };
+	struct dirstore nfs = { { &ds_ops }, NULL, 0 };
+	struct ferry_config cfg;
+	cfg_init(&cfg);
+	struct route r = { .cfg = &cfg, .nfs = &nfs.base, .s3 = &s3.base };
+	struct route_entry e;
+	dc_clear();
+	cr_expect_eq(route_lookup(&r, "/.ferryfs.opaque", &e), -ENOENT);
+	cr_expect_eq(route_lookup(&r, "/a/../b", &e), -ENOENT);
+	cr_expect_eq(route_lookup(&r, "/a//b", &e), -ENOENT);
+	cr_expect_eq(route_lookup(&r, "/", &e), 0);
+	cr_expect_eq(e.src, ROUTE_NFS);
+	cfg_free(&cfg);
+}
