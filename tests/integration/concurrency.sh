@@ -25,14 +25,7 @@ for f in 0 1 2 3; do
 	h_seed_s3 "conc/ro/r$f" "$H_TMP/ro$f.orig"
 done
 
-"$PY3" "$H_SRC/tests/tools/sigv4_proxy.py" --upstream "$H_S3_URL" --secret S3RVER \
-	--log "$H_TMP/proxy.log" --port-file "$H_TMP/proxy.port" &
-H_PIDS+=($!)
-h_wait_for 20 test -s "$H_TMP/proxy.port" || h_bail "sigv4 proxy did not start"
-REAL_S3_URL=$H_S3_URL
-H_S3_URL=http://127.0.0.1:$(cat "$H_TMP/proxy.port")
-h_mount
-H_S3_URL=$REAL_S3_URL
+h_mount_signed
 M=$H_MNT
 
 # The load: one Python thread per worker (os.pread/os.pwrite release the GIL, so the

@@ -27,14 +27,7 @@ ln -s nfsonly.txt "$H_EXPORT/link"
 
 # Every request goes through a proxy that recomputes the signature with botocore and
 # answers 403 on any mismatch, so a wrong signature fails these reads.
-"$PY3" "$H_SRC/tests/tools/sigv4_proxy.py" --upstream "$H_S3_URL" --secret S3RVER \
-	--log "$H_TMP/sigv4-proxy.log" --port-file "$H_TMP/proxy.port" &
-H_PIDS+=($!)
-h_wait_for 20 test -s "$H_TMP/proxy.port" || h_bail "sigv4 proxy did not start"
-REAL_S3_URL=$H_S3_URL
-H_S3_URL=http://127.0.0.1:$(cat "$H_TMP/proxy.port")
-h_mount
-H_S3_URL=$REAL_S3_URL
+h_mount_signed
 M=$H_MNT
 
 h_is "$(cat "$M/nfsonly.txt")" "only on nfs" "a file only on NFS is read from NFS"
@@ -61,9 +54,9 @@ ino1=$(stat -c %i "$M/s3only.txt")
 h_is "$(stat -c %i "$M/s3only.txt")" "$ino1" "st_ino of an S3 file is stable"
 
 # what the S3 side saw: every request signed correctly, x-amz-content-sha256 on each
-h_ok "ferryfs sent S3 requests" test -s "$H_TMP/sigv4-proxy.log"
-h_is "$(grep -c -v '^ok ' "$H_TMP/sigv4-proxy.log")" 0 "every S3 request's SigV4 signature matches botocore's"
-h_ok "GETs carried x-amz-content-sha256" grep -q '^ok GET .* sha256=e3b0c442' "$H_TMP/sigv4-proxy.log"
+h_ok "ferryfs sent S3 requests" test -s "$H_PROXY_LOG"
+h_is "$(grep -c -v '^ok ' "$H_PROXY_LOG")" 0 "every S3 request's SigV4 signature matches botocore's"
+h_ok "GETs carried x-amz-content-sha256" grep -q '^ok GET .* sha256=e3b0c442' "$H_PROXY_LOG"
 
 h_ok "umount exits cleanly" h_umount
 h_ok "nothing is left mounted" bash -c "! grep -q ' $M fuse' /proc/mounts"

@@ -55,14 +55,8 @@ for i in $(seq -w 1 3500); do printf '%s\n' "$i" >"$H_TMP/pages/obj$i"; done
 h_aws s3 sync --only-show-errors "$H_TMP/pages" "s3://$B/pages/" || h_bail "aws s3 sync of 3500 objects"
 
 # --- mount through the SigV4-checking proxy, which logs every S3 request ---
-"$PY3" "$H_SRC/tests/tools/sigv4_proxy.py" --upstream "$H_S3_URL" --secret S3RVER \
-	--log "$H_TMP/proxy.log" --port-file "$H_TMP/proxy.port" &
-H_PIDS+=($!)
-h_wait_for 20 test -s "$H_TMP/proxy.port" || h_bail "sigv4 proxy did not start"
 REAL_S3_URL=$H_S3_URL
-H_S3_URL=http://127.0.0.1:$(cat "$H_TMP/proxy.port")
-h_mount rename_dir_limit=3
-H_S3_URL=$REAL_S3_URL
+h_mount_signed rename_dir_limit=3
 M=$H_MNT
 E=$H_EXPORT
 

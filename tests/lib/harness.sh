@@ -12,6 +12,9 @@
 #   h_aws ARGS...     awscli (a client nobody here wrote) against the s3rver
 #   h_seed_s3 KEY [FILE]      put FILE (or stdin) at KEY;  h_seed_nfs PATH [FILE]
 #   h_mount [OPTS]    mount ferryfs at $H_MNT over both servers (-o OPTS appended)
+#   h_mount_signed [OPTS]  the same, with every S3 request going through
+#                     tests/tools/sigv4_proxy.py, which checks its signature with botocore
+#                     and logs it to $H_PROXY_LOG (one line per request)
 #   h_umount          unmount it and wait for the daemon to exit
 #   h_bg CMD...       run CMD in the background, stopped at cleanup (pid in $H_LAST_PID)
 #   TAP: h_ok DESC CMD...   h_is GOT WANT DESC   h_diag TEXT   h_skip DESC   h_done
@@ -283,6 +286,19 @@ h_mount() {
 	if ! h_wait_for 30 grep -q " $H_MNT fuse" /proc/mounts; then
 		h_bail "ferryfs did not mount (see ferryfs.log)"
 	fi
+}
+
+# h_mount_signed [OPTS]: h_mount through the SigV4-checking proxy (see the header).
+h_mount_signed() {
+	H_PROXY_LOG=$H_TMP/proxy.log
+	"$PY3" "$H_SRC/tests/tools/sigv4_proxy.py" --upstream "$H_S3_URL" --secret S3RVER \
+		--log "$H_PROXY_LOG" --port-file "$H_TMP/proxy.port" &
+	H_PIDS+=($!)
+	h_wait_for 20 test -s "$H_TMP/proxy.port" || h_bail "sigv4 proxy did not start"
+	local real=$H_S3_URL
+	H_S3_URL=http://127.0.0.1:$(cat "$H_TMP/proxy.port")
+	h_mount "$@"
+	H_S3_URL=$real
 }
 
 h_umount() {
