@@ -21,6 +21,7 @@
 #include "ledger.h"
 #include "log.h"
 #include "migrate.h"
+#include "readahead.h"
 #include "util.h"
 
 #ifndef FUSE_SUPER_MAGIC
@@ -343,6 +344,13 @@ int main(int argc, char **argv)
 	/* 0: unmounted; > 0: ended by SIGTERM/SIGINT/SIGHUP (a clean stop); < 0: an error */
 	rc = fuse_loop_mt(fuse, loop);
 	status = rc >= 0 ? 0 : 1;
+	/* Stop the read-ahead workers before the stores go: after a lazy unmount the kernel
+	 * may never send RELEASE for the last open files, whose fetches would otherwise
+	 * still be running against a destroyed S3 client. */
+	if (fy.readahead) {
+		ra_shutdown();
+		fy.readahead = 0;
+	}
 	fuse_loop_cfg_destroy(loop);
 out_signals:
 	fuse_remove_signal_handlers(fuse_get_session(fuse));
