@@ -93,28 +93,51 @@ static void tmp_name(const char *dst, char *out, size_t outlen)
 struct sink_ctx {
 	struct route *r;
 	struct store_file *out;
-	uint64_t off;
+	uint64_t off;           /* bytes received */
 	EVP_MD_CTX *sha, *md5;
+	char *buf;              /* bytes received and not yet written: NFS gets large writes, */
+	size_t blen;            /* not one round trip per chunk curl delivers (16 KiB) */
 };
 
-static int sink(void *arg, const void *data, size_t len)
+#define SINK_BUF (8u << 20)
+
+/* Write the buffered bytes (they end at c->off). */
+static int sink_flush(struct sink_ctx *c)
 {
-	struct sink_ctx *c = arg;
+	uint64_t at = c->off - c->blen;
 	size_t done = 0;
-	if (atomic_load_explicit(&copy_cancel, memory_order_relaxed))
-		return -ECANCELED;
-	while (done < len) {
-		ssize_t n = store_pwrite(c->r->nfs, c->out, (const char *)data + done, len - done,
-					 c->off + done);
+	while (done < c->blen) {
+		ssize_t n = store_pwrite(c->r->nfs, c->out, c->buf + done, c->blen - done, at + done);
 		if (n < 0)
 			return (int)n;
 		if (n == 0)
 			return -EIO;
 		done += (size_t)n;
 	}
-	c->off += len;
+	c->blen = 0;
+	return 0;
+}
+
+static int sink(void *arg, const void *data, size_t len)
+{
+	struct sink_ctx *c = arg;
+	int rc;
+	if (atomic_load_explicit(&copy_cancel, memory_order_relaxed))
+		return -ECANCELED;
 	if (!EVP_DigestUpdate(c->sha, data, len) || !EVP_DigestUpdate(c->md5, data, len))
 		return -EIO;
+	if (!c->buf && !(c->buf = malloc(SINK_BUF)))
+		return -ENOMEM;
+	while (len) {
+		size_t n = SINK_BUF - c->blen < len ? SINK_BUF - c->blen : len;
+		memcpy(c->buf + c->blen, data, n);
+		c->blen += n;
+		c->off += n;
+		data = (const char *)data + n;
+		len -= n;
+		if (c->blen == SINK_BUF && (rc = sink_flush(c)))
+			return rc;
+	}
 	return 0;
 }
 
@@ -224,6 +247,8 @@ int copy_s3_to_nfs(struct route *r, const char *src, const char *dst, const char
 		rc = store_read_stream(r->s3, in, 0, UINT64_MAX, sink, &c);
 	else
 		rc = copy_by_pread(r, in, out->attr.size, &c);
+	if (!rc)
+		rc = sink_flush(&c);
 	if (rc)
 		goto out_tmp;
 	rc = store_fsync(r->nfs, c.out, 0);
@@ -292,6 +317,7 @@ out_tmp:
 		copy_hooks.tmp_end(tmpdir, !have_tmp);
 	EVP_MD_CTX_free(c.sha);
 	EVP_MD_CTX_free(c.md5);
+	free(c.buf);
 out_in:
 	store_close(r->s3, in);
 	return rc;

@@ -573,8 +573,10 @@ static int on_page(void *arg, const struct s3xml_list *page)
 	return 0;
 }
 
-/* Wait (lock held) until the queue at prio drains below CRAWL_QUEUE_LOW, if it is over
- * CRAWL_QUEUE_HIGH. 1 when stopping. */
+static uint64_t queue_high = CRAWL_QUEUE_HIGH, queue_low = CRAWL_QUEUE_LOW;
+
+/* Wait (lock held) until the queue at prio drains below the low mark, if it is over the
+ * high mark. 1 when stopping. */
 static int backpressure(struct ferry *fy, int prio)
 {
 	int waiting = 0;
@@ -585,7 +587,7 @@ static int backpressure(struct ferry *fy, int prio)
 		pthread_mutex_lock(&crawl_lock);
 		if (crawl_stopping)
 			return 1;
-		if (rc || ls.queued[prio] < (waiting ? CRAWL_QUEUE_LOW : CRAWL_QUEUE_HIGH))
+		if (rc || ls.queued[prio] < (waiting ? queue_low : queue_high))
 			return 0;
 		waiting = 1;
 		struct timespec ts;
@@ -716,6 +718,12 @@ int crawl_start(struct ferry *fy)
 {
 	crawl_fy = fy;
 	crawl_stopping = 0;
+	/* test knob (not for operators): a lower high mark, to interrupt a crawl mid-listing */
+	const char *hi = getenv("FERRYFS_CRAWL_QUEUE_HIGH");
+	if (hi && strtoull(hi, NULL, 10) >= 4) {
+		queue_high = strtoull(hi, NULL, 10);
+		queue_low = queue_high / 4;
+	}
 	for (int i = 0; i < CRAWL_SLOTS; i++) {
 		int rc = crawl_job_load(fy->ledger, i, &jobs[i]);
 		if (rc == -ENOENT)

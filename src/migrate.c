@@ -372,8 +372,9 @@ static unsigned throttle_wait_ms(double now)
 	return ms > 1000 ? 1000 : ms;  /* look again at least every second (rate changes) */
 }
 
-/* Wait until the crawl may copy `size` bytes more, then take the tokens. 1 if stopping. */
-static int throttle_take(uint64_t size)
+/* Wait until the crawl may start one more copy, then take its file token (its bytes are
+ * taken after the copy, throttle_debit: a debt the next copies wait for). 1 if stopping. */
+static int throttle_take(void)
 {
 	for (;;) {
 		if (atomic_load(&M.stopping))
@@ -382,13 +383,19 @@ static int throttle_take(uint64_t size)
 		unsigned ms = throttle_wait_ms(util_now_s());
 		if (!ms) {
 			M.tok_files -= 1;
-			M.tok_bytes -= (double)size;
 			pthread_mutex_unlock(&M.lock);
 			return 0;
 		}
 		pthread_mutex_unlock(&M.lock);
 		util_sleep_ms(ms);
 	}
+}
+
+static void throttle_debit(uint64_t size)
+{
+	pthread_mutex_lock(&M.lock);
+	M.tok_bytes -= (double)size;
+	pthread_mutex_unlock(&M.lock);
 }
 
 /* Is the crawl throttled now while nothing better waits? Then a worker should not take a
@@ -487,44 +494,83 @@ static void retry_or_fail(struct ferry *fy, const char *path, const char *what, 
 		dequeue(fy, path);
 }
 
+/* The migrator's lookup of a queued path, cheaper than route_lookup: the new store (the
+ * path itself, its whiteout, its parent's opaque marker), and nothing of S3: the copy's
+ * own open HEADs the object. Whether the object is shadowed by a directory was settled when
+ * it was queued (the crawl skips shadowed keys; fs.c queues what it opened as a file), so
+ * the LIST that route_lookup spends on it is saved (a LIST costs S3 far more than a HEAD).
+ * 1: the path is on the new store (*e filled); 0: go on and copy; -ENOENT: the path is
+ * gone (whited out or under an opaque directory); other -errno. */
+static int quick_lookup(struct ferry *fy, const char *path, struct route_entry *e)
+{
+	int rc = store_stat(fy->nfs, path, &e->attr);
+	if (rc == 0) {
+		e->src = ROUTE_NFS;
+		return 1;
+	}
+	if (rc != -ENOENT && rc != -ENOTDIR)
+		return rc;
+	rc = wh_is_whiteout(&fy->route, path);
+	if (rc)
+		return rc > 0 ? -ENOENT : rc;
+	char parent[NAME_MAX_PATH + 2];
+	const char *slash = strrchr(path, '/');
+	snprintf(parent, sizeof(parent), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	rc = wh_is_opaque(&fy->route, parent);
+	return rc ? (rc > 0 ? -ENOENT : rc) : 0;
+}
+
 static void migrate_one(struct ferry *fy, const char *path, int prio)
 {
 	struct route_entry e;
 	struct copy_result res;
 	int rc = 0, throttled = 0;
 	const char *what = "lookup";
+	double t0 = util_now_s(), t1 = t0;
 	for (int tries = 0; tries < MIG_ESTALE_TRIES; tries++) {
 		what = "lookup";
-		rc = route_lookup(&fy->route, path, &e);
+		rc = quick_lookup(fy, path, &e);
+		t1 = util_now_s();
 		if (rc == -ENOENT) {
-			/* deleted (in S3, or whited out through a mount) */
+			/* whited out through a mount: nothing to migrate */
 			ledger_file_delete(fy->ledger, path);
 			atomic_fetch_add(&mig_gone, 1);
 			return;
 		}
-		if (rc)
+		if (rc < 0)
 			break;
-		if (e.src == ROUTE_NFS) {
+		if (rc == 1) {
 			dequeue(fy, path);
 			adopt(fy, path, &e);
 			atomic_fetch_add(&mig_already, 1);
 			return;
 		}
-		if (!S_ISREG(e.attr.mode)) {
-			dequeue(fy, path);
-			return;
-		}
 		if (prio == LEDGER_PRIO_CRAWL && !throttled) {
-			if (throttle_take(e.attr.size))
+			if (throttle_take())
 				return;            /* stopping: the entry stays for the next mount */
 			throttled = 1;
 		}
 		what = "copy";
-		rc = copy_s3_to_nfs(&fy->route, path, path, e.attr.etag, COPY_IF_ABSENT, &res);
+		rc = copy_s3_to_nfs(&fy->route, path, path, NULL, COPY_IF_ABSENT, &res);
+		if (rc == -ENOENT || rc == -EISDIR || rc == -ENOTDIR) {
+			/* the object is gone, or the path is a directory: the full lookup says */
+			int lrc = route_lookup(&fy->route, path, &e);
+			if (lrc == -ENOENT) {
+				ledger_file_delete(fy->ledger, path);
+				atomic_fetch_add(&mig_gone, 1);
+				return;
+			}
+			if (lrc == 0 && !S_ISREG(e.attr.mode)) {
+				dequeue(fy, path);
+				return;
+			}
+		}
 		if (rc != -ESTALE)
 			break;
 		log_info("migrate %s: the object changed during the copy; copying it again", path);
 	}
+	if (throttled)
+		throttle_debit(rc == 0 ? res.size : 0);
 	if (rc == -ECANCELED)
 		return;                       /* stopping */
 	if (rc) {
@@ -534,7 +580,7 @@ static void migrate_one(struct ferry *fy, const char *path, int prio)
 	if (!res.published) {
 		/* another host or a writer published first: theirs stands */
 		dequeue(fy, path);
-		if (route_lookup(&fy->route, path, &e) == 0 && e.src == ROUTE_NFS)
+		if (quick_lookup(fy, path, &e) == 1)
 			adopt(fy, path, &e);
 		atomic_fetch_add(&mig_already, 1);
 		return;
@@ -542,7 +588,8 @@ static void migrate_one(struct ferry *fy, const char *path, int prio)
 	dequeue(fy, path);                    /* normally done by the ledger commit already */
 	atomic_fetch_add(&mig_done_files, 1);
 	atomic_fetch_add(&mig_done_bytes, res.size);
-	log_debug("migrated %s (%llu bytes)", path, (unsigned long long)res.size);
+	log_debug("migrated %s (%llu bytes): lookup %.1f ms, copy %.1f ms", path,
+		  (unsigned long long)res.size, (t1 - t0) * 1000, (util_now_s() - t1) * 1000);
 }
 
 static void *worker_main(void *arg)
