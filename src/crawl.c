@@ -442,9 +442,10 @@ int crawl_request(struct ferry *fy, const char *dir, const struct crawl_spec *sp
 	gen[slot]++;
 	rc = crawl_job_save(fy->ledger, slot, &jobs[slot], 1);
 	if (!rc)
-		log_notice("%s of %s%s started (slot %d, shard %u/%u)",
+		log_notice("%s of %s%s%s started (slot %d, shard %u/%u)",
 			   spec.kind == CRAWL_SCAN ? "scan" : spec.prio == LEDGER_PRIO_COPYUP ?
-			   "migration" : "crawl", spec.dir, spec.prefix, slot, spec.shard_i, spec.shard_n);
+			   "migration" : "crawl", spec.dir, spec.prefix[0] ? " prefix " : "",
+			   spec.prefix, slot, spec.shard_i, spec.shard_n);
 out_wake:
 	pthread_cond_broadcast(&crawl_cond);
 out:
@@ -663,7 +664,8 @@ static void *crawl_main(void *arg)
 		if (c.scan)
 			fclose(c.scan);
 		if (rc) {
-			log_warn("crawl of %s%s: %s (retrying)", j.spec.dir, j.spec.prefix, strerror(-rc));
+			log_warn("crawl of %s%s%s: %s (retrying)", j.spec.dir, j.spec.prefix[0] ? " prefix " : "",
+				 j.spec.prefix, strerror(-rc));
 			delay_ms = delay_ms ? (delay_ms * 2 > 30000 ? 30000 : delay_ms * 2) : 1000;
 		} else {
 			delay_ms = 0;
@@ -698,10 +700,10 @@ static void *crawl_main(void *arg)
 			j.state = CRAWL_DONE;
 			j.finished = time(NULL);
 			pos[slot][0] = '\0';
-			log_notice("%s of %s%s done: %" PRIu64 " keys listed, %" PRIu64 " queued, %"
+			log_notice("%s of %s%s%s done: %" PRIu64 " keys listed, %" PRIu64 " queued, %"
 				   PRIu64 " unreachable, %" PRIu64 " shadowed",
-				   j.spec.kind == CRAWL_SCAN ? "scan" : "crawl", j.spec.dir, j.spec.prefix,
-				   j.listed, j.queued, j.unreachable, j.shadowed);
+				   j.spec.kind == CRAWL_SCAN ? "scan" : "crawl", j.spec.dir,
+				   j.spec.prefix[0] ? " prefix " : "", j.spec.prefix, j.listed, j.queued, j.unreachable, j.shadowed);
 		}
 		jobs[slot] = j;
 		rc = crawl_job_save(fy->ledger, slot, &jobs[slot], 1);
@@ -733,8 +735,8 @@ int crawl_start(struct ferry *fy)
 				 strerror(-rc));
 			memset(&jobs[i], 0, sizeof(jobs[i]));
 		} else if (jobs[i].state == CRAWL_RUNNING) {
-			log_notice("crawl of %s%s resumes after key '%s'", jobs[i].spec.dir,
-				   jobs[i].spec.prefix, jobs[i].last);
+			log_notice("crawl of %s%s%s resumes after key '%s'", jobs[i].spec.dir,
+				   jobs[i].spec.prefix[0] ? " prefix " : "", jobs[i].spec.prefix, jobs[i].last);
 		}
 		pos[i][0] = '\0';
 	}

@@ -17,12 +17,12 @@ pattern() { "$PY3" -c "import sys; sys.stdout.buffer.write(bytes((i * 7 + $2) & 
 
 head -c 16000000 /dev/urandom >"$H_TMP/big.bin"
 h_seed_s3 crash/big.bin "$H_TMP/big.bin"
-pattern 6000000 1 >"$H_TMP/v1.bin"
-pattern 6000000 2 >"$H_TMP/v2.bin"
+pattern 8000000 1 >"$H_TMP/v1.bin"
+pattern 8000000 2 >"$H_TMP/v2.bin"
 h_seed_s3 repl/obj.bin "$H_TMP/v1.bin"
 
-# S3 through a proxy that sends bodies at 3 MB/s
-"$PY3" "$H_SRC/tests/tools/faultproxy.py" --upstream "$H_S3_URL" --mode slow-body --rate 3000000 \
+# S3 through a proxy that sends bodies at 2 MB/s
+"$PY3" "$H_SRC/tests/tools/faultproxy.py" --upstream "$H_S3_URL" --mode slow-body --rate 2000000 \
 	--methods GET --port-file "$H_TMP/slow.port" &
 H_PIDS+=($!)
 h_wait_for 20 test -s "$H_TMP/slow.port" || h_bail "faultproxy did not start"
@@ -36,7 +36,7 @@ E=$H_EXPORT
 # --- kill -9 mid-copy ---
 ino=$(stat -c %i "$M/crash/big.bin")
 setfattr -n user.ferryfs.migrate -v now "$M/crash/big.bin"
-h_ok "the copy is in progress: a temporary file grows on NFS" h_wait_for 20 bash -c \
+h_ok "the copy is in progress: a temporary file grows on NFS" h_wait_for 30 bash -c \
 	"[ \$(find '$E/crash' -name '.ferryfs.tmp.*' -size +1000k | wc -l) = 1 ]"
 h_ok "... and nothing is under the file's name yet" test ! -e "$E/crash/big.bin"
 kill -9 "$H_FERRY_PID"
@@ -50,7 +50,7 @@ h_is "$(tmpfiles)" 1 "... only the temporary file the crash left"
 WATCH=$!
 H_PIDS+=($WATCH)
 h_mount workers=2
-h_ok "the next mount finishes the copy" h_wait_for 60 bash -c \
+h_ok "the next mount finishes the copy" h_wait_for 90 bash -c \
 	"[ \"\$(getfattr --only-values -n user.ferryfs.state '$M/crash/big.bin')\" = migrated ]"
 sleep 0.2
 kill "$WATCH" 2>/dev/null
@@ -70,14 +70,19 @@ H_S3_URL=$REAL_S3_URL
 M=$H_MNT
 setfattr -n user.ferryfs.migrate -v now "$M/repl/obj.bin"
 h_ok "the copy of version 1 is in progress" h_wait_for 20 bash -c \
-	"[ \$(find '$E/repl' -name '.ferryfs.tmp.*' -size +100k | wc -l) = 1 ]"
-h_seed_s3 repl/obj.bin "$H_TMP/v2.bin"
-h_ok "the file ends migrated" h_wait_for 60 bash -c \
+	"[ \$(find '$E/repl' -name '.ferryfs.tmp.*' | wc -l) = 1 ]"
+sleep 1   # a second into a four-second transfer (copy.c writes NFS in 8 MiB blocks)
+curl -sS -f --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+	-H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -T "$H_TMP/v2.bin" "$REAL_S3_URL/$H_BUCKET/repl/obj.bin" -o /dev/null
+h_ok "the file ends migrated" h_wait_for 90 bash -c \
 	"[ \"\$(getfattr --only-values -n user.ferryfs.state '$M/repl/obj.bin')\" = migrated ]"
 h_ok "the new content landed on NFS" cmp "$E/repl/obj.bin" "$H_TMP/v2.bin"
 h_is "$(getfattr --only-values -n user.ferryfs.etag "$M/repl/obj.bin")" \
 	"$(md5sum <"$H_TMP/v2.bin" | cut -d' ' -f1)" "the ETag is the new object's"
-h_ok "the migrator saw the replacement" grep -q 'replaced during the copy\|changed during the copy' "$H_TMP/ferryfs.log"
+# s3rver rewrites an object in place, so the stream in progress turns into version 2 and
+# the MD5 check catches it; real S3 keeps streaming version 1 and the HEAD before
+# publishing catches it. Either way the copy starts over.
+h_ok "the migrator saw the replacement" grep -q 'replaced during the copy\|changed during the copy\|does not match the ETag' "$H_TMP/ferryfs.log"
 h_is "$(tmpfiles)" 0 "no temporary file is left"
 h_ok "umount" h_umount
 h_done
