@@ -63,7 +63,8 @@ import os, sys
 bad = [f for d, _, fs in os.walk(sys.argv[1]) for f in fs
        if open(os.path.join(d, f)).read() != f[4:-4] + "\n"]
 sys.exit("wrong content: %s" % bad[:5] if bad else 0)' "$E/crawl"
-awk '$2 == "GET" && $3 !~ /\?/ && $3 ~ /\/crawl\// { n[$3]++ } END { for (k in n) print n[k] }' \
+# faultproxy log lines: TIME N METHOD PATH FAULT
+awk '$3 == "GET" && $4 !~ /\?/ && $4 ~ /\/crawl\// { n[$4]++ } END { for (k in n) print n[k] }' \
 	"$H_TMP/requests.log" | sort -n | uniq -c >"$H_TMP/gets"
 h_is "$(cat "$H_TMP/gets" | tr -s ' ')" " $N 1" "each object was fetched (GET) exactly once across both mounts"
 h_is "$(find "$E" -name '.ferryfs.tmp.*' | wc -l)" 0 "no temporary file is left"
