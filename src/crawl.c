@@ -33,6 +33,7 @@
 #include "naming.h"
 #include "s3/client.h"
 #include "stats.h"
+#include "util.h"
 
 /* ---- pure helpers ------------------------------------------------------------------ */
 
@@ -105,24 +106,13 @@ int crawl_escape(const char *s, struct buf *out)
 	return rc;
 }
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int crawl_unescape(const char *s, char *out, size_t outlen)
 {
 	size_t o = 0;
 	for (const char *p = s; *p; p++) {
 		int c = (unsigned char)*p;
 		if (c == '%') {
-			int h = hexval(p[1]), l = h < 0 ? -1 : hexval(p[2]);
+			int h = util_hexval((unsigned char)p[1]), l = h < 0 ? -1 : util_hexval((unsigned char)p[2]);
 			if (l < 0 || (h == 0 && l == 0))
 				return -EINVAL;
 			c = h * 16 + l;

@@ -27,6 +27,9 @@ void buf_free(struct buf *b);
 /* Overwrite the contents with zeroes before freeing (for buffers that held secrets). */
 void buf_free_secure(struct buf *b);
 
+/* Value of one hex digit (either case), -1 if c is not one. */
+int util_hexval(int c);
+
 /* Lower-case hex of n bytes into out (2n+1 bytes). */
 void util_hex(const unsigned char *in, size_t n, char *out);
 

@@ -270,17 +270,6 @@ static void copy_trunc(char *dst, size_t dstsz, const char *s, size_t n)
 	dst[n] = '\0';
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decode S3's encoding-type=url in place: %XX is a byte and '+' is a space (S3 encodes a
  * space as '+' and a literal '+' as %2B, as botocore's unquote_plus expects). -EINVAL for a
  * bad escape or a decoded NUL byte. */
@@ -291,7 +280,7 @@ static int url_decode(char *s)
 		if (*p == '+') {
 			*o++ = ' ';
 		} else if (*p == '%') {
-			int h = hexval(p[1]), l = h < 0 ? -1 : hexval(p[2]);
+			int h = util_hexval((unsigned char)p[1]), l = h < 0 ? -1 : util_hexval((unsigned char)p[2]);
 			if (h < 0 || l < 0 || (h == 0 && l == 0))
 				return -EINVAL;
 			*o++ = (char)(h << 4 | l);
