@@ -12,18 +12,6 @@ printf 'hello from s3\n' | h_seed_s3 hello.txt
 head -c 5000000 /dev/urandom >"$H_TMP/big.bin"
 h_seed_s3 big.bin "$H_TMP/big.bin"
 
-# h_todo_is GOT WANT DESC REASON: a point that fails because of a known product bug not
-# fixed yet: reported as TAP TODO (not a failure) until it passes.
-h_todo_is() {
-	H_TAP_N=$((H_TAP_N + 1))
-	if [ "$1" = "$2" ]; then
-		echo "ok $H_TAP_N - $3"
-	else
-		echo "not ok $H_TAP_N - $3 # TODO known bug: $4"
-		h_diag "got: $1, want: $2"
-	fi
-}
-
 MP=$H_TMP/mp
 mkdir -p "$MP"
 BASE="s3_endpoint=$H_S3_URL,s3_bucket=$H_BUCKET,s3_path_style=1,nfs=$H_NFS_URL,log=stderr"

@@ -12,18 +12,6 @@ h_start_nfs
 
 B=$H_BUCKET
 
-# h_todo_is GOT WANT DESC REASON: a point that fails because of a known product bug not
-# fixed yet: reported as TAP TODO (not a failure) until it passes.
-h_todo_is() {
-	H_TAP_N=$((H_TAP_N + 1))
-	if [ "$1" = "$2" ]; then
-		echo "ok $H_TAP_N - $3"
-	else
-		echo "not ok $H_TAP_N - $3 # TODO known bug: $4"
-		h_diag "got:  $1"
-		h_diag "want: $2"
-	fi
-}
 pattern() { "$PY3" -c "import sys; sys.stdout.buffer.write(bytes((i * 7 + $2) & 255 for i in range($1)))"; }
 
 # --- S3 (old store) ---
