@@ -92,6 +92,11 @@ h_cleanup() {
 	h_stop_s3
 	if [ "$H_STARTED_RPCBIND" = 1 ] && ! pgrep -x ganesha.nfsd >/dev/null; then
 		pkill -x rpcbind
+		# the next test must not find a dying rpcbind and skip starting one
+		for ((i = 0; i < 50; i++)); do
+			pgrep -x rpcbind >/dev/null || break
+			sleep 0.1
+		done
 	fi
 	if [ "$H_TAP_FAIL" != 0 ] && [ -n "$H_TMP" ]; then
 		for f in "$H_TMP"/*.log; do
@@ -212,11 +217,8 @@ h_seed_s3() {
 # --- NFS: rpcbind + nfs-ganesha -----------------------------------------------------
 
 h_start_nfs() {
-	h_need_cmd ganesha.nfsd rpcbind nfs-ls
-	if ! pgrep -x rpcbind >/dev/null; then
-		rpcbind -w || h_bail "rpcbind did not start"
-		H_STARTED_RPCBIND=1
-	fi
+	h_need_cmd ganesha.nfsd rpcbind rpcinfo nfs-ls
+	_h_rpcbind
 	H_EXPORT=$H_TMP/export
 	mkdir -p "$H_EXPORT"
 	chmod 755 "$H_EXPORT"
@@ -240,13 +242,44 @@ EOF
 	_h_launch_nfs
 }
 
+# _h_rpcbind: make sure rpcbind answers (nfs-ganesha exits when it cannot register). One
+# that is still exiting (another test's cleanup just stopped it) is waited for, then a
+# fresh one is started.
+_h_rpcbind() {
+	local i
+	for ((i = 0; i < 50; i++)); do
+		rpcinfo -p 127.0.0.1 >/dev/null 2>&1 && return 0
+		pgrep -x rpcbind >/dev/null || break
+		sleep 0.1
+	done
+	pgrep -x rpcbind >/dev/null && h_bail "rpcbind runs but does not answer"
+	rpcbind -w || h_bail "rpcbind did not start"
+	H_STARTED_RPCBIND=1
+	h_wait_for 10 rpcinfo -p 127.0.0.1 || h_bail "rpcbind started but does not answer"
+}
+
 _h_launch_nfs() {
-	rm -f "$H_TMP/ganesha.pid"
-	ganesha.nfsd -f "$H_TMP/ganesha.conf" -L "$H_TMP/ganesha.log" -p "$H_TMP/ganesha.pid" -N NIV_WARN ||
-		h_bail "ganesha.nfsd did not start (see ganesha.log)"
-	h_wait_for 10 test -s "$H_TMP/ganesha.pid" || h_bail "ganesha.nfsd wrote no pid file"
-	H_GANESHA_PID=$(cat "$H_TMP/ganesha.pid")
+	local try
+	for try in 1 2 3; do
+		_h_rpcbind
+		rm -f "$H_TMP/ganesha.pid"
+		ganesha.nfsd -f "$H_TMP/ganesha.conf" -L "$H_TMP/ganesha.log" -p "$H_TMP/ganesha.pid" -N NIV_WARN ||
+			h_bail "ganesha.nfsd did not start (see ganesha.log)"
+		h_wait_for 10 test -s "$H_TMP/ganesha.pid" || h_bail "ganesha.nfsd wrote no pid file"
+		H_GANESHA_PID=$(cat "$H_TMP/ganesha.pid")
+		# it exits early when rpcbind went away under it (a race with another test's
+		# cleanup): start again rather than wait for a server that is gone
+		h_wait_for 5 _h_nfs_up_or_gone
+		kill -0 "$H_GANESHA_PID" 2>/dev/null && break
+		echo "# nfs-ganesha exited at start (try $try): $(grep -E 'MAJ|FATAL|CRIT :Cannot register' "$H_TMP/ganesha.log" | tail -n 1)" >&2
+		H_GANESHA_PID=
+	done
+	[ -n "$H_GANESHA_PID" ] || h_bail "nfs-ganesha exits at start (see ganesha.log)"
 	h_wait_for 30 nfs-ls "$H_NFS_URL" || h_bail "nfs-ganesha does not answer on port $H_NFS_PORT (see ganesha.log)"
+}
+
+_h_nfs_up_or_gone() {
+	! kill -0 "$H_GANESHA_PID" 2>/dev/null || nfs-ls "$H_NFS_URL" >/dev/null 2>&1
 }
 
 h_stop_nfs() {
