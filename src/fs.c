@@ -159,15 +159,20 @@ static int modified(int rc, const char *path)
 	return rc;
 }
 
-/* An S3-only file was read: queue it for migration (migrate_on=open). */
+/* An S3-only file was read: queue it for migration (migrate_on=open). A `failed` file
+ * is not: it used up its retries, and an application reading it in a loop must not turn
+ * that into a copy loop. The operator retries it (ferryctl migrate, migrate=now, a crawl). */
 static void touched(struct ferry *fy, const char *path)
 {
 	int prio;
 	bool copying;
+	struct ledger_file rec;
 	if (!fy->ledger || fy->cfg->migrate_on != MIGRATE_ON_OPEN)
 		return;
 	if (ledger_queue_find(fy->ledger, path, &prio, &copying) == 1)
 		return;           /* already waiting: no write transaction */
+	if (ledger_file_get(fy->ledger, path, &rec) == 0 && rec.state == LEDGER_FAILED)
+		return;
 	int rc = ledger_queue_push(fy->ledger, path, LEDGER_PRIO_TOUCHED);
 	if (rc < 0)
 		log_warn("ledger: cannot queue %s: %s", path, strerror(-rc));
@@ -512,7 +517,12 @@ static int fs_getxattr_ferry(struct ferry *fy, const char *path, const char *nam
 	} else if (!strcmp(name, "stats") && !strcmp(path, "/")) {
 		rc = stats_text(fy, &b);
 	} else {
-		return -ENODATA;
+		/* the migrator's own names on the root: state_dir, crawl, migrator */
+		rc = fy->ledger ? mig_getxattr(fy, path, name, &b) : -ENODATA;
+		if (rc) {
+			buf_free(&b);
+			return rc;
+		}
 	}
 	if (!rc)
 		rc = xattr_reply(b.data, b.len, out, size);

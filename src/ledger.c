@@ -997,6 +997,8 @@ static int f_transition(struct wtx *w, const struct pkey *k, const char *path, u
 	} else if (rc) {
 		return rc;
 	} else if (from & (1u << rec.state)) {
+		if (rec.state == LEDGER_FAILED && to == LEDGER_QUEUED)
+			rec.attempts = 0;   /* queued again by the operator: a fresh retry budget */
 		rec.state = (uint8_t)to;
 	} else if (!attempts_inc && !error) {
 		return 0;

@@ -37,6 +37,14 @@ FERRYFS_MIGRATE_RETRIES=2 FERRYFS_MIGRATE_BACKOFF=1 h_mount workers=2
 M=$H_MNT
 E=$H_EXPORT
 
+# --- the migrator's names on the root (read by ferryctl) ---
+h_is "$(xattr "$M" state_dir)" "$H_STATE" "user.ferryfs.state_dir on the root names the ledger's directory"
+h_ok "user.ferryfs.migrator on the root shows the workers" bash -c \
+	"getfattr --only-values -n user.ferryfs.migrator '$M' | grep -qx 'workers 2'"
+h_ok "an unknown user.ferryfs name on the root is ENODATA" bash -c \
+	"getfattr -n user.ferryfs.bogus '$M' 2>&1 | grep -q 'No such attribute'"
+h_is "$(xattr "$M/m/a.txt" state_dir)" "" "... and user.ferryfs.state_dir is not on other paths"
+
 # --- reading files migrates them ---
 ino_a=$(stat -c %i "$M/m/a.txt")
 ino_big=$(stat -c %i "$M/m/big.bin")
@@ -118,7 +126,12 @@ h_ok "ferryctl status lists the failed file with its error" grep -q '/locked/f.t
 h_ok "ferryctl status shows migrated files with a progress bar" grep -Eq '^migrated +[0-9]+ of [0-9]+ known files +\[#' "$H_TMP/status.txt"
 h_ok "ferryctl status shows the queue per priority" grep -Eq '^queue +copy-up 0, touched 0, crawl 0' "$H_TMP/status.txt"
 h_diag "$(cat "$H_TMP/status.txt")"
+retried=$(xattr "$M" migrator | awk '$1 == "run_retried" { print $2 }')
 h_is "$(cat "$M/locked/f.txt")" "cannot land" "a failed file is still read from S3"
+h_is "$(state "$M/locked/f.txt")" failed "reading a failed file does not queue it again"
+sleep 2
+h_is "$(state "$M/locked/f.txt") $(xattr "$M" migrator | awk '$1 == "run_retried" { print $2 }')" \
+	"failed $retried" "... and no copy was tried (run_retried unchanged)"
 chattr -i "$E/locked"
 h_ok "a failed file is migrated when asked again" "$CTL" migrate --wait "$M/locked/f.txt"
 h_is "$(cat "$E/locked/f.txt")" "cannot land" "... and lands once the directory is writable"

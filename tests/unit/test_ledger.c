@@ -483,6 +483,8 @@ Test(ledger, queue_requeue_backoff_fail_remove)
 	cr_assert_eq(ledger_queue_push(l, "/a", LEDGER_PRIO_COPYUP), 1);
 	cr_assert_eq(ledger_file_get(l, "/a", &g), 0);
 	cr_expect_eq(g.state, LEDGER_QUEUED);
+	cr_expect_eq(g.attempts, 0, "queued again by the operator: a fresh retry budget");
+	cr_expect_str_eq(g.error, "HTTP 403 AccessDenied", "the last error stays until it lands");
 	cr_expect_eq(ledger_check(l, false), 0);
 	ledger_close(l);
 }
