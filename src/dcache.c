@@ -115,7 +115,8 @@ void dc_commit(struct dc_dir *d)
 		dir_free(d);
 		return;
 	}
-	qsort(d->v, d->n, sizeof(*d->v), ent_cmp);
+	if (d->n > 1)       /* an empty directory has v == NULL: qsort's is nonnull */
+		qsort(d->v, d->n, sizeof(*d->v), ent_cmp);
 	pthread_mutex_lock(&dc_lock);
 	size_t free_slot = DC_MAX_DIRS;
 	for (size_t i = 0; i < DC_MAX_DIRS; i++) {
@@ -159,7 +160,7 @@ enum dc_answer dc_lookup(const char *path, struct store_attr *attr, int *parent_
 			break;
 		}
 		struct dc_ent key = { .name = (char *)leaf };
-		struct dc_ent *e = bsearch(&key, d->v, d->n, sizeof(*d->v), ent_cmp);
+		struct dc_ent *e = d->n ? bsearch(&key, d->v, d->n, sizeof(*d->v), ent_cmp) : NULL;
 		if (e) {
 			*attr = e->attr;
 			ans = DC_S3;

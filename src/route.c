@@ -150,7 +150,7 @@ static int cmp_str(const void *a, const void *b)
 
 static int set_has(const struct name_set *s, const char *name)
 {
-	return bsearch(&name, s->names, s->n, sizeof(char *), cmp_str) != NULL;
+	return s->n && bsearch(&name, s->names, s->n, sizeof(char *), cmp_str) != NULL;
 }
 
 static void set_free(struct name_set *s)
@@ -265,7 +265,8 @@ static int on_s3_entry(void *arg, const struct store_dirent *de)
 static int emit_s3(struct merge_ctx *m)
 {
 	int rc = 0;
-	qsort(m->s3_dirs.names, m->s3_dirs.n, sizeof(char *), cmp_str);
+	if (m->s3_dirs.n > 1)
+		qsort(m->s3_dirs.names, m->s3_dirs.n, sizeof(char *), cmp_str);
 	for (size_t i = 0; i < m->s3_dirs.n && !rc; i++) {
 		struct stat st;
 		struct store_attr da = { .mode = S_IFDIR | m->r->cfg->dir_mode, .nlink = 2,
@@ -312,8 +313,11 @@ int route_readdir(struct route *r, const char *path, route_fill_fn fn, void *arg
 		found = 1;
 	else if (rc != -ENOENT && rc != -ENOTDIR)
 		goto out;
-	qsort(m.nfs_names.names, m.nfs_names.n, sizeof(char *), cmp_str);
-	qsort(m.whiteouts.names, m.whiteouts.n, sizeof(char *), cmp_str);
+	/* qsort's array is declared nonnull: an empty list has names == NULL (UBSan). */
+	if (m.nfs_names.n > 1)
+		qsort(m.nfs_names.names, m.nfs_names.n, sizeof(char *), cmp_str);
+	if (m.whiteouts.n > 1)
+		qsort(m.whiteouts.names, m.whiteouts.n, sizeof(char *), cmp_str);
 	m.dc = dc_begin(path, found);
 	if (m.opaque) {
 		rc = 0;

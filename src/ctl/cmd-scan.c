@@ -91,7 +91,8 @@ static int cmd_scan(int argc, char **argv)
 		n++;
 	}
 	fclose(f);
-	qsort(lines, n, sizeof(*lines), cmp);
+	if (n > 1)          /* lines is NULL for an empty scan, and qsort's array is nonnull */
+		qsort(lines, n, sizeof(*lines), cmp);
 	unsigned long long unreachable = 0, shadowed = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (i && !strcmp(lines[i], lines[i - 1]))
