@@ -12,6 +12,7 @@ pkgs=(
 	libnfs-dev libnfs-utils                                 # NFS client, nfs-ls/nfs-cat/nfs-cp
 	liblmdb-dev lmdb-utils                                  # the ledger
 	libcriterion-dev                                        # unit tests
+	clang-14 libclang-rt-14-dev llvm-14                     # fuzzing: libFuzzer runtime, symbolizer
 	nfs-ganesha nfs-ganesha-vfs rpcbind                     # a real NFS server for tests
 	awscli python3 python3-botocore                         # independent S3 clients for tests
 	attr curl procps util-linux psmisc                      # getfattr, curl, pgrep, flock, fuser

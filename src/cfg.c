@@ -356,7 +356,19 @@ int cfg_load_file(struct ferry_config *cfg, const char *path, char *err, size_t 
 			continue;
 		char *eq = strchr(s, '=');
 		if (!eq) {
-			rc = fail(err, errlen, "%s:%u: expected 'key = value' (key '%s')", path, lineno, s);
+			/* Name the key only when it is one: the line may be a secret that lost
+			 * its "key =" (a wrapped line, "s3_secret_access_key: ..."). */
+			size_t klen = strcspn(s, " \t:");
+			char kname[40] = "";
+			if (klen < sizeof(kname)) {
+				memcpy(kname, s, klen);
+				kname[klen] = '\0';
+			}
+			if (find_key(kname))
+				rc = fail(err, errlen, "%s:%u: expected 'key = value' (key '%s' has no '=')",
+					  path, lineno, kname);
+			else
+				rc = fail(err, errlen, "%s:%u: expected 'key = value'", path, lineno);
 			goto out;
 		}
 		*eq = '\0';

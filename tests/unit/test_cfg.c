@@ -143,6 +143,32 @@ Test(cfg, a_readable_file_with_a_secret_is_refused)
 	rmdir(d);
 }
 
+/* Found by tests/fuzz/fuzz_cfg: a line without '=' was echoed whole into the error, so a
+ * mistyped "s3_secret_access_key: SECRET" (or a wrapped secret) went to stderr and syslog. */
+Test(cfg, a_line_without_equals_never_echoes_its_value)
+{
+	char *d = tmpdir();
+	char path[128];
+	snprintf(path, sizeof(path), "%s/typo.conf", d);
+	const char *lines[] = { "s3_secret_access_key: Sup3rSECRET99\n",
+				"s3_secret_access_key Sup3rSECRET99\n",
+				"s3_bucket = b\nSup3rSECRET99\n" };
+	for (size_t i = 0; i < 3; i++) {
+		write_file(path, lines[i], 0600);
+		struct ferry_config c;
+		cfg_init(&c);
+		err[0] = '\0';
+		cr_assert_eq(cfg_load_file(&c, path, err, sizeof(err)), -EINVAL);
+		cr_assert(strstr(err, "Sup3rSECRET99") == NULL, "the secret is in: %s", err);
+		cr_assert(strstr(err, "expected 'key = value'") != NULL, "%s", err);
+		if (i < 2)
+			cr_assert(strstr(err, "'s3_secret_access_key'") != NULL, "names the key: %s", err);
+		cfg_free(&c);
+	}
+	unlink(path);
+	rmdir(d);
+}
+
 Test(cfg, finish_requires_bucket_and_nfs)
 {
 	struct ferry_config c;

@@ -100,3 +100,42 @@ Test(naming, round_trip)
 		buf_free(&b);
 	}
 }
+
+/* Crafted keys (issue 8): whatever bytes a key holds, a key that maps gives one path under
+ * the mount, never "..", an absolute path or a ".ferryfs" name; control characters other
+ * than NUL are ordinary name bytes (POSIX allows them) and stay inside their segment. */
+Test(naming, crafted_keys_never_escape)
+{
+	char p[4096];
+	const char *escape[] = { "../etc/passwd", "a/../../b", "/etc/passwd", "//etc/passwd",
+				 "a/b/..", "a/./../..", "./.", "..%2F..", "x/../.ferryfs/ledger",
+				 ".ferryfs/../x", "\x01/../x", "a\n/../../b" };
+	for (size_t i = 0; i < sizeof(escape) / sizeof(escape[0]); i++) {
+		int rc = k2p("", escape[i], p);
+		if (rc == 0) {
+			/* Only "..%2F.." is a name (S3 keys are not %-decoded): one segment. */
+			cr_expect_str_eq(p, "/..%2F..", "key %s", escape[i]);
+		} else {
+			cr_expect_eq(rc, -EINVAL, "key %s", escape[i]);
+		}
+	}
+	cr_assert_eq(k2p("data/", "data/../secret", p), -EINVAL);
+	cr_assert_eq(k2p("data/", "data//etc/passwd", p), -EINVAL);
+	cr_assert_eq(k2p("data/", "../data/x", p), -ENOENT);
+
+	cr_assert_eq(k2p("", "a\x01\x1b[2J\x7f/b\tc\rd\n", p), 0);
+	cr_assert_str_eq(p, "/a\x01\x1b[2J\x7f/b\tc\rd\n");
+	cr_assert_eq(k2p("", "\n/\t", p), 0);
+	cr_assert_str_eq(p, "/\n/\t");
+
+	/* Over-long: a 4096-byte key never maps, and a small buffer gives -ENAMETOOLONG
+	 * instead of a cut path. */
+	static char big[8192];
+	memset(big, 'a', sizeof(big) - 1);
+	for (size_t i = 200; i < sizeof(big) - 1; i += 201)
+		big[i] = '/';
+	cr_assert_eq(k2p("", big, p), -EINVAL);
+	cr_assert_eq(name_key_to_path("", "abcdef", p, 4), -ENAMETOOLONG);
+	cr_assert_eq(name_key_to_path("", "abc", p, 5), 0);
+	cr_assert_str_eq(p, "/abc");
+}
