@@ -37,7 +37,9 @@
 
 #include "cfg.h"
 #include "log.h"
+#include "nfs/fhcache.h"
 #include "nfs/pool.h"
+#include "nfs/raw3.h"
 #include "util.h"
 
 #ifndef RENAME_NOREPLACE
@@ -59,7 +61,15 @@ struct nfs_store {
 	struct nfsp_pool *pool;
 	atomic_uint tmpseq;       /* names of put's temporary files */
 	int v4;                   /* NFSv4: work around libnfs 4.0's v4 gaps (see below) */
+	/* NFSv3 stat in one round trip (see "STAT" below) */
+	struct fhc *fhc;          /* directory handles by path; NULL for v4 */
+	pthread_mutex_t root_lock; /* protects root and root_state */
+	struct raw3_fh root;
+	int root_state;           /* 0: not known yet, 1: root valid, -1: use libnfs's walk */
 };
+
+#define FHC_SLOTS 8192
+#define FHC_TTL_MS 2000
 
 struct fslot {
 	struct nfsfh *fh;         /* NULL: not open on this context */
@@ -170,11 +180,142 @@ static int v4_open_failed(struct nfsp_conn *c, int rc)
 
 /* ---- path operations ---- */
 
+/* STAT. libnfs 4.0's NFSv3 stat walks from the export root, one LOOKUP per component,
+ * then sends a GETATTR: depth + 1 round trips. Here a v3 stat is one LOOKUP of the last
+ * name in its parent's handle, taken from the handle cache (nfs/fhcache.h); the LOOKUP
+ * reply carries the attributes. Parents not cached are looked up (and cached) on the way,
+ * so a cold path costs one LOOKUP per component and a warm one exactly one. A component
+ * that is not a directory ends the walk with ENOTDIR: the walk never follows a symlink
+ * (libnfs's would), so nothing on the export can lead a stat outside it. A cached handle
+ * the server calls stale (the directory was removed by another host) is forgotten and
+ * the walk starts again from the root. NFSv4 keeps libnfs's stat: one COMPOUND. */
+struct st_op {
+	struct nfs_store *ns;
+	const char *path;
+	struct store_attr *attr;
+};
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The export root's handle, learnt once (and checked: its GETATTR must name the file id
+ * libnfs reports for "/"); -ENOTSUP when it does not check out (use libnfs's walk). */
+static int v3_root(struct nfs_store *ns, struct nfsp_conn *c, struct raw3_fh *out)
+{
+	pthread_mutex_lock(&ns->root_lock);
+	int state = ns->root_state;
+	if (state == 1)
+		*out = ns->root;
+	pthread_mutex_unlock(&ns->root_lock);
+	if (state)
+		return state == 1 ? 0 : -ENOTSUP;
+	struct raw3_fh fh;
+	struct nfs_stat_64 a, b;
+	int rc = raw3_root(c->nfs, &fh);
+	if (rc == 0)
+		rc = raw3_getattr(c->nfs, &fh, &a);
+	if (rc == 0)
+		rc = nfs_lstat64(c->nfs, "/", &b);
+	if (rc)
+		return rc == -EPROTO ? -ENOTSUP : rc;
+	state = a.nfs_ino == b.nfs_ino && S_ISDIR(a.nfs_mode) ? 1 : -1;
+	if (state < 0)
+		log_warn("nfs: the export root's handle does not check out; stat walks each path");
+	pthread_mutex_lock(&ns->root_lock);
+	ns->root = fh;
+	ns->root_state = state;
+	pthread_mutex_unlock(&ns->root_lock);
+	*out = fh;
+	return state == 1 ? 0 : -ENOTSUP;
+}
+
+/* One walk from the deepest cached ancestor (or the root: use_cache 0). */
+static int v3_walk(struct nfs_store *ns, struct nfsp_conn *c, const char *path, int use_cache,
+		   struct nfs_stat_64 *st, size_t *from_cache)
+{
+	struct raw3_fh dir, obj;
+	char name[NAME_MAX + 1];
+	int64_t now = mono_ms();
+	size_t start = 0;          /* path[0..start) is the directory the walk starts in */
+	int rc = v3_root(ns, c, &dir);
+	if (rc)
+		return rc;
+	if (use_cache) {
+		for (const char *p = strrchr(path, '/'); p && p > path;
+		     p = memrchr(path, '/', (size_t)(p - path))) {
+			if (fhc_get(ns->fhc, path, (size_t)(p - path), now, &dir) == 0) {
+				start = (size_t)(p - path);
+				break;
+			}
+		}
+	}
+	*from_cache = start;
+	const char *s = path + start + 1;
+	for (;;) {
+		const char *e = strchrnul(s, '/');
+		size_t n = (size_t)(e - s);
+		int have = 0;
+		memcpy(name, s, n);
+		name[n] = '\0';
+		rc = raw3_lookup(c->nfs, &dir, name, &obj, st, &have);
+		if (rc == 0 && !have)
+			rc = raw3_getattr(c->nfs, &obj, st);
+		if (rc)
+			return rc;
+		if (S_ISDIR(st->nfs_mode))
+			fhc_put(ns->fhc, path, (size_t)(e - path), &obj, now);
+		if (!*e)
+			return 0;
+		if (!S_ISDIR(st->nfs_mode))
+			return -ENOTDIR;
+		dir = obj;
+		s = e + 1;
+	}
+}
+
+static int v3_stat(struct nfs_store *ns, struct nfsp_conn *c, const char *path,
+		   struct nfs_stat_64 *st)
+{
+	struct raw3_fh root;
+	size_t cached = 0;
+	int rc = v3_root(ns, c, &root);
+	if (rc)
+		return rc;
+	if (is_root(path))
+		return raw3_getattr(c->nfs, &root, st);
+	rc = v3_walk(ns, c, path, 1, st, &cached);
+	if (rc == -ESTALE && cached) {
+		/* a cached directory is gone: forget it and walk from the root */
+		char *dir = strndup(path, cached);
+		if (dir) {
+			fhc_forget(ns->fhc, dir);
+			free(dir);
+		}
+		rc = v3_walk(ns, c, path, 0, st, &cached);
+	}
+	if (rc == -ESTALE) {
+		/* even the root's handle is refused (a server that does not keep handles
+		 * across restarts): learn it again, once */
+		pthread_mutex_lock(&ns->root_lock);
+		ns->root_state = 0;
+		pthread_mutex_unlock(&ns->root_lock);
+		fhc_forget(ns->fhc, "/");
+		rc = v3_walk(ns, c, path, 0, st, &cached);
+	}
+	return rc;
+}
+
 static int stat_fn(struct nfsp_conn *c, void *arg)
 {
-	struct op *o = arg;
+	struct st_op *o = arg;
 	struct nfs_stat_64 st;
-	int rc = nfs_lstat64(c->nfs, o->path, &st);
+	int rc = o->ns->fhc ? v3_stat(o->ns, c, o->path, &st) : -ENOTSUP;
+	if (rc == -ENOTSUP)
+		rc = nfs_lstat64(c->nfs, o->path, &st);
 	if (rc == 0)
 		attr_from_stat(&st, o->attr);
 	return rc;
@@ -184,8 +325,15 @@ static int nfs_st_stat(struct store *st, const char *path, struct store_attr *ou
 {
 	if (!path_ok(path))
 		return -EINVAL;
-	struct op o = { .path = path, .attr = out };
+	struct st_op o = { .ns = NST(st), .path = path, .attr = out };
 	return nfsp_call(NST(st)->pool, -1, stat_fn, &o);
+}
+
+/* This host moved or removed a directory: its cached handles (and its subtree's) go. */
+static void forget_dir(struct store *st, const char *path)
+{
+	if (NST(st)->fhc)
+		fhc_forget(NST(st)->fhc, path);
 }
 
 /* readdir: the whole listing is copied out of libnfs (READDIRPLUS: names with
@@ -464,11 +612,18 @@ static int nfs_st_mkdir(struct store *st, const char *path, uint32_t mode)
 	PATH_CALL(st, mkdir_fn, .path = path, .mode = mode);
 }
 
+static int rmdir_impl(struct store *st, const char *path)
+{
+	PATH_CALL(st, rmdir_fn, .path = path);
+}
+
 static int nfs_st_rmdir(struct store *st, const char *path)
 {
 	if (!path_ok(path) || is_root(path))
 		return path_ok(path) ? -EBUSY : -EINVAL;
-	PATH_CALL(st, rmdir_fn, .path = path);
+	int rc = rmdir_impl(st, path);
+	forget_dir(st, path);
+	return rc;
 }
 
 static int nfs_st_unlink(struct store *st, const char *path)
@@ -487,7 +642,7 @@ static int nfs_st_unlink(struct store *st, const char *path)
  *   `to` created by another client between the two calls can be replaced if it is a
  *   file... NFS RENAME over a non-empty directory fails, but over an empty directory
  *   (or, for a file source, a file) it replaces. That race is documented, not closed. */
-static int nfs_st_rename(struct store *st, const char *from, const char *to, unsigned flags)
+static int rename_impl(struct store *st, const char *from, const char *to, unsigned flags)
 {
 	struct nfsp_pool *pool = NST(st)->pool;
 	struct store_attr a;
@@ -526,6 +681,15 @@ check_then_rename:
 		return rc;
 	struct op o = { .v4 = NST(st)->v4, .path = from, .path2 = to };
 	return nfsp_call(pool, -1, rename_fn, &o);
+}
+
+static int nfs_st_rename(struct store *st, const char *from, const char *to, unsigned flags)
+{
+	int rc = rename_impl(st, from, to, flags);
+	/* after the rename: a stat racing with it may have cached the old names again */
+	forget_dir(st, from);
+	forget_dir(st, to);
+	return rc;
 }
 
 static int nfs_st_link(struct store *st, const char *from, const char *to)
@@ -1109,6 +1273,8 @@ static void nfs_st_destroy(struct store *st)
 {
 	struct nfs_store *ns = NST(st);
 	nfsp_destroy(ns->pool);
+	fhc_destroy(ns->fhc);
+	pthread_mutex_destroy(&ns->root_lock);
 	free(ns);
 }
 
@@ -1163,6 +1329,10 @@ int store_nfs_new(const struct ferry_config *cfg, struct store **out)
 		return rc;
 	}
 	ns->v4 = nfsp_version(ns->pool) == 4;
+	pthread_mutex_init(&ns->root_lock, NULL);
+	if (!ns->v4 && getenv("FERRYFS_NFS_NO_FHCACHE") == NULL &&
+	    fhc_new(FHC_SLOTS, FHC_TTL_MS, &ns->fhc) != 0)
+		ns->fhc = NULL;   /* no memory: libnfs's walk */
 	*out = &ns->base;
 	return 0;
 }

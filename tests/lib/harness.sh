@@ -235,7 +235,7 @@ NFSV4 { Graceless = true; Allow_Numeric_Owners = true; Only_Numeric_Owners = tru
 EXPORT { Export_Id = 1; Path = $H_EXPORT; Pseudo = /export; Access_Type = RW;
   Squash = No_Root_Squash; Protocols = 3, 4; Transports = TCP; SecType = sys;
   FSAL { Name = VFS; } }
-LOG { Default_Log_Level = WARN; }
+LOG { Default_Log_Level = WARN; ${H_GANESHA_LOG_EXTRA:-} }
 EOF
 	H_NFS_URL="nfs://127.0.0.1$H_EXPORT?nfsport=$H_NFS_PORT&mountport=$H_MNT_PORT"
 	H_NFS4_URL="nfs://127.0.0.1/export?version=4&nfsport=$H_NFS_PORT"
