@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -201,8 +202,34 @@ static void copy_record(struct route *r, const char *src, const char *dst,
 		log_warn("ledger: cannot record the copy of %s: %s", dst, strerror(-rc));
 }
 
+/* The copy; with a replace check (copy_s3_replace), the rename over dst happens under
+ * lock, only when check(arg) says dst is still what the caller expects. */
+struct replace_check {
+	pthread_mutex_t *lock;
+	int (*check)(void *arg);
+	void *arg;
+};
+
+static int copy_impl(struct route *r, const char *src, const char *dst, const char *etag,
+		     enum copy_publish how, const struct replace_check *rc_check,
+		     struct copy_result *out);
+
 int copy_s3_to_nfs(struct route *r, const char *src, const char *dst, const char *etag,
 		   enum copy_publish how, struct copy_result *out)
+{
+	return copy_impl(r, src, dst, etag, how, NULL, out);
+}
+
+int copy_s3_replace(struct route *r, const char *path, const char *etag, pthread_mutex_t *lock,
+		    int (*check)(void *arg), void *arg, struct copy_result *out)
+{
+	struct replace_check c = { lock, check, arg };
+	return copy_impl(r, path, path, etag, COPY_REPLACE, &c, out);
+}
+
+static int copy_impl(struct route *r, const char *src, const char *dst, const char *etag,
+		     enum copy_publish how, const struct replace_check *chk,
+		     struct copy_result *out)
 {
 	struct store_file *in = NULL;
 	struct sink_ctx c = { .r = r };
@@ -291,7 +318,21 @@ int copy_s3_to_nfs(struct route *r, const char *src, const char *dst, const char
 	uint64_t fileid = store_stat(r->nfs, tmp, &tmp_attr) == 0 ? tmp_attr.ino : 0;
 	if (copy_hooks.before_publish && (rc = copy_hooks.before_publish(src, out->attr.etag)))
 		goto out_tmp;
-	if (how == COPY_REPLACE) {
+	if (how == COPY_REPLACE && chk) {
+		/* replace only what the caller expects to be there, with writers held off */
+		pthread_mutex_lock(chk->lock);
+		rc = chk->check(chk->arg);
+		if (!rc)
+			rc = store_rename(r->nfs, tmp, dst, 0);
+		if (!rc) {
+			have_tmp = 0;
+			out->published = 1;
+			if (r->ledger)
+				copy_record(r, src, dst, out, fileid);
+		}
+		pthread_mutex_unlock(chk->lock);
+		goto out_tmp;
+	} else if (how == COPY_REPLACE) {
 		rc = store_rename(r->nfs, tmp, dst, 0);
 		if (rc)
 			goto out_tmp;

@@ -4,6 +4,7 @@
 #ifndef FERRY_COPY_H
 #define FERRY_COPY_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include "route.h"
@@ -29,6 +30,14 @@ struct copy_result {
  * 0 / -ESTALE (the object changed) / -EIO (verification failed) / other -errno. */
 int copy_s3_to_nfs(struct route *r, const char *src, const char *dst, const char *etag,
 		   enum copy_publish how, struct copy_result *out);
+
+/* Re-migration (src/fleet.c): copy the object of path (pinned to etag) to a temporary
+ * file beside it as copy_s3_to_nfs does, then, holding lock, call check(arg): only when it
+ * returns 0 is the temporary file renamed over path (atomically: readers see the old or
+ * the new file, never a mix) and the migration recorded in the ledger (same inode number).
+ * A non-zero check is returned as is and nothing is changed. 0 / -errno. */
+int copy_s3_replace(struct route *r, const char *path, const char *etag, pthread_mutex_t *lock,
+		    int (*check)(void *arg), void *arg, struct copy_result *out);
 
 /* Create the missing parent directories of path on the new store, each with the merged
  * view's attributes (an S3 directory's dir_mode/uid/gid). 0 / -errno. */

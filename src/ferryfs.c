@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cfg.h"
+#include "fleet.h"
 #include "fs.h"
 #include "ledger.h"
 #include "log.h"
@@ -329,6 +330,10 @@ int main(int argc, char **argv)
 		log_err("cannot start the migrator: %s", strerror(-rc));
 		goto out_stores;
 	}
+	if ((rc = fleet_start(&fy))) {
+		log_err("cannot start revalidation: %s", strerror(-rc));
+		goto out_stores;
+	}
 	fy.started = util_now_s();
 	clock_gettime(CLOCK_REALTIME, &fy.route.mount_time);
 	if (fuse_set_signal_handlers(fuse_get_session(fuse))) {
@@ -355,6 +360,7 @@ int main(int argc, char **argv)
 out_signals:
 	fuse_remove_signal_handlers(fuse_get_session(fuse));
 out_stores:
+	fleet_stop(&fy);
 	mig_stop(&fy);
 	close_stores(&fy);
 	ledger_close(fy.ledger);

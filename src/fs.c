@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "dcache.h"
+#include "fleet.h"
 #include "ledger.h"
 #include "log.h"
 #include "migrate.h"
@@ -215,12 +216,16 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 		return -EISDIR;
 	if (writing) {
 		/* spec 5: O_TRUNC makes an empty file on the new store, otherwise copy up first */
+		if (e.src == ROUTE_NFS)
+			fleet_opened(fy, path);
 		rc = modified(changed(ns_copyup(&fy->route, path, (fi->flags & O_TRUNC) != 0), path), path);
 		if (rc)
 			return rc;
 		rc = store_open(fy->nfs, path, fi->flags & ~(O_CREAT | O_EXCL), 0, NULL, &f);
 		return rc ? rc : new_handle(fi, fy->nfs, f, ROUTE_NFS);
 	}
+	if (e.src == ROUTE_NFS)
+		fleet_opened(fy, path);    /* revalidate: was S3 changed by another host? */
 	struct store *st = e.src == ROUTE_NFS ? fy->nfs : fy->s3;
 	/* pinned to the ETag seen now, at open (spec 5), not to what a listing cached */
 	rc = store_open(st, path, O_RDONLY, 0, NULL, &f);
@@ -419,7 +424,8 @@ static int stats_text(struct ferry *fy, struct buf *b)
 		{ "migrated_files", ls.files[LEDGER_MIGRATED] + ls.files[LEDGER_MODIFIED] },
 		{ "migrated_bytes", ls.bytes[LEDGER_MIGRATED] + ls.bytes[LEDGER_MODIFIED] },
 		{ "queued", queued }, { "copying", ls.copying },
-		{ "failed", ls.files[LEDGER_FAILED] }, { "copyups", stats_get(copyups) },
+		{ "failed", ls.files[LEDGER_FAILED] }, { "conflicts", ls.files[LEDGER_CONFLICT] },
+		{ "copyups", stats_get(copyups) },
 		{ "reads_s3", stats_get(reads_s3) }, { "reads_nfs", stats_get(reads_nfs) },
 		{ "bytes_s3", stats_get(bytes_s3) }, { "bytes_nfs", stats_get(bytes_nfs) },
 		{ "whiteouts", stats_get(whiteouts) }, { "unreachable", stats_get(unreachable) },
@@ -613,7 +619,8 @@ static int fs_setxattr(const char *path, const char *name, const char *value, si
 			return rc;
 		if (ferry_name_readonly(n))
 			return -EROFS;
-		return mig_control(fy, path, n, value, size);
+		rc = fleet_control(fy, path, n, value, size);
+		return rc != -ENODATA ? rc : mig_control(fy, path, n, value, size);
 	}
 	if (!fy->nfs->ops->setxattr)
 		return -ENOTSUP;      /* NFS through libnfs has no xattrs: do not copy up for nothing */

@@ -555,6 +555,10 @@ static void migrate_one(struct ferry *fy, const char *path, int prio)
 		if (rc == -ENOENT || rc == -EISDIR || rc == -ENOTDIR) {
 			/* the object is gone, or the path is a directory: the full lookup says */
 			int lrc = route_lookup(&fy->route, path, &e);
+			/* route_lookup leaves ancestors to the kernel: a key under a directory
+			 * deleted or made opaque through a mount is gone too */
+			if (lrc == 0 && rc == -ENOENT && wh_is_hidden(&fy->route, path) == 1)
+				lrc = -ENOENT;
 			if (lrc == -ENOENT) {
 				ledger_file_delete(fy->ledger, path);
 				atomic_fetch_add(&mig_gone, 1);

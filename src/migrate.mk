@@ -13,7 +13,7 @@ tests_unit_test_crawl_LDADD = $(unit_ldadd)
 # ferryctl: one file per command (src/ctl/cmd-*.c), the table in src/ferryctl.c
 ferryctl_SOURCES += src/ctl/ctl.c src/ctl/ctl.h src/ctl/cmd-show.c src/ctl/cmd-stats.c \
 	src/ctl/cmd-status.c src/ctl/cmd-migrate.c src/ctl/cmd-verify.c src/ctl/cmd-scan.c \
-	src/ctl/cmd-rebuild.c
+	src/ctl/cmd-rebuild.c src/ctl/cmd-finish.c
 
 # Integration tests (real s3rver + nfs-ganesha through tests/lib/harness.sh)
 TESTS += tests/integration/migrate.sh tests/integration/migrate-crash.sh \

@@ -53,6 +53,8 @@ int ns_check_new_name(const char *path)
 static int s3_has(struct route *r, const char *path)
 {
 	struct store_attr a;
+	if (atomic_load_explicit(&r->finished, memory_order_relaxed))
+		return 0;              /* finished: S3 is retired, nothing to white out */
 	int rc = store_stat(r->s3, path, &a);
 	if (rc == 0)
 		return 1;
@@ -171,11 +173,37 @@ static int copyup_locked(struct route *r, const char *path, int truncate)
 	return rc;
 }
 
+pthread_mutex_t *ns_path_lock(const char *path)
+{
+	return copyup_stripe(path);
+}
+
+static int to_modified(struct ledger_file *rec, bool exists, void *arg)
+{
+	(void)arg;
+	if (!exists || rec->state != LEDGER_MIGRATED)
+		return LEDGER_KEEP;
+	rec->state = LEDGER_MODIFIED;
+	return LEDGER_WRITE;
+}
+
+/* A migrated file is about to change: `modified` from now on, decided under the path's
+ * lock, so that a re-migration (src/fleet.c), which replaces only a `migrated` copy
+ * under the same lock, never replaces a file a writer is changing. */
+static void mark_modified(struct route *r, const char *path)
+{
+	struct ledger_file rec;
+	if (r->ledger && ledger_file_get(r->ledger, path, &rec) == 0 && rec.state == LEDGER_MIGRATED)
+		ledger_file_update(r->ledger, path, to_modified, NULL);
+}
+
 int ns_copyup(struct route *r, const char *path, int truncate)
 {
 	pthread_mutex_t *m = copyup_stripe(path);
 	pthread_mutex_lock(m);
 	int rc = copyup_locked(r, path, truncate);
+	if (rc == 0)
+		mark_modified(r, path);
 	/* before the next waiter looks: a cached listing of the parent still says S3 */
 	dc_forget(path);
 	pthread_mutex_unlock(m);
@@ -306,7 +334,10 @@ int ns_unlink(struct route *r, const char *path)
 	if (S_ISDIR(e.attr.mode))
 		return -EISDIR;
 	if (e.src == ROUTE_NFS) {
+		pthread_mutex_t *m = copyup_stripe(path);   /* not under a re-migration */
+		pthread_mutex_lock(m);
 		rc = store_unlink(r->nfs, path);
+		pthread_mutex_unlock(m);
 		if (rc)
 			return rc;
 	}
@@ -519,8 +550,22 @@ int ns_rename(struct route *r, const char *from, const char *to, unsigned flags)
 			return rc;
 	} else {
 		rc = copy_ensure_parents(r, to);
-		if (!rc)
+		if (!rc) {
+			/* not under a re-migration of either name (stripes in address order) */
+			pthread_mutex_t *a = copyup_stripe(from), *b = copyup_stripe(to);
+			if (a > b) {
+				pthread_mutex_t *t = a;
+				a = b;
+				b = t;
+			}
+			pthread_mutex_lock(a);
+			if (b != a)
+				pthread_mutex_lock(b);
 			rc = store_rename(r->nfs, from, to, flags);
+			if (b != a)
+				pthread_mutex_unlock(b);
+			pthread_mutex_unlock(a);
+		}
 		if (rc)
 			return rc;
 	}

@@ -5,6 +5,7 @@
 #ifndef FERRY_NS_H
 #define FERRY_NS_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
@@ -21,6 +22,11 @@ struct ns_caller {
  * With `truncate`, an S3-only file becomes an empty file on the new store with the
  * object's attributes and no data is copied (open with O_TRUNC). 0 / -errno. */
 int ns_copyup(struct route *r, const char *path, int truncate);
+/* The per-path lock (one of 64 stripes) held by copy-ups, by the `migrated` -> `modified`
+ * step of every change through the mount (inside ns_copyup), by unlink and rename of a
+ * file on the new store, and by a re-migration (src/fleet.c) while it checks and replaces
+ * a migrated copy. Taken with no other lock held. */
+pthread_mutex_t *ns_path_lock(const char *path);
 
 /* Check a name about to be created: -EPERM for the reserved ".ferryfs" names. */
 int ns_check_new_name(const char *path);

@@ -38,6 +38,12 @@ int route_lookup(struct route *r, const char *path, struct route_entry *out)
 	memset(out, 0, sizeof(*out));
 	if (!name_path_ok(path))
 		return -ENOENT;      /* reserved or impossible names do not exist */
+	if (atomic_load_explicit(&r->finished, memory_order_relaxed)) {
+		/* finished: the new store alone is the tree (its markers are gone) */
+		int rc = store_stat(r->nfs, path, &out->attr);
+		out->src = ROUTE_NFS;
+		return rc == -ENOTDIR ? -ENOENT : rc;
+	}
 
 	/* A fresh listing of the parent answers for S3, and, when the parent is not on the
 	 * new store at all, for the new store too: no round trip. */
@@ -319,8 +325,8 @@ int route_readdir(struct route *r, const char *path, route_fill_fn fn, void *arg
 	if (m.whiteouts.n > 1)
 		qsort(m.whiteouts.names, m.whiteouts.n, sizeof(char *), cmp_str);
 	m.dc = dc_begin(path, found);
-	if (m.opaque) {
-		rc = 0;
+	if (m.opaque || atomic_load_explicit(&r->finished, memory_order_relaxed)) {
+		rc = found ? 0 : -ENOENT;
 		goto out;
 	}
 

@@ -4,6 +4,7 @@
 #ifndef FERRY_ROUTE_H
 #define FERRY_ROUTE_H
 
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -23,6 +24,8 @@ struct route {
 	struct store *s3;               /* the old store */
 	struct timespec mount_time;     /* mtime of S3 directories without a marker */
 	struct ledger *ledger;          /* this host's ledger (NULL in tools that run without) */
+	atomic_int finished;            /* set once by `ferryctl finish` (src/fleet.c): the new
+					 * store is complete; S3 is no longer consulted */
 };
 
 /* Where a path lives and what it looks like. */

@@ -5,3 +5,7 @@ TESTS += tests/integration/posix.sh tests/integration/writes.sh \
 	tests/integration/command.sh tests/integration/concurrency.sh
 EXTRA_DIST += tests/integration/posix.sh tests/integration/writes.sh \
 	tests/integration/command.sh tests/integration/concurrency.sh
+
+# The end of a migration (spec 7): ferryctl finish (src/ctl/cmd-finish.c, src/fleet.c).
+TESTS += tests/integration/finish.sh
+EXTRA_DIST += tests/integration/finish.sh

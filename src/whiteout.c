@@ -134,3 +134,23 @@ int wh_clear_dir(struct route *r, const char *dir)
 	int rc = store_readdir(r->nfs, dir, clear_one, &c);
 	return rc ? rc : c.rc;
 }
+
+int wh_is_hidden(struct route *r, const char *path)
+{
+	char p[NAME_MAX_PATH + 2];
+	snprintf(p, sizeof(p), "%s", path);
+	while (strcmp(p, "/")) {
+		int rc = wh_is_whiteout(r, p);
+		if (rc)
+			return rc;
+		char *slash = strrchr(p, '/');
+		if (slash == p)
+			p[1] = '\0';
+		else
+			*slash = '\0';
+		rc = wh_is_opaque(r, p);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}

@@ -32,6 +32,13 @@ int wh_remove(struct route *r, const char *path);
 int wh_is_opaque(struct route *r, const char *dir);
 int wh_make_opaque(struct route *r, const char *dir);
 
+/* 1 when path is hidden on the new store by a marker of its own or of an ancestor: it or
+ * an ancestor is whited out, or an ancestor directory is opaque (what the kernel's lookup
+ * of each ancestor would find). 0 when not, -errno on error. Two NFS calls per level: for
+ * the rare paths where it matters (a copy of a queued file that S3 still has failed with
+ * ENOENT; ferryctl finish). */
+int wh_is_hidden(struct route *r, const char *path);
+
 /* Remove every marker directly inside dir (before an rmdir of an empty-looking directory). */
 int wh_clear_dir(struct route *r, const char *dir);
 

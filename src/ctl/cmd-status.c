@@ -18,15 +18,19 @@
 
 struct failed_walk {
 	int shown;
+	int state;          /* LEDGER_FAILED or LEDGER_CONFLICT */
 };
 
 static int show_failed(const char *path, const struct ledger_file *rec, void *arg)
 {
 	struct failed_walk *w = arg;
-	if (rec->state != LEDGER_FAILED)
+	if (rec->state != w->state)
 		return 0;
-	printf("             %s: %s (%u attempts)\n", path, rec->error[0] ? rec->error : "?",
-	       rec->attempts);
+	if (w->state == LEDGER_CONFLICT)
+		printf("             %s: %s\n", path, rec->error[0] ? rec->error : "?");
+	else
+		printf("             %s: %s (%u attempts)\n", path, rec->error[0] ? rec->error : "?",
+		       rec->attempts);
 	return ++w->shown >= MAX_FAILED_SHOWN;
 }
 
@@ -101,10 +105,19 @@ static int status_one(const char *mount, const char *state_opt, int sample)
 	uint64_t failed = ctl_stat_value(s, "failed");
 	printf("failed       %llu file(s)\n", (unsigned long long)failed);
 	if (failed && have_ledger) {
-		struct failed_walk w = { 0 };
+		struct failed_walk w = { 0, LEDGER_FAILED };
 		ledger_foreach_file(l, NULL, show_failed, &w);
 		if (failed > (uint64_t)w.shown)
 			printf("             ... and %llu more\n", (unsigned long long)(failed - (uint64_t)w.shown));
+	}
+	uint64_t conflicts = ctl_stat_value(s, "conflicts");
+	printf("conflicts    %llu file(s)%s\n", (unsigned long long)conflicts,
+	       conflicts ? " (changed here and by a host still writing S3: both versions kept)" : "");
+	if (conflicts && have_ledger) {
+		struct failed_walk w = { 0, LEDGER_CONFLICT };
+		ledger_foreach_file(l, NULL, show_failed, &w);
+		if (conflicts > (uint64_t)w.shown)
+			printf("             ... and %llu more\n", (unsigned long long)(conflicts - (uint64_t)w.shown));
 	}
 	printf("journal      %llu entries pending, oldest %llu s\n",
 	       (unsigned long long)ctl_stat_value(s, "journal_pending"),

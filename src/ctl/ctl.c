@@ -138,9 +138,9 @@ int ctl_mount_of(const char *path, char *root, char *rel)
 	}
 }
 
-/* The state_dir of the ferryfs process serving root, from its command line (the same
+/* The configuration of the ferryfs process serving root, from its command line (the same
  * parsing as ferryfs: [CONFIG] MOUNTPOINT [-o KEY=VALUE,...] [-f] [-d]). */
-static int state_from_proc(const char *root, char *out, size_t outlen)
+int ctl_mount_config(const char *root, struct ferry_config *out)
 {
 	DIR *d = opendir("/proc");
 	struct dirent *de;
@@ -222,18 +222,28 @@ static int state_from_proc(const char *root, char *out, size_t outlen)
 		free(cfg.mountpoint);
 		cfg.mountpoint = strdup(real);
 		cfg_finish(&cfg, err, sizeof(err));
-		if (cfg.state_dir) {
-			snprintf(out, outlen, "%s", cfg.state_dir);
-			rc = 0;
-		} else {
+		if (!cfg.state_dir) {
 			const char *b = strrchr(real, '/');
-			snprintf(out, outlen, "/var/lib/ferryfs/%s", b && b[1] ? b + 1 : "default");
-			rc = 0;
+			char sd[PATH_MAX];
+			snprintf(sd, sizeof(sd), "/var/lib/ferryfs/%s", b && b[1] ? b + 1 : "default");
+			cfg.state_dir = strdup(sd);
 		}
-		cfg_free(&cfg);
+		*out = cfg;
+		rc = 0;
 	}
 	closedir(d);
 	return rc;
+}
+
+static int state_from_proc(const char *root, char *out, size_t outlen)
+{
+	struct ferry_config cfg;
+	int rc = ctl_mount_config(root, &cfg);
+	if (rc)
+		return rc;
+	snprintf(out, outlen, "%s", cfg.state_dir ? cfg.state_dir : "");
+	cfg_free(&cfg);
+	return 0;
 }
 
 int ctl_state_dir(const char *root, const char *state, char *out, size_t outlen)

@@ -22,7 +22,8 @@ struct ctl_cmd {
 };
 
 extern const struct ctl_cmd ctl_cmd_show, ctl_cmd_stats, ctl_cmd_status, ctl_cmd_migrate,
-	ctl_cmd_pause, ctl_cmd_resume, ctl_cmd_verify, ctl_cmd_scan, ctl_cmd_rebuild;
+	ctl_cmd_pause, ctl_cmd_resume, ctl_cmd_verify, ctl_cmd_scan, ctl_cmd_rebuild,
+	ctl_cmd_finish;
 
 /* Print "ferryctl: " + message to stderr. */
 void ctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -41,6 +42,12 @@ uint64_t ctl_stat_value(const char *text, const char *key);
 int ctl_mount_of(const char *path, char *root, char *rel);
 /* Every ferryfs mount of this host, from /proc/mounts; returns how many (at most max). */
 int ctl_mounts(char roots[][4096], int max);
+
+/* The configuration of the ferryfs daemon serving root, parsed from its command line in
+ * /proc (config file and -o options, as ferryfs parses them; credentials not resolved).
+ * *out is the caller's to cfg_free. 0 / -ENOENT (no such daemon on this host). */
+struct ferry_config;
+int ctl_mount_config(const char *root, struct ferry_config *out);
 
 /* Where the mount's ledger lives: `state` if given, else what the daemon says
  * (user.ferryfs.state_dir), else found from the daemon's command line (/proc). 0 / -ENOENT. */
