@@ -9,3 +9,7 @@ EXTRA_DIST += tests/integration/posix.sh tests/integration/writes.sh \
 # The end of a migration (spec 7): ferryctl finish (src/ctl/cmd-finish.c, src/fleet.c).
 TESTS += tests/integration/finish.sh
 EXTRA_DIST += tests/integration/finish.sh
+# a helper of finish.sh: journal entries in an unmounted ledger
+check_PROGRAMS += tests/integ/journal_tool
+tests_integ_journal_tool_SOURCES = tests/integ/journal_tool.c
+tests_integ_journal_tool_LDADD = $(FERRY_LIBS)

@@ -12,6 +12,7 @@
 
 #include "cfg.h"
 #include "dcache.h"
+#include "fleet.h"
 #include "route.h"
 #include "stats.h"
 
@@ -218,4 +219,24 @@ Test(route, lookups_of_impossible_names_are_enoent)
 	cr_expect_eq(route_lookup(&r, "/", &e), 0);
 	cr_expect_eq(e.src, ROUTE_NFS);
 	cfg_free(&cfg);
+}
+
+/* revalidate's conflict copies (src/fleet.c): beside the file, first 8 characters of the
+ * ETag, never a name over 255 bytes */
+Test(route, conflict_copy_names)
+{
+	char out[5000], leaf[300];
+	cr_assert_eq(fleet_conflict_name("/d/m.txt", "5bb0dbb3aa0c1c5e83cbd1e1d8d6f8a9", out, sizeof(out)), 0);
+	cr_assert_str_eq(out, "/d/m.txt.conflict-s3-5bb0dbb3");
+	cr_assert_eq(fleet_conflict_name("/m", "abc-2", out, sizeof(out)), 0);
+	cr_assert_str_eq(out, "/m.conflict-s3-abc-2");
+	cr_assert_eq(fleet_conflict_name("/m", "", out, sizeof(out)), 0);
+	cr_assert_str_eq(out, "/m.conflict-s3-none");
+	char path[320];
+	memset(leaf, 'x', 240);
+	leaf[240] = '\0';
+	snprintf(path, sizeof(path), "/%s", leaf);
+	cr_assert_eq(fleet_conflict_name(path, "0123456789abcdef", out, sizeof(out)), -ENAMETOOLONG,
+		     "a leaf of 240 + 21 bytes would be over NAME_MAX");
+	cr_assert_eq(fleet_conflict_name("/d/m.txt", "0123456789", out, 10), -ENAMETOOLONG);
 }
