@@ -21,7 +21,9 @@
  *     Every change through the mount marks the file `modified` under the same lock before
  *     it touches the file, and unlink and rename take it too, so a change is never
  *     replaced. The ledger keeps the inode number (the new NFS file id is mapped to it);
- *   - a `modified` (or renamed, or already `conflict`) file keeps the new store's version
+ *   - a `modified` file whose bytes are the object's (MD5 = single-part ETag: our own
+ *     write-back, seen before the mirror recorded its ETag) only takes the new ETag;
+ *   - any other `modified` (or renamed, or already `conflict`) file keeps the new store's version
  *     at its name; S3's version is copied to "NAME.conflict-s3-<ETag[0..8]>" beside it
  *     (only if that name is free), both are journaled (the mirror then PUTs S3's version
  *     under the sibling key and ours over the key: nothing is lost on either store) and
@@ -34,11 +36,14 @@
 #include "fleet.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "copy.h"
@@ -234,11 +239,73 @@ static void journal(struct ferry *fy, int op, const char *path)
 		log_err("revalidate: cannot journal %s of %s: %s", ledger_op_name(op), path, strerror(-rc));
 }
 
-static void conflict(struct ferry *fy, const char *path, const char *etag)
+/* 1 when the new store's file at path holds exactly the bytes of an S3 object of this
+ * size and single-part ETag (its MD5), 0 when not or when that cannot be told (multipart
+ * ETag), -errno. Reads the file: only for the rare changed objects. */
+static int same_as_object(struct ferry *fy, const char *path, const char *etag, uint64_t size)
+{
+	struct store_attr a;
+	struct store_file *f;
+	size_t n = strlen(etag);
+	if (n != 32 || strspn(etag, "0123456789abcdefABCDEF") != 32)
+		return 0;
+	int rc = store_stat(fy->nfs, path, &a);
+	if (rc || !S_ISREG(a.mode) || a.size != size)
+		return rc;
+	if ((rc = store_open(fy->nfs, path, O_RDONLY, 0, NULL, &f)))
+		return rc;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	size_t bufsz = 1 << 20;
+	char *buf = malloc(bufsz);
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned dl;
+	char hex[65];
+	uint64_t off = 0;
+	if (!md || !buf || !EVP_DigestInit_ex(md, EVP_md5(), NULL)) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		ssize_t r = store_pread(fy->nfs, f, buf, bufsz, off);
+		if (r < 0) {
+			rc = (int)r;
+			goto out;
+		}
+		if (r == 0)
+			break;
+		EVP_DigestUpdate(md, buf, (size_t)r);
+		off += (uint64_t)r;
+	}
+	EVP_DigestFinal_ex(md, d, &dl);
+	util_hex(d, dl, hex);
+	rc = off == size && !strcasecmp(hex, etag);
+out:
+	free(buf);
+	EVP_MD_CTX_free(md);
+	store_close(fy->nfs, f);
+	return rc;
+}
+
+static int take_etag(struct ledger_file *rec, bool exists, void *arg)
+{
+	if (!exists || !(rec->state == LEDGER_MODIFIED || rec->state == LEDGER_CONFLICT))
+		return LEDGER_KEEP;
+	snprintf(rec->etag, sizeof(rec->etag), "%s", (const char *)arg);
+	return LEDGER_WRITE;
+}
+
+static void conflict(struct ferry *fy, const char *path, const char *etag, uint64_t size)
 {
 	char sib[NAME_MAX_PATH + 64];
 	struct route_entry e;
 	struct copy_result res;
+	/* S3 holds our very bytes (our own write-back, whose ETag the ledger has not got yet,
+	 * or the same content written twice): no conflict, only a newer ETag */
+	if (same_as_object(fy, path, etag, size) == 1) {
+		ledger_file_update(fy->ledger, path, take_etag, (void *)etag);
+		log_info("revalidate %s: S3 holds the same bytes as the new store (ETag %s)", path, etag);
+		return;
+	}
 	int rc = fleet_conflict_name(path, etag, sib, sizeof(sib));
 	if (rc) {
 		log_err("revalidate %s: S3 changed and the file was modified, but the conflict copy's "
@@ -274,8 +341,8 @@ static void conflict(struct ferry *fy, const char *path, const char *etag)
 		 " both kept: ours at the name, S3's at %s", path, etag, sib);
 }
 
-/* The object of path now has ETag etag; act if the ledger knows another one. */
-static void revalidate_one(struct ferry *fy, const char *path, const char *etag)
+/* The object of path now has ETag etag (and size bytes); act if the ledger knows another. */
+static void revalidate_one(struct ferry *fy, const char *path, const char *etag, uint64_t size)
 {
 	struct ledger_file rec;
 	if (ledger_file_get(fy->ledger, path, &rec) || !rec.etag[0] || !strcmp(rec.etag, etag))
@@ -284,7 +351,7 @@ static void revalidate_one(struct ferry *fy, const char *path, const char *etag)
 		remigrate(fy, path, &rec, etag);
 	else if (rec.state == LEDGER_MIGRATED || rec.state == LEDGER_MODIFIED ||
 		 rec.state == LEDGER_CONFLICT)
-		conflict(fy, path, etag);   /* a migrated record that came here by a rename: keep ours */
+		conflict(fy, path, etag, size);  /* a migrated record moved here by a rename: keep ours */
 }
 
 static int stopping(void)
@@ -303,7 +370,7 @@ static int sweep_page(void *arg, const struct s3xml_list *page)
 		const struct s3xml_object *o = &page->objects[i];
 		if (!o->etag[0] || name_key_to_path(fy->cfg->s3_prefix, o->key, path, sizeof(path)))
 			continue;
-		revalidate_one(fy, path, o->etag);
+		revalidate_one(fy, path, o->etag, o->size);
 	}
 	return stopping() || fleet_finished(fy) ? 1 : 0;
 }
@@ -331,7 +398,7 @@ static void check_opened(struct ferry *fy, const char *path)
 		return;
 	if (name_path_to_key(fy->cfg->s3_prefix, path, 0, &key) == 0 &&
 	    s3_head(store_s3_client(fy->s3), key.data, &oi) == 0)
-		revalidate_one(fy, path, oi.etag);
+		revalidate_one(fy, path, oi.etag, oi.size);
 	buf_free(&key);
 }
 

@@ -4,7 +4,8 @@
 # the mount and on the export, state migrated, same st_ino); a copy modified through the
 # mount becomes `conflict`: ours stays at the name, S3's version is copied beside it as
 # NAME.conflict-s3-<ETag[0..8]>, both readable, listed by `ferryctl status`, counted in the
-# stats, and S3's object is not touched. revalidate=0 turns it off.
+# stats, and S3's object is not touched. S3 changed to our very bytes (as our own
+# write-back does) is no conflict. revalidate=0 turns it off.
 source "$abs_top_srcdir/tests/lib/harness.sh"
 h_init fuse
 h_start_s3
@@ -19,21 +20,24 @@ s3etag() { h_aws s3api head-object --bucket "$H_BUCKET" --key "$1" --query ETag 
 printf 'untouched v1\n' | h_seed_s3 r/u.txt
 printf 'modified v1\n' | h_seed_s3 r/m.txt
 printf 'off v1\n' | h_seed_s3 r/off.txt
+printf 'same v1\n' | h_seed_s3 r/same.txt
 
 h_mount workers=2,revalidate=1
 M=$H_MNT
 E=$H_EXPORT
 
-h_ok "the three files migrate" "$CTL" migrate --wait "$M/r/u.txt" "$M/r/m.txt" "$M/r/off.txt"
+h_ok "the three files migrate" "$CTL" migrate --wait "$M/r/u.txt" "$M/r/m.txt" "$M/r/off.txt" "$M/r/same.txt"
 h_is "$(state "$M/r/u.txt") $(state "$M/r/m.txt")" "migrated migrated" "both are migrated"
 ino_u=$(stat -c %i "$M/r/u.txt")
 ino_m=$(stat -c %i "$M/r/m.txt")
 printf 'ours, written through the mount\n' >"$M/r/m.txt"
+printf 'the same bytes on both sides\n' >"$M/r/same.txt"
 h_is "$(state "$M/r/m.txt")" modified "a file written through the mount is modified"
 
 # --- an old host overwrites both objects in S3 ---
 printf 'untouched v2, from an old host\n' | h_seed_s3 r/u.txt
 printf 'theirs, from an old host\n' | h_seed_s3 r/m.txt
+printf 'the same bytes on both sides\n' | h_seed_s3 r/same.txt
 etag_u=$(s3etag r/u.txt)
 etag_m=$(s3etag r/m.txt)
 
@@ -66,6 +70,8 @@ h_ok "the conflict copy and our version are journaled for write-back" \
 h_is "$(xattr "$M/$sib" state)" nfs-only "the conflict copy is nfs-only until written back"
 sleep 3
 h_is "$(ls "$M/r" | grep -c conflict)" 1 "later checks add no second copy"
+h_is "$(state "$M/r/same.txt")" modified \
+	"an object changed to the very bytes of our modified copy is no conflict (what write-back does)"
 h_is "$(cat "$M/r/u.txt")" "untouched v2, from an old host" "nor change the re-migrated file"
 
 # --- revalidate=0 ---
