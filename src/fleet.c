@@ -61,6 +61,7 @@
 #define FLEET_POLL_S 10          /* seconds between looks for the finished marker */
 #define FLEET_CHECK_SLOTS 4096   /* last-check times of opened files (direct-mapped) */
 #define FLEET_OPENED_MAX 256     /* opened files waiting for a check */
+#define FLEET_STOP_GRACE_S 5     /* at unmount, a copy in progress may finish this long */
 
 static struct {
 	struct ferry *fy;
@@ -69,6 +70,7 @@ static struct {
 	pthread_t thread;
 	int running;
 	int stopping;
+	int exited;                  /* the thread is about to return */
 	char *opened[FLEET_OPENED_MAX];  /* ring of paths to check */
 	unsigned head, n;
 	struct { uint64_t h; double at; } checked[FLEET_CHECK_SLOTS];
@@ -488,6 +490,10 @@ static void *fleet_main(void *arg)
 		if (s)
 			break;
 	}
+	pthread_mutex_lock(&F.lock);
+	F.exited = 1;
+	pthread_cond_broadcast(&F.cond);
+	pthread_mutex_unlock(&F.lock);
 	return NULL;
 }
 
@@ -496,6 +502,7 @@ int fleet_start(struct ferry *fy)
 	char v[32];
 	F.fy = fy;
 	F.stopping = 0;
+	F.exited = 0;
 	if (!fy->ledger)
 		return -EINVAL;
 	if (ledger_ckpt_get(fy->ledger, FLEET_FINISHED_CKPT, v, sizeof(v)) > 0) {
@@ -516,11 +523,26 @@ void fleet_stop(struct ferry *fy)
 	(void)fy;
 	if (!F.running)
 		return;
+	/* a re-migration or conflict copy in progress gets FLEET_STOP_GRACE_S to finish, then
+	 * is cancelled at its next chunk (copy.c removes its temporary file; the next pass
+	 * finds the file unchanged and starts over): unmount stays bounded */
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += FLEET_STOP_GRACE_S;
 	pthread_mutex_lock(&F.lock);
 	F.stopping = 1;
 	pthread_cond_broadcast(&F.cond);
+	while (!F.exited && pthread_cond_timedwait(&F.cond, &F.lock, &ts) == 0)
+		;
+	int done = F.exited;
 	pthread_mutex_unlock(&F.lock);
+	if (!done) {
+		log_notice("revalidate: abandoning the copy in progress");
+		copy_cancel_all(1);   /* the migrator's copies too: they are stopping as well */
+	}
 	pthread_join(F.thread, NULL);
+	if (!done)
+		copy_cancel_all(0);
 	F.running = 0;
 	while (F.n) {
 		free(F.opened[F.head]);
