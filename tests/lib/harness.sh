@@ -34,6 +34,7 @@ H_TAP_N=0
 H_TAP_FAIL=0
 H_PIDS=()
 H_MOUNTS=()
+H_FERRY_PIDS=()
 H_GANESHA_PID=
 H_S3_PID=
 H_STARTED_RPCBIND=0
@@ -69,6 +70,7 @@ h_init() {
 	fi
 	H_TMP=$(mktemp -d /tmp/ferryfs-test.XXXXXX)
 	chmod 755 "$H_TMP"
+	h_san_init
 	trap h_cleanup EXIT
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
@@ -315,6 +317,7 @@ h_mount() {
 	"$FERRYFS" "$H_MNT" -f -o "$opts" >>"$H_TMP/ferryfs.log" 2>&1 &
 	H_FERRY_PID=$!
 	H_PIDS+=("$H_FERRY_PID")
+	H_FERRY_PIDS+=("$H_FERRY_PID")
 	H_MOUNTS+=("$H_MNT")
 	if ! h_wait_for 30 grep -q " $H_MNT fuse" /proc/mounts; then
 		h_bail "ferryfs did not mount (see ferryfs.log)"
@@ -387,7 +390,49 @@ h_bail() {
 	exit 1
 }
 
+# --- sanitizers ---------------------------------------------------------------------
+# A build configured with --enable-sanitizers (ferryfs holds __asan_init): every sanitized
+# process of the test (ferryfs, ferryctl, the test tools) writes its ASan, LeakSanitizer
+# and UBSan reports to $H_TMP/san.PID instead of stderr, and h_done unmounts, waits for
+# the daemons to exit (LeakSanitizer reports at exit) and fails the test on any report.
+H_SAN=0
+h_san_init() {
+	grep -q -a __asan_init "$FERRYFS" 2>/dev/null || return 0
+	H_SAN=1
+	export ASAN_OPTIONS="detect_leaks=1:log_path=$H_TMP/san${H_ASAN_OPTIONS:+:$H_ASAN_OPTIONS}"
+	export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$H_TMP/san"
+	[ -f "$H_SRC/tests/lib/lsan.supp" ] && export LSAN_OPTIONS="suppressions=$H_SRC/tests/lib/lsan.supp:print_suppressions=0"
+	return 0
+}
+
+h_san_check() {
+	[ "$H_SAN" = 1 ] || return 0
+	local m p f
+	for m in "${H_MOUNTS[@]}"; do
+		grep -q " $m fuse" /proc/mounts 2>/dev/null && fusermount3 -u "$m" 2>/dev/null
+	done
+	for p in "${H_FERRY_PIDS[@]}"; do
+		h_wait_gone "$p" 60
+	done
+	H_TAP_N=$((H_TAP_N + 1))
+	local reports=()
+	for f in "$H_TMP"/san.*; do
+		[ -s "$f" ] && reports+=("$f")
+	done
+	if [ ${#reports[@]} -gt 0 ]; then
+		H_TAP_FAIL=$((H_TAP_FAIL + 1))
+		echo "not ok $H_TAP_N - no sanitizer report (ASan, LeakSanitizer, UBSan)"
+		for f in "${reports[@]}"; do
+			h_diag "--- $(basename "$f") ---"
+			h_diag "$(head -n 60 "$f")"
+		done
+	else
+		echo "ok $H_TAP_N - no sanitizer report (ASan, LeakSanitizer, UBSan)"
+	fi
+}
+
 h_done() {
+	h_san_check
 	echo "1..$H_TAP_N"
 	[ "$H_TAP_FAIL" = 0 ]
 }
