@@ -17,6 +17,8 @@ pkgs=(
 	awscli python3 python3-botocore                         # independent S3 clients for tests
 	attr curl procps util-linux psmisc                      # getfattr, curl, pgrep, flock, fuser
 )
+# --bench: also the peers the benchmark compares with (contrib/bench-compare.sh)
+[ "${1:-}" = --bench ] && pkgs+=(s3fs)
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm)
 
 missing=()
