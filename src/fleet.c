@@ -71,6 +71,7 @@ static struct {
 	int running;
 	int stopping;
 	int exited;                  /* the thread is about to return */
+	int no_sweep;                /* test knob FERRYFS_REVALIDATE_SWEEP=0: opens only */
 	char *opened[FLEET_OPENED_MAX];  /* ring of paths to check */
 	unsigned head, n;
 	struct { uint64_t h; double at; } checked[FLEET_CHECK_SLOTS];
@@ -463,12 +464,12 @@ static void *fleet_main(void *arg)
 				check_opened(fy, p);
 			free(p);
 		}
-		if (rv && !fleet_finished(fy) && util_now_s() >= next_sweep) {
+		if (rv && !F.no_sweep && !fleet_finished(fy) && util_now_s() >= next_sweep) {
 			sweep(fy);
 			next_sweep = util_now_s() + rv;
 		}
 		double until = fleet_finished(fy) ? util_now_s() + 3600 : next_poll;
-		if (rv && !fleet_finished(fy) && next_sweep < until)
+		if (rv && !F.no_sweep && !fleet_finished(fy) && next_sweep < until)
 			until = next_sweep;
 		pthread_mutex_lock(&F.lock);
 		if (!F.stopping && !F.n) {
@@ -503,6 +504,8 @@ int fleet_start(struct ferry *fy)
 	F.fy = fy;
 	F.stopping = 0;
 	F.exited = 0;
+	const char *ns = getenv("FERRYFS_REVALIDATE_SWEEP");   /* test knob, see doc/testing.md */
+	F.no_sweep = ns && !strcmp(ns, "0");
 	if (!fy->ledger)
 		return -EINVAL;
 	if (ledger_ckpt_get(fy->ledger, FLEET_FINISHED_CKPT, v, sizeof(v)) > 0) {

@@ -5,7 +5,8 @@
 # exactly the mount's tree (names, types and bytes) with no .ferryfs* name left, after
 # unlinks (whiteouts) and an rmdir + mkdir (opaque) were done through the mount. The
 # finished mount no longer reads S3 (a deleted file stays deleted though S3 still has it),
-# across a remount too; the marker object is in S3; finish again is harmless.
+# across a remount too; another host's mount switches through the marker object in S3
+# before the whiteouts go; finish again is harmless.
 source "$abs_top_srcdir/tests/lib/harness.sh"
 h_init fuse
 h_start_s3
@@ -85,7 +86,14 @@ h_is "$(state "$M/d/f2.txt") $(state "$M/big.bin") $(state "$M/keep/x.txt")" "mi
 h_ok "the journal is empty (written back, if anything journals)" \
 	h_wait_for 60 bash -c "[ \"\$(getfattr --only-values -n user.ferryfs.stats '$M' | awk '\$1 == \"journal_pending\" { print \$2 }')\" = 0 ]"
 before=$(tree "$M")
-OUT=$("$CTL" finish --grace 0 "$M" 2>&1)
+# a second host (its own ledger), mounted before finish: it must switch too
+MA=$M STA=$H_STATE PIDA=$H_FERRY_PID
+H_MNT=$H_TMP/mntb H_STATE=$H_TMP/stateb
+h_mount workers=1,revalidate=0
+MB=$H_MNT PIDB=$H_FERRY_PID
+H_MNT=$MA H_STATE=$STA H_FERRY_PID=$PIDA
+h_ok "the other host's mount hides the deleted file (a whiteout)" test ! -e "$MB/del.txt"
+OUT=$("$CTL" finish --grace 12 "$M" 2>&1)
 RC=$?
 h_is "$RC" 0 "finish succeeds once everything is on the new store"
 h_diag "$OUT"
@@ -99,6 +107,11 @@ h_ok "the deleted file stays deleted though S3 still has it" bash -c \
 	"test ! -e '$M/del.txt' && h_aws() { /usr/bin/aws --endpoint-url '$H_S3_URL' --no-cli-pager \"\$@\"; }; h_aws s3api head-object --bucket '$H_BUCKET' --key del.txt >/dev/null"
 h_is "$(ls "$M/redo")" "new.txt" "the remade directory shows only its new file"
 h_ok "the finished marker is in S3" h_aws s3api head-object --bucket "$H_BUCKET" --key .ferryfs.finished
+h_ok "the other host's mount switched within the grace time (its log says so)" \
+	grep -q "S3 holds the fleet's finished marker" "$H_TMP/ferryfs.log"
+h_ok "... and, its whiteouts gone, still hides the deleted file" test ! -e "$MB/del.txt"
+h_is "$(tree "$MB")" "$before" "... and shows the same tree"
+fusermount3 -u "$MB" && h_wait_gone "$PIDB" 30
 
 # --- the finished mount keeps working and whites nothing out ---
 rm "$M/d/f3.txt"

@@ -74,6 +74,17 @@ h_is "$(state "$M/r/same.txt")" modified \
 	"an object changed to the very bytes of our modified copy is no conflict (what write-back does)"
 h_is "$(cat "$M/r/u.txt")" "untouched v2, from an old host" "nor change the re-migrated file"
 
+# --- a file opened is checked (one HEAD, off the FUSE thread), without the listing pass ---
+h_umount
+FERRYFS_REVALIDATE_SWEEP=0 h_mount workers=2,revalidate=1
+printf 'untouched v3, from an old host\n' | h_seed_s3 r/u.txt
+sleep 3
+h_is "$(cat "$E/r/u.txt")" "untouched v2, from an old host" \
+	"with the listing pass off, a file nobody opens is not re-migrated"
+h_ok "opening it makes it checked and re-migrated" h_wait_for 20 bash -c \
+	"[ \"\$(cat '$M/r/u.txt')\" = 'untouched v3, from an old host' ]"
+h_is "$(stat -c %i "$M/r/u.txt")" "$ino_u" "... st_ino is still unchanged"
+
 # --- revalidate=0 ---
 h_umount
 h_mount workers=2,revalidate=0
