@@ -13,3 +13,6 @@ EXTRA_DIST += tests/integration/finish.sh
 check_PROGRAMS += tests/integ/journal_tool
 tests_integ_journal_tool_SOURCES = tests/integ/journal_tool.c
 tests_integ_journal_tool_LDADD = $(FERRY_LIBS)
+# Security (issue 8): the secret never leaks, allow_other permissions, escaping symlinks, TLS.
+TESTS += tests/integration/security.sh
+EXTRA_DIST += tests/integration/security.sh
