@@ -527,6 +527,12 @@ static void migrate_one(struct ferry *fy, const char *path, int prio)
 	int rc = 0, throttled = 0;
 	const char *what = "lookup";
 	double t0 = util_now_s(), t1 = t0;
+	if (atomic_load(&fy->route.finished)) {
+		/* finished (src/fleet.c): the new store is the whole tree and its whiteouts may be
+		 * gone, so a copy from S3 now could bring back a file deleted through a mount */
+		dequeue(fy, path);
+		return;
+	}
 	for (int tries = 0; tries < MIG_ESTALE_TRIES; tries++) {
 		what = "lookup";
 		rc = quick_lookup(fy, path, &e);
