@@ -7,6 +7,7 @@
 #include "dcache.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,9 +27,45 @@ struct dc_dir {
 	int failed;        /* out of memory while building: never published */
 };
 
+/* One S3 path found by a lookup (not a listing), kept DC_ONE_TTL_S. */
+struct dc_one {
+	char *path;                /* NULL: empty */
+	struct store_attr attr;
+	double born;
+};
+
 static pthread_mutex_t dc_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct dc_dir *dc_slots[DC_MAX_DIRS];   /* protected by dc_lock */
 static size_t dc_entries;                        /* protected by dc_lock */
+static struct dc_one dc_ones[DC_ONE_SLOTS];      /* protected by dc_lock */
+
+static size_t one_slot(const char *path)
+{
+	uint64_t h = 1469598103934665603ull;       /* FNV-1a */
+	for (const char *s = path; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return (size_t)(h % DC_ONE_SLOTS);
+}
+
+static void one_drop(struct dc_one *o)
+{
+	free(o->path);
+	o->path = NULL;
+}
+
+void dc_note_s3(const char *path, const struct store_attr *attr)
+{
+	char *copy = strdup(path);
+	if (!copy)
+		return;              /* a cache: not remembering is always correct */
+	pthread_mutex_lock(&dc_lock);
+	struct dc_one *o = &dc_ones[one_slot(path)];
+	free(o->path);
+	o->path = copy;
+	o->attr = *attr;
+	o->born = util_now_s();
+	pthread_mutex_unlock(&dc_lock);
+}
 
 static void dir_free(struct dc_dir *d)
 {
@@ -170,6 +207,16 @@ enum dc_answer dc_lookup(const char *path, struct store_attr *attr, int *parent_
 		*parent_on_nfs = d->on_nfs;
 		break;
 	}
+	if (ans == DC_MISS) {
+		struct dc_one *o = &dc_ones[one_slot(path)];
+		if (o->path && now - o->born > DC_ONE_TTL_S)
+			one_drop(o);
+		else if (o->path && !strcmp(o->path, path)) {
+			*attr = o->attr;
+			*parent_on_nfs = 1;   /* not known: the new store is still asked first */
+			ans = DC_S3;
+		}
+	}
 	pthread_mutex_unlock(&dc_lock);
 	return ans;
 }
@@ -191,6 +238,12 @@ void dc_forget(const char *path)
 		if (parent || below)
 			slot_drop(i);
 	}
+	for (size_t i = 0; i < DC_ONE_SLOTS; i++) {
+		struct dc_one *o = &dc_ones[i];
+		if (o->path && (len == 1 || (!strncmp(o->path, path, len) &&
+					     (o->path[len] == '\0' || o->path[len] == '/'))))
+			one_drop(o);
+	}
 	pthread_mutex_unlock(&dc_lock);
 }
 
@@ -200,5 +253,7 @@ void dc_clear(void)
 	for (size_t i = 0; i < DC_MAX_DIRS; i++)
 		if (dc_slots[i])
 			slot_drop(i);
+	for (size_t i = 0; i < DC_ONE_SLOTS; i++)
+		one_drop(&dc_ones[i]);
 	pthread_mutex_unlock(&dc_lock);
 }

@@ -4,6 +4,8 @@
  *     and no NFS round trip is needed to say so);
  *   - its S3 entries after the merge rules (whiteouts, opaque, shadowing, unreachable
  *     names already applied), with the attributes the listing carried.
+ * And, for DC_ONE_TTL_S, each S3 path a lookup found (HEAD and listing, outside any cached
+ * listing), so that the FUSE lookup and the open right after it cost one S3 stat, not two.
  * Entries on the new store are never served from here: NFS attributes are always fresh.
  * Every change made through this mount forgets what it touches (dc_forget); changes by
  * other hosts are seen once the entry expires (DC_TTL_S). */
@@ -15,6 +17,8 @@
 #define DC_TTL_S 5.0
 #define DC_MAX_DIRS 512
 #define DC_MAX_ENTRIES 500000
+#define DC_ONE_TTL_S 1.0    /* the kernel's own attribute timeout (fs.c) */
+#define DC_ONE_SLOTS 4096
 
 struct dc_dir;  /* a listing being built */
 
@@ -34,7 +38,12 @@ void dc_abort(struct dc_dir *d);
 enum dc_answer { DC_MISS, DC_S3, DC_ABSENT };
 enum dc_answer dc_lookup(const char *path, struct store_attr *attr, int *parent_on_nfs);
 
-/* Forget the listing of path's parent and of path itself and everything below it. */
+/* Remember that a lookup found path in S3 with attr (after whiteouts and opaque
+ * directories were checked): answered as DC_S3 for DC_ONE_TTL_S. */
+void dc_note_s3(const char *path, const struct store_attr *attr);
+
+/* Forget the listing of path's parent and of path itself and everything below it (and the
+ * lookups of path and below). */
 void dc_forget(const char *path);
 void dc_clear(void);
 

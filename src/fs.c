@@ -233,8 +233,10 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 		return rc;
 	if (e.src == ROUTE_S3) {
 		struct store_attr now;
-		if (store_fstat(st, f, &now) == 0 && strcmp(now.etag, e.attr.etag))
+		if (store_fstat(st, f, &now) == 0 && strcmp(now.etag, e.attr.etag)) {
 			dc_forget(path);   /* the object changed since the listing: drop it */
+			e.attr.size = now.size;   /* read-ahead covers the pinned object */
+		}
 	}
 	if (e.src == ROUTE_S3)
 		touched(fy, path);

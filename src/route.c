@@ -75,6 +75,7 @@ int route_lookup(struct route *r, const char *path, struct route_entry *out)
 	rc = store_stat(r->s3, path, &out->attr);
 	if (rc == 0) {
 		out->src = ROUTE_S3;
+		dc_note_s3(path, &out->attr);
 		return 0;
 	}
 	return rc == -ENOTDIR ? -ENOENT : rc;

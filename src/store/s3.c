@@ -40,7 +40,14 @@ struct s3_store {
 struct store_file {
 	char *key;
 	struct store_attr attr;      /* etag inside: the pin */
+	char *head;                  /* bytes [0, head_len) of the pinned object, read at open */
+	size_t head_len;
 };
+
+/* An open reads the object's first bytes with the GET that pins it (the response carries
+ * the ETag, size and metadata a HEAD would), instead of a HEAD: a small file is then read
+ * with one request in all, and a large one starts sooner. */
+#define S3_OPEN_HEAD (64u << 10)
 
 static struct s3_store *s3s(struct store *st) { return (struct s3_store *)st; }
 
@@ -360,6 +367,42 @@ static int s3s_readdir(struct store *st, const char *path, store_dirent_fn fn, v
 /* ------------------------------------------------------------------------------------
  * files */
 
+struct head_sink {
+	char *buf;
+	size_t len;
+};
+
+static int head_sink_fn(void *arg, const void *data, size_t len)
+{
+	struct head_sink *h = arg;
+	if (len > S3_OPEN_HEAD - h->len)
+		return -EIO;     /* more than asked for: not a response to our range */
+	memcpy(h->buf + h->len, data, len);
+	h->len += len;
+	return 0;
+}
+
+/* GET the first S3_OPEN_HEAD bytes, keeping them and the object's info. An object the
+ * range is past the end of (an empty one: 416) is pinned by a HEAD instead. */
+static int open_get_head(struct s3_store *s, struct store_file *f, const char *expect_etag,
+			 struct s3_object_info *oi)
+{
+	struct head_sink h = { .buf = malloc(S3_OPEN_HEAD) };
+	if (!h.buf)
+		return -ENOMEM;
+	memset(oi, 0, sizeof(*oi));
+	int rc = s3_get_stream(s->client, f->key, expect_etag, 0, S3_OPEN_HEAD, head_sink_fn, &h, oi);
+	if (rc == 0 && oi->etag[0] && h.len == (oi->size < S3_OPEN_HEAD ? oi->size : S3_OPEN_HEAD)) {
+		f->head = h.buf;
+		f->head_len = h.len;
+		return 0;
+	}
+	free(h.buf);
+	if (rc)
+		return rc;
+	return s3_head(s->client, f->key, oi);
+}
+
 static int s3s_open(struct store *st, const char *path, int flags, uint32_t mode,
 		    const char *expect_etag, struct store_file **out)
 {
@@ -381,7 +424,7 @@ static int s3s_open(struct store *st, const char *path, int flags, uint32_t mode
 		rc = -ENOMEM;
 		goto out_free;
 	}
-	if ((rc = s3_head(s->client, f->key, &oi)))
+	if ((rc = open_get_head(s, f, expect_etag, &oi)))
 		goto out_free;
 	if (expect_etag && expect_etag[0] && strcmp(expect_etag, oi.etag) != 0) {
 		log_info("s3: %s changed since it was seen (ETag %s, expected %s)", f->key, oi.etag,
@@ -390,9 +433,12 @@ static int s3s_open(struct store *st, const char *path, int flags, uint32_t mode
 		goto out_free;
 	}
 	s3s_file_attr(s, &oi, &f->attr);
+	if (f->head_len > f->attr.size)
+		f->head_len = (size_t)f->attr.size;
 	*out = f;
 	return 0;
 out_free:
+	free(f->head);
 	free(f->key);
 	free(f);
 	return rc;
@@ -412,6 +458,10 @@ static ssize_t s3s_pread(struct store *st, struct store_file *f, void *buf, size
 		return 0;
 	if (len > f->attr.size - off)
 		len = (size_t)(f->attr.size - off);
+	if (off + len <= f->head_len) {
+		memcpy(buf, f->head + off, len);
+		return (ssize_t)len;
+	}
 	return s3_get_range(s->client, f->key, f->attr.etag, off, len, buf);
 }
 
@@ -421,8 +471,18 @@ static int s3s_read_stream(struct store *st, struct store_file *f, uint64_t off,
 	struct s3_store *s = s3s(st);
 	if (off >= f->attr.size || len == 0)
 		return 0;
-	if (len != UINT64_MAX && len > f->attr.size - off)
+	if (len == UINT64_MAX || len > f->attr.size - off)
 		len = f->attr.size - off;
+	if (off < f->head_len) {   /* the part read at open first */
+		size_t n = f->head_len - (size_t)off;
+		if (n > len)
+			n = (size_t)len;
+		int rc = sink(arg, f->head + off, n);
+		if (rc || n == len)
+			return rc;
+		off += n;
+		len -= n;
+	}
 	return s3_get_stream(s->client, f->key, f->attr.etag, off, len, sink, arg, NULL);
 }
 
@@ -430,6 +490,7 @@ static int s3s_close(struct store *st, struct store_file *f)
 {
 	(void)st;
 	if (f) {
+		free(f->head);
 		free(f->key);
 		free(f);
 	}
