@@ -22,6 +22,7 @@
 #include "ledger.h"
 #include "log.h"
 #include "migrate.h"
+#include "mirror.h"
 #include "readahead.h"
 #include "util.h"
 
@@ -334,6 +335,10 @@ int main(int argc, char **argv)
 		log_err("cannot start revalidation: %s", strerror(-rc));
 		goto out_stores;
 	}
+	if ((rc = mirror_start(&fy))) {
+		log_err("cannot start the write-back to S3: %s", strerror(-rc));
+		goto out_stores;
+	}
 	fy.started = util_now_s();
 	clock_gettime(CLOCK_REALTIME, &fy.route.mount_time);
 	if (fuse_set_signal_handlers(fuse_get_session(fuse))) {
@@ -360,6 +365,7 @@ int main(int argc, char **argv)
 out_signals:
 	fuse_remove_signal_handlers(fuse_get_session(fuse));
 out_stores:
+	mirror_stop(&fy);
 	fleet_stop(&fy);
 	mig_stop(&fy);
 	close_stores(&fy);

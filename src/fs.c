@@ -14,9 +14,11 @@
 
 #include "dcache.h"
 #include "fleet.h"
+#include "journal.h"
 #include "ledger.h"
 #include "log.h"
 #include "migrate.h"
+#include "mirror.h"
 #include "ns.h"
 #include "readahead.h"
 #include "stats.h"
@@ -27,6 +29,7 @@ struct fs_file {
 	struct store *st;          /* the store serving this open file */
 	struct store_file *f;
 	struct ra_file *ra;        /* read-ahead over f (S3 reads), NULL when none */
+	struct jn_file *jf;        /* open for writing: what the journal knows of it */
 	enum route_src src;
 };
 
@@ -181,6 +184,20 @@ static void touched(struct ferry *fy, const char *path)
 		mig_wake(fy);
 }
 
+/* Journal a change before making it (spec 7): a change that cannot be journaled is not
+ * made. */
+static int journal(int op, const char *path, const char *path2)
+{
+	return jn_change(fs_ctx(), op, path, path2);
+}
+
+/* The change journaled by journal() was made (rc: its result). */
+static int done(int rc)
+{
+	jn_end();
+	return rc;
+}
+
 static struct ns_caller caller(void)
 {
 	struct fuse_context *c = fuse_get_context();
@@ -215,14 +232,23 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 	if (S_ISDIR(e.attr.mode))
 		return -EISDIR;
 	if (writing) {
-		/* spec 5: O_TRUNC makes an empty file on the new store, otherwise copy up first */
+		int trunc = (fi->flags & O_TRUNC) != 0;
+		struct jn_file *jf;
 		if (e.src == ROUTE_NFS)
 			fleet_opened(fy, path);
-		rc = modified(changed(ns_copyup(&fy->route, path, (fi->flags & O_TRUNC) != 0), path), path);
-		if (rc)
+		if ((rc = jn_open(fy, path, trunc ? LEDGER_OP_WRITE : 0, &jf)))
 			return rc;
-		rc = store_open(fy->nfs, path, fi->flags & ~(O_CREAT | O_EXCL), 0, NULL, &f);
-		return rc ? rc : new_handle(fi, fy->nfs, f, ROUTE_NFS);
+		/* spec 5: O_TRUNC makes an empty file on the new store, otherwise copy up first */
+		rc = modified(changed(ns_copyup(&fy->route, path, trunc), path), path);
+		if (!rc)
+			rc = store_open(fy->nfs, path, fi->flags & ~(O_CREAT | O_EXCL), 0, NULL, &f);
+		if (!rc)
+			rc = new_handle(fi, fy->nfs, f, ROUTE_NFS);
+		if (rc)
+			jn_release(fy, jf, NULL);
+		else
+			((struct fs_file *)(uintptr_t)fi->fh)->jf = jf;
+		return rc;
 	}
 	if (e.src == ROUTE_NFS)
 		fleet_opened(fy, path);    /* revalidate: was S3 changed by another host? */
@@ -254,17 +280,29 @@ static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 	struct ferry *fy = fs_ctx();
 	struct ns_caller who = caller();
 	struct store_file *f;
-	int rc = changed(ns_create(&fy->route, path, mode, fi->flags, &who, &f), path);
-	return rc ? rc : new_handle(fi, fy->nfs, f, ROUTE_NFS);
+	struct jn_file *jf;
+	int rc = jn_open(fy, path, LEDGER_OP_CREATE, &jf);
+	if (rc)
+		return rc;
+	rc = changed(ns_create(&fy->route, path, mode, fi->flags, &who, &f), path);
+	if (!rc)
+		rc = new_handle(fi, fy->nfs, f, ROUTE_NFS);
+	if (rc)
+		jn_release(fy, jf, NULL);
+	else
+		((struct fs_file *)(uintptr_t)fi->fh)->jf = jf;
+	return rc;
 }
 
 static int fs_write(const char *path, const char *buf, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
-	(void)path;
 	struct fs_file *h = (struct fs_file *)(uintptr_t)fi->fh;
 	if (h->src != ROUTE_NFS)
 		return -EBADF;
+	int rc = jn_write(fs_ctx(), h->jf, path);   /* the first write journals (spec 7) */
+	if (rc)
+		return rc;
 	ssize_t n = store_pwrite(h->st, h->f, buf, size, (uint64_t)off);
 	return (int)n;
 }
@@ -281,53 +319,77 @@ static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 	struct ferry *fy = fs_ctx();
 	if (size < 0)
 		return -EINVAL;
+	int rc = journal(LEDGER_OP_TRUNCATE, path, NULL);
+	if (rc)
+		return rc;
 	if (fi && fi->fh) {
 		struct fs_file *h = (struct fs_file *)(uintptr_t)fi->fh;
 		if (h->src == ROUTE_NFS)
-			return modified(store_ftruncate(h->st, h->f, (uint64_t)size), path);
+			return done(modified(store_ftruncate(h->st, h->f, (uint64_t)size), path));
 	}
-	return modified(changed(ns_truncate(&fy->route, path, (uint64_t)size), path), path);
+	return done(modified(changed(ns_truncate(&fy->route, path, (uint64_t)size), path), path));
 }
 
 static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
 	(void)fi;
-	return modified(changed(ns_chmod(&fs_ctx()->route, path, mode), path), path);
+	int rc = journal(LEDGER_OP_CHMOD, path, NULL);
+	if (rc)
+		return rc;
+	return done(modified(changed(ns_chmod(&fs_ctx()->route, path, mode), path), path));
 }
 
 static int fs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
 {
 	(void)fi;
-	return modified(changed(ns_chown(&fs_ctx()->route, path, uid, gid), path), path);
+	int rc = journal(LEDGER_OP_CHOWN, path, NULL);
+	if (rc)
+		return rc;
+	return done(modified(changed(ns_chown(&fs_ctx()->route, path, uid, gid), path), path));
 }
 
 static int fs_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
 {
 	(void)fi;
-	return modified(changed(ns_utimens(&fs_ctx()->route, path, tv), path), path);
+	int rc = journal(LEDGER_OP_UTIMENS, path, NULL);
+	if (rc)
+		return rc;
+	return done(modified(changed(ns_utimens(&fs_ctx()->route, path, tv), path), path));
 }
 
 static int fs_mkdir(const char *path, mode_t mode)
 {
 	struct ns_caller who = caller();
-	return changed(ns_mkdir(&fs_ctx()->route, path, mode, &who), path);
+	int rc = journal(LEDGER_OP_MKDIR, path, NULL);
+	if (rc)
+		return rc;
+	return done(changed(ns_mkdir(&fs_ctx()->route, path, mode, &who), path));
 }
 
 static int fs_mknod(const char *path, mode_t mode, dev_t rdev)
 {
 	struct ns_caller who = caller();
-	return changed(ns_mknod(&fs_ctx()->route, path, mode, rdev, &who), path);
+	int rc = journal(LEDGER_OP_CREATE, path, NULL);
+	if (rc)
+		return rc;
+	return done(changed(ns_mknod(&fs_ctx()->route, path, mode, rdev, &who), path));
 }
 
 static int fs_symlink(const char *target, const char *path)
 {
 	struct ns_caller who = caller();
-	return changed(ns_symlink(&fs_ctx()->route, target, path, &who), path);
+	int rc = journal(LEDGER_OP_SYMLINK, path, target);
+	if (rc)
+		return rc;
+	return done(changed(ns_symlink(&fs_ctx()->route, target, path, &who), path));
 }
 
 static int fs_link(const char *from, const char *to)
 {
-	int rc = changed(changed(ns_link(&fs_ctx()->route, from, to), from), to);
+	int rc = journal(LEDGER_OP_LINK, from, to);
+	if (rc)
+		return rc;
+	rc = done(changed(changed(ns_link(&fs_ctx()->route, from, to), from), to));
 	if (rc == 0)   /* the source's cached nlink (and, after a copy-up, attributes) changed */
 		fuse_invalidate_path(fuse_get_context()->fuse, from);
 	return rc;
@@ -336,24 +398,33 @@ static int fs_link(const char *from, const char *to)
 static int fs_unlink(const char *path)
 {
 	struct ferry *fy = fs_ctx();
-	int rc = changed(ns_unlink(&fy->route, path), path);
+	int rc = journal(LEDGER_OP_UNLINK, path, NULL);
+	if (rc)
+		return rc;
+	rc = changed(ns_unlink(&fy->route, path), path);
 	if (rc == 0 && fy->ledger)
 		ledger_file_delete(fy->ledger, path);   /* -ENOENT when it had no record */
-	return rc;
+	return done(rc);
 }
 
 static int fs_rmdir(const char *path)
 {
-	return changed(ns_rmdir(&fs_ctx()->route, path), path);
+	int rc = journal(LEDGER_OP_RMDIR, path, NULL);
+	if (rc)
+		return rc;
+	return done(changed(ns_rmdir(&fs_ctx()->route, path), path));
 }
 
 static int fs_rename(const char *from, const char *to, unsigned int flags)
 {
 	struct ferry *fy = fs_ctx();
-	int rc = changed(changed(ns_rename(&fy->route, from, to, flags), from), to);
+	int rc = journal(LEDGER_OP_RENAME, from, to);
+	if (rc)
+		return rc;
+	rc = changed(changed(ns_rename(&fy->route, from, to, flags), from), to);
 	if (rc == 0 && fy->ledger)
 		ledger_file_rename(fy->ledger, from, to, LEDGER_RENAME_TREE);
-	return rc;
+	return done(rc);
 }
 
 static int fs_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
@@ -376,11 +447,11 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off, struct f
 
 static int fs_release(const char *path, struct fuse_file_info *fi)
 {
-	(void)path;
 	struct fs_file *h = (struct fs_file *)(uintptr_t)fi->fh;
 	if (h->ra)
 		ra_close(h->ra);   /* returns once no fetch uses h->f */
 	int rc = store_close(h->st, h->f);
+	jn_release(fs_ctx(), h->jf, path);
 	free(h);
 	return rc;
 }
@@ -416,6 +487,8 @@ static int stats_text(struct ferry *fy, struct buf *b)
 	uint64_t queued = 0;
 	for (int p = 0; p < LEDGER_NPRIO; p++)
 		queued += ls.queued[p];
+	struct mirror_counters mc;
+	mirror_counters(&mc);
 	int64_t oldest = 0;
 	if (ls.journal_oldest_ms) {
 		struct timespec now;
@@ -433,6 +506,8 @@ static int stats_text(struct ferry *fy, struct buf *b)
 		{ "whiteouts", stats_get(whiteouts) }, { "unreachable", stats_get(unreachable) },
 		{ "journal_pending", ls.journal_pending },
 		{ "journal_oldest_s", (uint64_t)(oldest > 0 ? oldest : 0) },
+		{ "mirror_puts", mc.puts }, { "mirror_deletes", mc.deletes },
+		{ "mirror_errors", mc.errors + jn_errors() }, { "read_only", (uint64_t)jn_readonly() },
 		{ "s3_requests", stats_get(s3_requests) }, { "s3_errors", stats_get(s3_errors) },
 		{ "s3_retries", stats_get(s3_retries) }, { "nfs_errors", stats_get(nfs_errors) },
 		{ "paused", (uint64_t)mig_paused(fy) }, { "rate", mig_rate(fy) },
@@ -516,17 +591,23 @@ static int fs_getxattr_ferry(struct ferry *fy, const char *path, const char *nam
 			return -ENODATA;
 		rc = buf_puts(&b, rec.error);
 	} else if (!strcmp(name, "synced")) {
-		/* yes: S3 holds this path's current content (S3-only, or migrated and unchanged) */
+		/* yes: S3 holds this path's current content (S3-only, migrated and unchanged, or
+		 * written back by the mirror: it records the ETag of its upload) */
 		int pending = fy->ledger ? ledger_journal_pending(fy->ledger, path) : 0;
 		int same = e.src == ROUTE_S3 ||
 			   (have_rec && rec.state == LEDGER_MIGRATED) ||
-			   (S_ISDIR(e.attr.mode) && store_stat(fy->s3, path, &(struct store_attr){ 0 }) == 0);
+			   (have_rec && rec.etag[0] && rec.size == e.attr.size &&
+			    (rec.state == LEDGER_MODIFIED || rec.state == LEDGER_NFS_ONLY)) ||
+			   (!S_ISREG(e.attr.mode) && store_stat(fy->s3, path, &(struct store_attr){ 0 }) == 0);
 		rc = buf_puts(&b, pending <= 0 && same ? "yes" : "pending");
 	} else if (!strcmp(name, "stats") && !strcmp(path, "/")) {
 		rc = stats_text(fy, &b);
 	} else {
-		/* the migrator's own names on the root: state_dir, crawl, migrator */
-		rc = fy->ledger ? mig_getxattr(fy, path, name, &b) : -ENODATA;
+		/* the root's own names: write-back (revert, sync_verify), then the migrator's
+		 * (state_dir, crawl, migrator) */
+		rc = mirror_getxattr(fy, path, name, &b);
+		if (rc == -ENODATA)
+			rc = fy->ledger ? mig_getxattr(fy, path, name, &b) : -ENODATA;
 		if (rc) {
 			buf_free(&b);
 			return rc;
@@ -622,11 +703,16 @@ static int fs_setxattr(const char *path, const char *name, const char *value, si
 		if (ferry_name_readonly(n))
 			return -EROFS;
 		rc = fleet_control(fy, path, n, value, size);
+		if (rc == -ENODATA)
+			rc = mirror_control(fy, path, n, value, size);
 		return rc != -ENODATA ? rc : mig_control(fy, path, n, value, size);
 	}
 	if (!fy->nfs->ops->setxattr)
 		return -ENOTSUP;      /* NFS through libnfs has no xattrs: do not copy up for nothing */
-	int rc = changed(ns_copyup(&fy->route, path, 0), path);
+	int rc = jn_writable();   /* S3 holds no xattrs: nothing to journal, but refused after revert */
+	if (rc)
+		return rc;
+	rc = changed(ns_copyup(&fy->route, path, 0), path);
 	return rc ? rc : store_setxattr(fy->nfs, path, name, value, size, flags);
 }
 
@@ -637,7 +723,10 @@ static int fs_removexattr(const char *path, const char *name)
 		return ferry_name_readonly(name + sizeof(XA_PREFIX) - 1) ? -EROFS : -ENODATA;
 	if (!fy->nfs->ops->removexattr)
 		return -ENOTSUP;
-	int rc = changed(ns_copyup(&fy->route, path, 0), path);
+	int rc = jn_writable();
+	if (rc)
+		return rc;
+	rc = changed(ns_copyup(&fy->route, path, 0), path);
 	return rc ? rc : store_removexattr(fy->nfs, path, name);
 }
 

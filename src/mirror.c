@@ -1,0 +1,1074 @@
+/* mirror.c - write-back to S3 (spec 7). DESIGN (doc/mirror.md has the long form):
+ *
+ * - The journal says WHICH paths changed, never what to write: the replay is state-based.
+ *   A batch of entries is coalesced by path (mirror_plan_*); each path is looked up in the
+ *   merged view (route_lookup) now and S3 is made to match it: a file or symlink on the new
+ *   store is uploaded whole (PUT, multipart when large) with x-amz-meta-mode/uid/gid/mtime;
+ *   a directory gets its marker object "dir/" and, for entries that move or remove names
+ *   (mkdir, rmdir, rename, unlink), its whole S3 subtree is reconciled with the view; a
+ *   path the view does not show is deleted with everything under "path/". Replaying an
+ *   entry twice, or an old entry after a newer change, converges to the same S3 state.
+ * - Inside a batch every upload comes before any delete, and the entries are deleted from
+ *   the journal only after S3 answered every request: a crash at any point replays the
+ *   batch (uploads again, deletes again), never loses a change.
+ * - It never uploads a name the view does not show (so never a ".ferryfs*" marker) and
+ *   never deletes a key that cannot be a mount path (unreachable keys are not ours).
+ * - A file that an open handle is still writing (journal.h: dirty) is not uploaded while
+ *   the mount runs: its entry is journaled again at the end, keeping its age, so S3 never
+ *   gets a half-written file and the entry survives a crash. After a revert nothing can
+ *   write any more, and it is uploaded.
+ * - A path whose upload or delete failed is journaled again likewise; the thread backs off
+ *   (1 s doubling to 30 s) and the failure is counted (mirror_errors) and logged.
+ *
+ * Threads and locks: one mirror thread per mount (mirror_start); FUSE threads only call
+ * mirror_wake (MR.lock, a leaf) and mirror_control. The thread holds no lock of its own
+ * while it calls route.c, the stores or the ledger, so it fits doc/design.md's lock order
+ * as any FUSE handler does. */
+#include "mirror.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "dcache.h"
+#include "fs.h"
+#include "journal.h"
+#include "ledger.h"
+#include "log.h"
+#include "naming.h"
+#include "route.h"
+#include "s3/client.h"
+#include "store/store.h"
+#include "util.h"
+
+static atomic_uint_fast64_t mr_puts, mr_deletes, mr_errors, mr_carried, mr_batches;
+
+void mirror_counters(struct mirror_counters *c)
+{
+	c->puts = atomic_load(&mr_puts);
+	c->deletes = atomic_load(&mr_deletes);
+	c->errors = atomic_load(&mr_errors);
+	c->carried = atomic_load(&mr_carried);
+	c->batches = atomic_load(&mr_batches);
+}
+
+/* ------------------------------------------------------------------------------------
+ * the plan: journal entries coalesced by path */
+
+static int plan_push(struct mirror_plan *p, const char *path, unsigned flags, int64_t t)
+{
+	if (!path || path[0] != '/')
+		return 0;      /* a symlink's target is not a path of ours */
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? p->cap * 2 : 64;
+		struct mirror_item *v = realloc(p->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		p->v = v;
+		p->cap = cap;
+	}
+	char *s = strdup(path);
+	if (!s)
+		return -ENOMEM;
+	p->v[p->n++] = (struct mirror_item){ s, flags, t };
+	return 0;
+}
+
+int mirror_plan_add(struct mirror_plan *p, int op, const char *path, const char *path2,
+		    int64_t time_ms)
+{
+	switch (op) {
+	case LEDGER_OP_RENAME:   /* the old name goes (with its subtree), the new one comes */
+		return plan_push(p, path, MIRROR_NODE | MIRROR_TREE, time_ms) ?:
+		       plan_push(p, path2, MIRROR_NODE | MIRROR_TREE, time_ms);
+	case LEDGER_OP_LINK:     /* a new name with the same content */
+		return plan_push(p, path2, MIRROR_NODE, time_ms);
+	case LEDGER_OP_UNLINK:
+	case LEDGER_OP_RMDIR:
+	case LEDGER_OP_MKDIR:    /* over a removed S3 directory: its old keys must go */
+		return plan_push(p, path, MIRROR_NODE | MIRROR_TREE, time_ms);
+	default:                 /* write, create, truncate, chmod, chown, utimens, symlink */
+		return plan_push(p, path, MIRROR_NODE, time_ms);
+	}
+}
+
+static int item_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct mirror_item *)a)->path, ((const struct mirror_item *)b)->path);
+}
+
+void mirror_plan_finish(struct mirror_plan *p)
+{
+	if (p->n < 2)
+		return;
+	qsort(p->v, p->n, sizeof(*p->v), item_cmp);
+	size_t w = 0;
+	for (size_t i = 1; i < p->n; i++) {
+		if (!strcmp(p->v[w].path, p->v[i].path)) {
+			p->v[w].flags |= p->v[i].flags;
+			if (p->v[i].time_ms < p->v[w].time_ms)
+				p->v[w].time_ms = p->v[i].time_ms;
+			free(p->v[i].path);
+		} else {
+			p->v[++w] = p->v[i];
+		}
+	}
+	p->n = w + 1;
+}
+
+void mirror_plan_free(struct mirror_plan *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		free(p->v[i].path);
+	free(p->v);
+	memset(p, 0, sizeof(*p));
+}
+
+/* ------------------------------------------------------------------------------------
+ * S3 requests */
+
+/* What one batch does: the keys to delete (after every upload) and what failed. */
+struct run {
+	struct mirror *m;
+	struct s3_client *c;
+	char **dels;            /* keys to delete, or "path/" prefixes to delete under */
+	unsigned char *del_tree;/* 1: dels[i] is a prefix: every key under it */
+	size_t ndel, capdel;
+	int err;                /* first error of the current item */
+};
+
+static int key_of(struct mirror *m, const char *path, int dir, struct buf *b)
+{
+	buf_reset(b);
+	int rc = name_path_to_key(m->cfg->s3_prefix ? m->cfg->s3_prefix : "", path, dir, b);
+	if (!rc && !b->data && !(rc = buf_reserve(b, 1)))
+		b->data[0] = '\0';   /* the root with no prefix: "" */
+	return rc;
+}
+
+static int queue_delete(struct run *x, const char *key, int tree)
+{
+	if (x->ndel == x->capdel) {
+		size_t cap = x->capdel ? x->capdel * 2 : 32;
+		char **d = realloc(x->dels, cap * sizeof(*d));
+		if (!d)
+			return -ENOMEM;
+		x->dels = d;
+		unsigned char *t = realloc(x->del_tree, cap);
+		if (!t)
+			return -ENOMEM;
+		x->del_tree = t;
+		x->capdel = cap;
+	}
+	if (!(x->dels[x->ndel] = strdup(key)))
+		return -ENOMEM;
+	x->del_tree[x->ndel++] = (unsigned char)tree;
+	return 0;
+}
+
+struct nfs_src {
+	struct store *st;
+	struct store_file *f;
+};
+
+static ssize_t nfs_read(void *arg, void *buf, size_t len, uint64_t off)
+{
+	struct nfs_src *s = arg;
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = store_pread(s->st, s->f, (char *)buf + done, len - done, off + done);
+		if (n < 0)
+			return n;
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+static int record_etag(struct ledger_file *rec, bool exists, void *arg)
+{
+	const struct ledger_file *now = arg;
+	if (!exists) {
+		rec->state = LEDGER_NFS_ONLY;
+		rec->ino = 0;
+	}
+	snprintf(rec->etag, sizeof(rec->etag), "%s", now->etag);
+	rec->size = now->size;
+	return LEDGER_WRITE;
+}
+
+static void meta_of(const struct store_attr *a, struct s3_meta *meta)
+{
+	meta->have = S3_META_MODE | S3_META_UID | S3_META_GID | S3_META_MTIME;
+	meta->mode = a->mode;
+	meta->uid = a->uid;
+	meta->gid = a->gid;
+	meta->mtime = a->mtime;
+}
+
+/* Upload what path is on the new store: a file (its bytes), a symlink (s3fs: the target
+ * as the body) or a directory (its marker "path/"). Other types are not held by S3. */
+static int upload(struct run *x, const char *path, const struct store_attr *hint)
+{
+	struct mirror *m = x->m;
+	struct store *nfs = m->r->nfs;
+	struct buf key = { 0 };
+	struct s3_meta meta;
+	char etag[80] = "";
+	int rc;
+	if (S_ISDIR(hint->mode)) {
+		if (!strcmp(path, "/"))
+			return 0;
+		if (!(rc = key_of(m, path, 1, &key))) {
+			meta_of(hint, &meta);
+			rc = s3_put_buf(x->c, key.data, "", 0, &meta, NULL);
+		}
+		goto out;
+	}
+	if (S_ISLNK(hint->mode)) {
+		char target[NAME_MAX_PATH + 2];
+		ssize_t n = store_readlink(nfs, path, target, sizeof(target));
+		if (n < 0) {
+			rc = (int)n;
+			goto out;
+		}
+		if (!(rc = key_of(m, path, 0, &key))) {
+			meta_of(hint, &meta);
+			rc = s3_put_buf(x->c, key.data, target, (size_t)n, &meta, NULL);
+		}
+		goto out;
+	}
+	if (!S_ISREG(hint->mode)) {
+		rc = 0;       /* fifos, devices, sockets: S3 cannot hold them (doc/mirror.md) */
+		goto out;
+	}
+	struct nfs_src src = { .st = nfs };
+	struct store_attr a;
+	if ((rc = store_open(nfs, path, O_RDONLY, 0, NULL, &src.f)))
+		goto out;
+	if (!(rc = store_fstat(nfs, src.f, &a)) && !(rc = key_of(m, path, 0, &key))) {
+		meta_of(&a, &meta);
+		rc = s3_put(x->c, key.data, a.size, nfs_read, &src, &meta, etag);
+	}
+	store_close(nfs, src.f);
+	if (!rc && m->l) {
+		struct ledger_file now = { .size = a.size };
+		snprintf(now.etag, sizeof(now.etag), "%s", etag);
+		int lrc = ledger_file_update(m->l, path, record_etag, &now);
+		if (lrc < 0)
+			log_warn("mirror: %s uploaded, but its ETag is not recorded: %s", path,
+				 strerror(-lrc));
+	}
+out:
+	if (!rc)
+		atomic_fetch_add(&mr_puts, 1);
+	buf_free(&key);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------------------
+ * reconciling a directory of the view with S3 (also the verification, dry) */
+
+struct vent {            /* one entry of the merged view */
+	char *name;
+	uint32_t mode;
+	uint64_t size;
+	enum route_src src;
+};
+
+struct sent {            /* one S3 object or common prefix directly in the directory */
+	char *name;
+	int prefix;          /* a common prefix "name/" */
+	uint64_t size;
+	char etag[80];
+};
+
+struct vlist { struct vent *v; size_t n, cap; };
+struct slist { struct sent *v; size_t n, cap; const char *dirkey; size_t dirlen; };
+
+static int on_view(void *arg, const char *name, const struct stat *st, enum route_src src)
+{
+	struct vlist *l = arg;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		struct vent *v = realloc(l->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	if (!(l->v[l->n].name = strdup(name)))
+		return -ENOMEM;
+	l->v[l->n].mode = st->st_mode;
+	l->v[l->n].size = (uint64_t)st->st_size;
+	l->v[l->n].src = src;
+	l->n++;
+	return 0;
+}
+
+static int slist_push(struct slist *l, const char *name, size_t len, int prefix,
+		      uint64_t size, const char *etag)
+{
+	if (len == 0)
+		return 0;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		struct sent *v = realloc(l->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	struct sent *e = &l->v[l->n];
+	if (!(e->name = strndup(name, len)))
+		return -ENOMEM;
+	e->prefix = prefix;
+	e->size = size;
+	snprintf(e->etag, sizeof(e->etag), "%s", etag ? etag : "");
+	l->n++;
+	return 0;
+}
+
+static int on_s3_page(void *arg, const struct s3xml_list *page)
+{
+	struct slist *l = arg;
+	int rc = 0;
+	for (size_t i = 0; i < page->nobjects && !rc; i++) {
+		const struct s3xml_object *o = &page->objects[i];
+		if (strncmp(o->key, l->dirkey, l->dirlen))
+			continue;
+		rc = slist_push(l, o->key + l->dirlen, strlen(o->key + l->dirlen), 0, o->size, o->etag);
+	}
+	for (size_t i = 0; i < page->nprefixes && !rc; i++) {
+		const char *p = page->prefixes[i];
+		size_t n = strlen(p);
+		if (strncmp(p, l->dirkey, l->dirlen) || n <= l->dirlen)
+			continue;
+		rc = slist_push(l, p + l->dirlen, n - l->dirlen - 1, 1, 0, NULL);
+	}
+	return rc;
+}
+
+static int vent_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct vent *)a)->name, ((const struct vent *)b)->name);
+}
+
+static const struct vent *view_find(const struct vlist *v, const char *name)
+{
+	struct vent k = { .name = (char *)name };
+	return bsearch(&k, v->v, v->n, sizeof(*v->v), vent_cmp);
+}
+
+static const struct sent *s3_find(const struct slist *s, const char *name, int prefix)
+{
+	for (size_t i = 0; i < s->n; i++)   /* small per directory; sorted lookups not needed */
+		if (s->v[i].prefix == prefix && !strcmp(s->v[i].name, name))
+			return &s->v[i];
+	return NULL;
+}
+
+static void child_path(const char *dir, const char *name, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%s/%s", strcmp(dir, "/") ? dir : "", name);
+}
+
+/* MD5 of the new store's file, hex, for comparing with a single-part ETag. */
+static int nfs_md5(struct store *nfs, const char *path, char hex[33])
+{
+	struct store_file *f;
+	int rc = store_open(nfs, path, O_RDONLY, 0, NULL, &f);
+	if (rc)
+		return rc;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	size_t bufsz = 1 << 20;
+	char *buf = malloc(bufsz);
+	uint64_t off = 0;
+	if (!ctx || !buf || !EVP_DigestInit_ex(ctx, EVP_md5(), NULL)) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = store_pread(nfs, f, buf, bufsz, off);
+		if (n < 0) {
+			rc = (int)n;
+			goto out;
+		}
+		if (n == 0)
+			break;
+		EVP_DigestUpdate(ctx, buf, (size_t)n);
+		off += (uint64_t)n;
+	}
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned mdlen;
+	EVP_DigestFinal_ex(ctx, md, &mdlen);
+	util_hex(md, mdlen, hex);
+out:
+	free(buf);
+	EVP_MD_CTX_free(ctx);
+	store_close(nfs, f);
+	return rc;
+}
+
+/* Whether S3's object (listing size/ETag) already holds the new store's file at path:
+ * the ETag this ledger recorded when it uploaded or migrated it, with the same size.
+ * With deep (verification) the content is also compared by MD5 and the metadata by HEAD. */
+static int s3_has_file(struct run *x, const char *path, const struct vent *ve,
+		       const struct sent *se, int deep, const char **why)
+{
+	struct mirror *m = x->m;
+	struct ledger_file rec;
+	*why = "content";
+	if (!se)
+		return 0;
+	if (se->size != ve->size) {
+		*why = "size";
+		return 0;
+	}
+	int known = m->l && ledger_file_get(m->l, path, &rec) == 0 && rec.etag[0] &&
+		    !strcmp(rec.etag, se->etag) && rec.size == se->size;
+	if (!deep)
+		return known;
+	if (known && rec.state == LEDGER_MIGRATED)
+		return 1;     /* copied from this very object and unchanged since (else modified) */
+	if (!known && S_ISREG(ve->mode)) {
+		char md5[33];
+		if (strlen(se->etag) != 32 || nfs_md5(m->r->nfs, path, md5) || strcmp(md5, se->etag))
+			return 0;
+	}
+	/* metadata: what the mount shows of mode (and for symlinks the target) */
+	struct buf key = { 0 };
+	struct s3_object_info oi;
+	int ok = 0;
+	if (key_of(m, path, 0, &key) == 0 && s3_head(x->c, key.data, &oi) == 0) {
+		*why = "x-amz-meta-mode";
+		ok = (oi.meta.have & S3_META_MODE) && oi.meta.mode == ve->mode;
+		if (ok && S_ISLNK(ve->mode)) {
+			char t[NAME_MAX_PATH + 2], b[NAME_MAX_PATH + 2];
+			ssize_t n = store_readlink(m->r->nfs, path, t, sizeof(t));
+			*why = "symlink target";
+			ok = n >= 0 && s3_get_range(x->c, key.data, NULL, 0, sizeof(b), b) == n &&
+			     !memcmp(t, b, (size_t)n);
+		}
+	}
+	buf_free(&key);
+	return ok;
+}
+
+static int reconcile_dir(struct run *x, const char *dir, struct buf *report, int *diffs);
+
+/* One entry of the view in a directory being reconciled. */
+static int reconcile_entry(struct run *x, const char *path, const struct vent *ve,
+			   const struct sent *obj, const struct sent *pre, struct buf *report,
+			   int *diffs)
+{
+	struct mirror *m = x->m;
+	const char *why;
+	if (S_ISDIR(ve->mode)) {
+		if (ve->src == ROUTE_S3)
+			return 0;         /* only in S3: S3 already is the view there */
+		if (!pre) {           /* S3 has nothing under it: the marker keeps it */
+			if (report) {
+				(*diffs)++;
+				return buf_printf(report, "missing %s/\n", path);
+			}
+			struct store_attr a;
+			int rc = store_stat(m->r->nfs, path, &a);
+			if (rc == 0)
+				rc = upload(x, path, &a);
+			if (rc)
+				return rc;
+		}
+		return reconcile_dir(x, path, report, diffs);
+	}
+	if (ve->src == ROUTE_S3 || !(S_ISREG(ve->mode) || S_ISLNK(ve->mode)))
+		return 0;
+	if (!report && m->in_mount && jn_is_busy(path, m->carry_dirty))
+		return 0;             /* its own entry stays in the journal while it is busy */
+	if (s3_has_file(x, path, ve, obj, report != NULL, &why))
+		return 0;
+	if (report) {
+		(*diffs)++;
+		return obj ? buf_printf(report, "differs %s: %s\n", path, why) :
+			     buf_printf(report, "missing %s\n", path);
+	}
+	struct store_attr a = { .mode = ve->mode };
+	return upload(x, path, &a);
+}
+
+/* Make S3 under dir match the merged view of dir, recursively through the parts the new
+ * store holds. Uploads now; deletes are queued (they run after every upload). With
+ * report, changes nothing and lists the differences. */
+static int reconcile_dir(struct run *x, const char *dir, struct buf *report, int *diffs)
+{
+	struct mirror *m = x->m;
+	struct vlist v = { 0 };
+	struct buf dkey = { 0 };
+	struct slist s = { 0 };
+	char child[NAME_MAX_PATH + 2];
+	int rc = route_readdir(m->r, dir, on_view, &v);
+	if (rc)
+		goto out;
+	qsort(v.v, v.n, sizeof(*v.v), vent_cmp);
+	if ((rc = key_of(m, dir, 1, &dkey)))
+		goto out;
+	s.dirkey = dkey.data;
+	s.dirlen = dkey.len;
+	struct s3_list_opts o = { .prefix = dkey.data, .delimiter = "/" };
+	if ((rc = s3_list(x->c, &o, on_s3_page, &s)))
+		goto out;
+	for (size_t i = 0; i < v.n && !rc; i++) {
+		child_path(dir, v.v[i].name, child, sizeof(child));
+		rc = reconcile_entry(x, child, &v.v[i], s3_find(&s, v.v[i].name, 0),
+				     s3_find(&s, v.v[i].name, 1), report, diffs);
+	}
+	/* what S3 holds here and the view does not show */
+	for (size_t i = 0; i < s.n && !rc; i++) {
+		const struct sent *e = &s.v[i];
+		const struct vent *ve = view_find(&v, e->name);
+		if (!name_segment_ok(e->name, strlen(e->name)))
+			continue;     /* unreachable: never shown, never ours to delete */
+		if (ve && (e->prefix ? S_ISDIR(ve->mode) : 1))
+			continue;     /* shown (an object hidden by a directory is left alone) */
+		struct buf k = { 0 };
+		rc = buf_printf(&k, "%s%s%s", dkey.data, e->name, e->prefix ? "/" : "");
+		if (!rc && report) {
+			(*diffs)++;
+			rc = buf_printf(report, "extra %s\n", k.data);
+		} else if (!rc) {
+			rc = queue_delete(x, k.data, e->prefix);
+		}
+		buf_free(&k);
+	}
+out:
+	for (size_t i = 0; i < v.n; i++)
+		free(v.v[i].name);
+	free(v.v);
+	for (size_t i = 0; i < s.n; i++)
+		free(s.v[i].name);
+	free(s.v);
+	buf_free(&dkey);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------------------
+ * deletes: a key, or every reachable key under a prefix */
+
+struct tree_del {
+	struct mirror *m;
+	const char **keys;
+	size_t n, cap;
+	int rc;
+};
+
+static int on_tree_page(void *arg, const struct s3xml_list *page)
+{
+	struct tree_del *t = arg;
+	char path[NAME_MAX_PATH + 2];
+	const char *prefix = t->m->cfg->s3_prefix ? t->m->cfg->s3_prefix : "";
+	for (size_t i = 0; i < page->nobjects; i++) {
+		const char *key = page->objects[i].key;
+		if (name_key_to_path(prefix, key, path, sizeof(path)))
+			continue;     /* unreachable keys are not ours */
+		if (t->n == t->cap) {
+			size_t cap = t->cap ? t->cap * 2 : 256;
+			const char **k = realloc(t->keys, cap * sizeof(*k));
+			if (!k)
+				return -ENOMEM;
+			t->keys = k;
+			t->cap = cap;
+		}
+		if (!(t->keys[t->n] = strdup(key)))
+			return -ENOMEM;
+		t->n++;
+	}
+	return 0;
+}
+
+static int delete_keys(struct run *x, const char *const *keys, size_t n)
+{
+	int rc = 0;
+	if (!n)
+		return 0;
+	rc = s3_delete_many(x->c, keys, n);
+	if (rc == -ENOTSUP) {
+		rc = 0;
+		for (size_t i = 0; i < n && !rc; i++)
+			rc = s3_delete(x->c, keys[i]);
+	} else if (rc > 0) {
+		rc = -EIO;           /* S3 refused some (each logged): try the batch again */
+	}
+	if (!rc)
+		atomic_fetch_add(&mr_deletes, n);
+	return rc;
+}
+
+static int delete_one(struct run *x, const char *key, int tree)
+{
+	if (!tree) {
+		const char *k = key;
+		return delete_keys(x, &k, 1);
+	}
+	struct tree_del t = { .m = x->m };
+	struct s3_list_opts o = { .prefix = key };
+	int rc = s3_list(x->c, &o, on_tree_page, &t);
+	if (!rc)
+		rc = delete_keys(x, t.keys, t.n);
+	for (size_t i = 0; i < t.n; i++)
+		free((char *)t.keys[i]);
+	free(t.keys);
+	return rc;
+}
+
+/* A path the view does not show: its object, its marker and everything under it. */
+static int queue_absent(struct run *x, const char *path)
+{
+	struct buf k = { 0 };
+	int rc = key_of(x->m, path, 0, &k);
+	if (!rc)
+		rc = queue_delete(x, k.data, 0);
+	if (!rc)
+		rc = buf_puts(&k, "/") ?: queue_delete(x, k.data, 1);
+	buf_free(&k);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------------------
+ * one batch */
+
+struct collect {
+	struct mirror_plan *p;
+	uint64_t last;
+	size_t count;
+	int rc;
+};
+
+static int on_entry(const struct ledger_jentry *e, void *arg)
+{
+	struct collect *c = arg;
+	c->last = e->seq;
+	c->count++;
+	c->rc = mirror_plan_add(c->p, e->op, e->path, e->path2, e->time_ms);
+	return c->rc;
+}
+
+/* Journal an item again (carry), keeping its age. */
+static int carry(struct mirror *m, const struct mirror_item *it)
+{
+	struct ledger_jentry e = { .op = it->flags & MIRROR_TREE ? LEDGER_OP_UNLINK : LEDGER_OP_WRITE,
+				   .path = it->path, .time_ms = it->time_ms };
+	return ledger_journal_append(m->l, &e, NULL);
+}
+
+/* Replay one item: uploads now, deletes queued. 1 = carried (dirty file), 0, -errno. */
+static int replay_item(struct run *x, const struct mirror_item *it)
+{
+	struct mirror *m = x->m;
+	struct route_entry e;
+	if (!name_path_ok(it->path))
+		return 0;             /* reserved or malformed: never a name in S3 */
+	if (m->in_mount && jn_is_busy(it->path, m->carry_dirty))
+		return 1;             /* changing now, or being written: replayed later */
+	int rc = route_lookup(m->r, it->path, &e);
+	log_debug("mirror: %s (%s%s): %s", it->path, it->flags & MIRROR_NODE ? "node" : "",
+		  it->flags & MIRROR_TREE ? " tree" : "", rc ? strerror(-rc) :
+		  e.src == ROUTE_S3 ? "only in S3" : "on the new store");
+	if (rc == -ENOENT || rc == -ENOTDIR)
+		return strcmp(it->path, "/") ? queue_absent(x, it->path) : 0;
+	if (rc)
+		return rc;
+	if (e.src == ROUTE_S3)
+		return 0;             /* only in S3: S3 already holds what the view shows */
+	if (S_ISDIR(e.attr.mode)) {
+		if ((it->flags & MIRROR_NODE) && (rc = upload(x, it->path, &e.attr)))
+			return rc;
+		if (it->flags & MIRROR_TREE)
+			rc = reconcile_dir(x, it->path, NULL, NULL);
+		return rc;
+	}
+	rc = upload(x, it->path, &e.attr);
+	if (!rc && (it->flags & MIRROR_TREE)) {
+		/* a file where a directory may have been: nothing may stay under "path/" */
+		struct buf k = { 0 };
+		rc = key_of(m, it->path, 1, &k) ?: queue_delete(x, k.data, 1);
+		buf_free(&k);
+	}
+	return rc;
+}
+
+int mirror_batch(struct mirror *m, size_t *failed, size_t *carried)
+{
+	struct mirror_plan p = { 0 };
+	struct collect c = { .p = &p };
+	struct run x = { .m = m, .c = store_s3_client(m->r->s3) };
+	size_t nfail = 0, ncarry = 0, taken = 0;
+	m->last_items = 0;
+	unsigned char *bad = NULL;
+	int rc;
+	if (failed)
+		*failed = 0;
+	if (carried)
+		*carried = 0;
+	if (!x.c)
+		return -EINVAL;
+	/* count what we take: the plan merges entries */
+	rc = ledger_journal_foreach(m->l, 0, m->batch ? m->batch : 512, on_entry, &c);
+	if (rc < 0 || c.rc)
+		goto out;
+	if (!c.last) {
+		rc = 0;
+		goto out;
+	}
+	taken = c.count;
+	mirror_plan_finish(&p);
+	m->last_items = p.n;
+	if (!(bad = calloc(p.n ? p.n : 1, 1))) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	/* uploads (deletes queued), then deletes */
+	for (size_t i = 0; i < p.n; i++) {
+		size_t before = x.ndel;
+		int r = replay_item(&x, &p.v[i]);
+		if (r == 1) {
+			bad[i] = 2;
+		} else if (r < 0) {
+			log_warn("mirror: %s: %s (kept in the journal, tried again later)", p.v[i].path,
+				 strerror(-r));
+			bad[i] = 1;
+			for (size_t k = before; k < x.ndel; k++)   /* nothing deleted for a failed item */
+				free(x.dels[k]);
+			x.ndel = before;
+		}
+	}
+	for (size_t i = 0; i < x.ndel; i++) {
+		int r = delete_one(&x, x.dels[i], x.del_tree[i]);
+		if (r < 0) {
+			/* which item queued it is not tracked: keep every item of the batch that
+			 * removes names, so the whole delete runs again */
+			log_warn("mirror: deleting %s%s: %s (tried again later)", x.dels[i],
+				 x.del_tree[i] ? "*" : "", strerror(-r));
+			for (size_t j = 0; j < p.n; j++)
+				if (!bad[j] && (p.v[j].flags & MIRROR_TREE))
+					bad[j] = 1;
+			break;
+		}
+	}
+	/* carry what must stay, then drop the batch */
+	for (size_t i = 0; i < p.n; i++) {
+		if (!bad[i])
+			continue;
+		if ((rc = carry(m, &p.v[i]))) {
+			log_err("mirror: cannot keep %s in the journal: %s", p.v[i].path, strerror(-rc));
+			goto out;     /* nothing deleted: the whole batch runs again */
+		}
+		if (bad[i] == 1)
+			nfail++;
+		else
+			ncarry++;
+	}
+	rc = ledger_journal_delete_upto(m->l, c.last);
+	if (rc < 0)
+		goto out;
+	atomic_fetch_add(&mr_batches, 1);
+	atomic_fetch_add(&mr_errors, nfail);
+	atomic_fetch_add(&mr_carried, ncarry);
+	if (failed)
+		*failed = nfail;
+	if (carried)
+		*carried = ncarry;
+	rc = (int)taken;
+out:
+	for (size_t i = 0; i < x.ndel; i++)
+		free(x.dels[i]);
+	free(x.dels);
+	free(x.del_tree);
+	free(bad);
+	mirror_plan_free(&p);
+	if (rc < 0)
+		atomic_fetch_add(&mr_errors, 1);
+	return rc;
+}
+
+int mirror_verify(struct mirror *m, const char *path, struct buf *out)
+{
+	struct run x = { .m = m, .c = store_s3_client(m->r->s3) };
+	int diffs = 0;
+	if (!x.c)
+		return -EINVAL;
+	int rc = reconcile_dir(&x, path, out, &diffs);
+	return rc ? rc : diffs;
+}
+
+/* ------------------------------------------------------------------------------------
+ * the mount's thread */
+
+static struct {
+	pthread_mutex_t lock;      /* MR.lock: protects every field below; a leaf */
+	pthread_cond_t cond;
+	uint64_t wake_seq;         /* bumped by mirror_wake */
+	int drain;                 /* a drain was asked (sync, revert): run even with mirror=off */
+	int stop;
+	int running;
+	pthread_t th;
+} MR = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+void mirror_wake(struct ferry *fy)
+{
+	(void)fy;
+	pthread_mutex_lock(&MR.lock);
+	MR.wake_seq++;
+	pthread_cond_signal(&MR.cond);
+	pthread_mutex_unlock(&MR.lock);
+}
+
+static void drain_request(void)
+{
+	pthread_mutex_lock(&MR.lock);
+	MR.drain = 1;
+	MR.wake_seq++;
+	pthread_cond_signal(&MR.cond);
+	pthread_mutex_unlock(&MR.lock);
+}
+
+/* Wait until woken (a change, a drain, stop) or ms passed; MR.lock held. */
+static void wait_ms(unsigned ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(&MR.cond, &MR.lock, &ts);
+}
+
+static void *mirror_main(void *arg)
+{
+	struct ferry *fy = arg;
+	struct mirror m = { .r = &fy->route, .l = fy->ledger, .cfg = fy->cfg, .carry_dirty = 1,
+			    .in_mount = 1 };
+	uint64_t seen = (uint64_t)-1;
+	unsigned backoff = 0;        /* ms after a batch with failures */
+	pthread_mutex_lock(&MR.lock);
+	for (;;) {
+		if (MR.stop)
+			break;
+		int asked = MR.drain || jn_readonly();
+		int active = fy->cfg->mirror != MIRROR_OFF || asked;
+		if (!active || (MR.wake_seq == seen && !backoff)) {
+			/* idle: a second at most, so carried entries (open files) are looked at again */
+			uint64_t was = MR.wake_seq;
+			wait_ms(1000);
+			if (MR.wake_seq == was)
+				seen = (uint64_t)-1;   /* a timeout: look at the journal anyway */
+			continue;
+		}
+		seen = MR.wake_seq;
+		if (backoff) {
+			wait_ms(backoff);
+			if (MR.stop)
+				break;
+		} else if (!asked) {
+			wait_ms(200);              /* let a burst gather into one batch */
+			seen = MR.wake_seq;
+			if (MR.stop)
+				break;
+		}
+		pthread_mutex_unlock(&MR.lock);
+		size_t failed = 0, carried = 0;
+		int n;
+		m.carry_dirty = !jn_readonly();
+		for (;;) {
+			n = mirror_batch(&m, &failed, &carried);
+			if (n <= 0 || failed || carried == m.last_items)
+				break;      /* empty, failing, or only open files left: wait */
+			pthread_mutex_lock(&MR.lock);
+			int stop = MR.stop;
+			pthread_mutex_unlock(&MR.lock);
+			if (stop)
+				break;
+		}
+		if (n < 0)
+			log_warn("mirror: %s (tried again later)", strerror(-n));
+		pthread_mutex_lock(&MR.lock);
+		if (n < 0 || failed) {
+			backoff = backoff ? (backoff * 2 > 30000 ? 30000 : backoff * 2) : 1000;
+		} else {
+			backoff = 0;
+			if (n == 0)
+				MR.drain = 0;      /* the journal is empty: the drain is done */
+		}
+	}
+	pthread_mutex_unlock(&MR.lock);
+	return NULL;
+}
+
+int mirror_start(struct ferry *fy)
+{
+	if (!fy->ledger)
+		return 0;
+	pthread_mutex_lock(&MR.lock);
+	MR.stop = 0;
+	MR.drain = 0;
+	pthread_mutex_unlock(&MR.lock);
+	int rc = pthread_create(&MR.th, NULL, mirror_main, fy);
+	if (rc)
+		return -rc;
+	MR.running = 1;
+	if (fy->cfg->state_dir) {
+		struct buf p = { 0 };
+		if (buf_printf(&p, "%s/mount.conf", fy->cfg->state_dir) == 0 &&
+		    (rc = mirror_save_config(fy->cfg, p.data)))
+			log_warn("cannot write %s: %s (ferryctl sync-back --state then needs the "
+				 "configuration)", p.data, strerror(-rc));
+		buf_free(&p);
+	}
+	return 0;
+}
+
+void mirror_stop(struct ferry *fy)
+{
+	(void)fy;
+	if (!MR.running)
+		return;
+	pthread_mutex_lock(&MR.lock);
+	MR.stop = 1;
+	pthread_cond_broadcast(&MR.cond);
+	pthread_mutex_unlock(&MR.lock);
+	pthread_join(MR.th, NULL);
+	MR.running = 0;
+}
+
+static int value_is(const char *value, size_t size, const char *want)
+{
+	size_t n = strlen(want);
+	while (size && (value[size - 1] == '\n' || value[size - 1] == '\0'))
+		size--;
+	return size == n && !memcmp(value, want, n);
+}
+
+int mirror_control(struct ferry *fy, const char *path, const char *name, const char *value,
+		   size_t size)
+{
+	if (strcmp(name, "sync") && strcmp(name, "revert"))
+		return -ENODATA;
+	if (strcmp(path, "/"))
+		return -EROFS;
+	if (!fy->ledger)
+		return -EROFS;
+	if (!strcmp(name, "sync")) {
+		if (!value_is(value, size, "now"))
+			return -EINVAL;
+		log_notice("write-back to S3 asked now");
+		drain_request();
+		return 0;
+	}
+	if (value_is(value, size, "1")) {
+		if (!jn_readonly())
+			log_notice("revert: the mount refuses changes (EROFS) and writes back to S3");
+		jn_set_readonly(1);
+		drain_request();
+		return 0;
+	}
+	if (value_is(value, size, "0")) {
+		if (jn_readonly())
+			log_notice("revert cancelled: the mount accepts changes again");
+		jn_set_readonly(0);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int mirror_getxattr(struct ferry *fy, const char *path, const char *name, struct buf *b)
+{
+	if (strcmp(path, "/"))
+		return -ENODATA;
+	if (!strcmp(name, "revert"))
+		return buf_puts(b, jn_readonly() ? "1" : "0");
+	if (!strcmp(name, "sync_verify")) {
+		struct mirror m = { .r = &fy->route, .l = fy->ledger, .cfg = fy->cfg };
+		struct buf d = { 0 };
+		int rc = mirror_verify(&m, "/", &d);
+		if (d.len > 60000) {     /* a getxattr value is at most 64 KiB */
+			d.len = 60000;
+			d.data[d.len] = '\0';
+			buf_puts(&d, "...\n");
+		}
+		if (rc >= 0)
+			rc = rc == 0 ? buf_puts(b, "ok\n") :
+				       buf_printf(b, "%d difference(s)\n%s", rc, d.data ? d.data : "");
+		buf_free(&d);
+		return rc;
+	}
+	return -ENODATA;
+}
+
+/* ------------------------------------------------------------------------------------
+ * the mount's configuration for `ferryctl sync-back --state` */
+
+int mirror_save_config(const struct ferry_config *cfg, const char *path)
+{
+	struct buf b = { 0 };
+	struct buf tmp = { 0 };
+	int rc = buf_printf(&b, "# written by ferryfs at mount: the stores of this state "
+			    "directory (no secrets)\n");
+#define STR(k) if (!rc && cfg->k && cfg->k[0]) rc = buf_printf(&b, #k " = %s\n", cfg->k)
+#define NUM(k) if (!rc) rc = buf_printf(&b, #k " = %llu\n", (unsigned long long)cfg->k)
+	STR(s3_endpoint);
+	STR(s3_bucket);
+	STR(s3_prefix);
+	STR(s3_region);
+	STR(s3_profile);
+	STR(s3_ca_file);
+	STR(nfs);
+	STR(name);
+	NUM(s3_path_style);
+	NUM(s3_insecure_tls);
+	NUM(s3_connections);
+	NUM(s3_retries);
+	NUM(s3_timeout);
+	NUM(s3_part_size);
+	NUM(s3_multipart_threshold);
+	NUM(nfs_connections);
+	NUM(uid);
+	NUM(gid);
+	NUM(rename_dir_limit);
+#undef STR
+#undef NUM
+	if (!rc)
+		rc = buf_printf(&b, "file_mode = 0%o\ndir_mode = 0%o\n", (unsigned)cfg->file_mode,
+				(unsigned)cfg->dir_mode);
+	if (!rc)
+		rc = buf_printf(&tmp, "%s.tmp", path);
+	if (rc)
+		goto out;
+	int fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if (write(fd, b.data, b.len) != (ssize_t)b.len || fsync(fd))
+		rc = errno ? -errno : -EIO;
+	close(fd);
+	if (!rc && rename(tmp.data, path))
+		rc = -errno;
+	if (rc)
+		unlink(tmp.data);
+out:
+	buf_free(&b);
+	buf_free(&tmp);
+	return rc;
+}
