@@ -367,6 +367,8 @@ static int vent_cmp(const void *a, const void *b)
 static const struct vent *view_find(const struct vlist *v, const char *name)
 {
 	struct vent k = { .name = (char *)name };
+	if (!v->n)
+		return NULL;      /* bsearch never gets a NULL array */
 	return bsearch(&k, v->v, v->n, sizeof(*v->v), vent_cmp);
 }
 
@@ -519,7 +521,8 @@ static int reconcile_dir(struct run *x, const char *dir, struct buf *report, int
 	int rc = route_readdir(m->r, dir, on_view, &v);
 	if (rc)
 		goto out;
-	qsort(v.v, v.n, sizeof(*v.v), vent_cmp);
+	if (v.n > 1)
+		qsort(v.v, v.n, sizeof(*v.v), vent_cmp);
 	if ((rc = key_of(m, dir, 1, &dkey)))
 		goto out;
 	s.dirkey = dkey.data;
