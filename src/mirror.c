@@ -1027,7 +1027,7 @@ int mirror_save_config(const struct ferry_config *cfg, const char *path)
 	struct buf b = { 0 };
 	struct buf tmp = { 0 };
 	int rc = buf_printf(&b, "# written by ferryfs at mount: the stores of this state "
-			    "directory (no secrets)\n");
+			    "directory (credentials are never written here)\n");
 #define STR(k) if (!rc && cfg->k && cfg->k[0]) rc = buf_printf(&b, #k " = %s\n", cfg->k)
 #define NUM(k) if (!rc) rc = buf_printf(&b, #k " = %llu\n", (unsigned long long)cfg->k)
 	STR(s3_endpoint);
