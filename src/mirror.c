@@ -20,10 +20,12 @@
  * - A path whose upload or delete failed is journaled again likewise; the thread backs off
  *   (1 s doubling to 30 s) and the failure is counted (mirror_errors) and logged.
  *
- * Threads and locks: one mirror thread per mount (mirror_start); FUSE threads only call
- * mirror_wake (MR.lock, a leaf) and mirror_control. The thread holds no lock of its own
- * while it calls route.c, the stores or the ledger, so it fits doc/design.md's lock order
- * as any FUSE handler does. */
+ * Threads and locks: one mirror thread per mount (mirror_start), which replays a batch's
+ * paths on up to MIRROR_WORKERS threads at once (started per batch, joined before the
+ * deletes); FUSE threads only call mirror_wake (MR.lock, a leaf) and mirror_control.
+ * par.lock (a leaf) hands out a batch's items. No lock is held while route.c, the stores
+ * or the ledger are called, so the mirror fits doc/design.md's lock order as any FUSE
+ * handler does. */
 #include "mirror.h"
 
 #include <errno.h>
@@ -143,8 +145,11 @@ struct run {
 	char **dels;            /* keys to delete, or "path/" prefixes to delete under */
 	unsigned char *del_tree;/* 1: dels[i] is a prefix: every key under it */
 	size_t ndel, capdel;
-	int err;                /* first error of the current item */
+	int held;               /* the current item met a foreign change (see upload) */
 };
+
+/* upload: S3 holds another version than this ledger knows: not overwritten */
+#define MIRROR_HELD 2
 
 static int key_of(struct mirror *m, const char *path, int dir, struct buf *b)
 {
@@ -254,6 +259,27 @@ static int upload(struct run *x, const char *path, const struct store_attr *hint
 	}
 	struct nfs_src src = { .st = nfs };
 	struct store_attr a;
+	struct ledger_file rec;
+	if (m->l && ledger_file_get(m->l, path, &rec) == 0 && rec.etag[0]) {
+		/* A host still on S3 may have written the object since we last saw it: never
+		 * overwrite that version. Revalidation (fleet.c) keeps it beside ours as a
+		 * conflict copy and records its ETag; then ours goes over the key. (Check then
+		 * PUT: a write landing in between is not seen; S3 conditional writes would close
+		 * that, s3rver has none.) */
+		struct s3_object_info oi;
+		if ((rc = key_of(m, path, 0, &key)))
+			goto out;
+		rc = s3_head(x->c, key.data, &oi);
+		if (rc == 0 && strcmp(oi.etag, rec.etag)) {
+			log_info("mirror: %s: S3 holds another version (ETag %s, known %s): not "
+				 "overwritten, kept for revalidation", path, oi.etag, rec.etag);
+			x->held = 1;
+			rc = MIRROR_HELD;
+			goto out;
+		}
+		if (rc && rc != -ENOENT)
+			goto out;
+	}
 	if ((rc = store_open(nfs, path, O_RDONLY, 0, NULL, &src.f)))
 		goto out;
 	if (!(rc = store_fstat(nfs, src.f, &a)) && !(rc = key_of(m, path, 0, &key))) {
@@ -273,7 +299,7 @@ out:
 	if (!rc)
 		atomic_fetch_add(&mr_puts, 1);
 	buf_free(&key);
-	return rc;
+	return rc == MIRROR_HELD ? 0 : rc;   /* held: x->held says so */
 }
 
 /* ------------------------------------------------------------------------------------
@@ -709,6 +735,81 @@ static int replay_item(struct run *x, const struct mirror_item *it)
 	return rc;
 }
 
+static void revert_note(const struct mirror_plan *p, const unsigned char *bad);
+
+/* Items replayed in parallel: each worker has its own run (its own delete list), merged
+ * into x afterwards. Paths are independent (each is replayed by state), so the order of
+ * uploads does not matter; only the deletes wait for every upload. */
+#define MIRROR_WORKERS 4
+
+struct par {
+	struct run *x;              /* the batch's run: deletes are merged into it */
+	struct mirror_plan *p;
+	unsigned char *bad;         /* per item: 1 failed, 2 busy (carried) */
+	pthread_mutex_t lock;       /* protects next and the merge into x; a leaf */
+	size_t next;
+	int rc;                     /* first -ENOMEM of a merge */
+};
+
+static void replay_one(struct par *pa, struct run *w, size_t i)
+{
+	size_t before = w->ndel;
+	w->held = 0;
+	int r = replay_item(w, &pa->p->v[i]);
+	if (r == 0 && w->held)
+		r = 1;            /* kept in the journal like a busy path, not a failure */
+	if (r == 1) {
+		pa->bad[i] = 2;
+	} else if (r < 0) {
+		log_warn("mirror: %s: %s (kept in the journal, tried again later)", pa->p->v[i].path,
+			 strerror(-r));
+		pa->bad[i] = 1;
+		for (size_t k = before; k < w->ndel; k++)   /* nothing deleted for a failed item */
+			free(w->dels[k]);
+		w->ndel = before;
+	}
+}
+
+static void *replay_worker(void *arg)
+{
+	struct par *pa = arg;
+	struct run w = { .m = pa->x->m, .c = pa->x->c };
+	for (;;) {
+		pthread_mutex_lock(&pa->lock);
+		size_t i = pa->next++;
+		pthread_mutex_unlock(&pa->lock);
+		if (i >= pa->p->n)
+			break;
+		replay_one(pa, &w, i);
+	}
+	pthread_mutex_lock(&pa->lock);
+	for (size_t k = 0; k < w.ndel; k++) {
+		if (!pa->rc)
+			pa->rc = queue_delete(pa->x, w.dels[k], w.del_tree[k]);
+		free(w.dels[k]);
+	}
+	pthread_mutex_unlock(&pa->lock);
+	free(w.dels);
+	free(w.del_tree);
+	return NULL;
+}
+
+static int replay_all(struct run *x, struct mirror_plan *p, unsigned char *bad)
+{
+	struct par pa = { .x = x, .p = p, .bad = bad };
+	pthread_t th[MIRROR_WORKERS];
+	unsigned n = p->n < MIRROR_WORKERS ? (unsigned)p->n : MIRROR_WORKERS, started = 0;
+	pthread_mutex_init(&pa.lock, NULL);
+	for (; started + 1 < n; started++)   /* this thread is one of the workers */
+		if (pthread_create(&th[started], NULL, replay_worker, &pa))
+			break;
+	replay_worker(&pa);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	pthread_mutex_destroy(&pa.lock);
+	return pa.rc;
+}
+
 int mirror_batch(struct mirror *m, size_t *failed, size_t *carried)
 {
 	struct mirror_plan p = { 0 };
@@ -739,21 +840,9 @@ int mirror_batch(struct mirror *m, size_t *failed, size_t *carried)
 		rc = -ENOMEM;
 		goto out;
 	}
-	/* uploads (deletes queued), then deletes */
-	for (size_t i = 0; i < p.n; i++) {
-		size_t before = x.ndel;
-		int r = replay_item(&x, &p.v[i]);
-		if (r == 1) {
-			bad[i] = 2;
-		} else if (r < 0) {
-			log_warn("mirror: %s: %s (kept in the journal, tried again later)", p.v[i].path,
-				 strerror(-r));
-			bad[i] = 1;
-			for (size_t k = before; k < x.ndel; k++)   /* nothing deleted for a failed item */
-				free(x.dels[k]);
-			x.ndel = before;
-		}
-	}
+	/* uploads (deletes queued), several paths at once, then deletes */
+	if ((rc = replay_all(&x, &p, bad)))
+		goto out;
 	for (size_t i = 0; i < x.ndel; i++) {
 		int r = delete_one(&x, x.dels[i], x.del_tree[i]);
 		if (r < 0) {
@@ -766,6 +855,17 @@ int mirror_batch(struct mirror *m, size_t *failed, size_t *carried)
 					bad[j] = 1;
 			break;
 		}
+	}
+	/* every path busy and nothing else in the journal: leave it as it is (journaling the
+	 * same entries again every second would only churn the ledger) */
+	size_t nbusy = 0;
+	for (size_t i = 0; i < p.n; i++)
+		nbusy += bad[i] == 2;
+	if (nbusy == p.n && c.count < (m->batch ? m->batch : 512)) {
+		if (carried)
+			*carried = nbusy;
+		rc = (int)taken;
+		goto out;
 	}
 	/* carry what must stay, then drop the batch */
 	for (size_t i = 0; i < p.n; i++) {
@@ -783,6 +883,8 @@ int mirror_batch(struct mirror *m, size_t *failed, size_t *carried)
 	rc = ledger_journal_delete_upto(m->l, c.last);
 	if (rc < 0)
 		goto out;
+	if (m->in_mount && jn_readonly())
+		revert_note(&p, bad);      /* what ferryctl revert will verify */
 	atomic_fetch_add(&mr_batches, 1);
 	atomic_fetch_add(&mr_errors, nfail);
 	atomic_fetch_add(&mr_carried, ncarry);
@@ -801,6 +903,102 @@ out:
 	if (rc < 0)
 		atomic_fetch_add(&mr_errors, 1);
 	return rc;
+}
+
+/* What a revert drained: the paths of every batch replayed since the revert was asked,
+ * checked by mirror_verify_paths. */
+static struct {
+	pthread_mutex_t lock;      /* RV.lock: protects set; a leaf */
+	struct mirror_plan set;
+} RV = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void revert_note(const struct mirror_plan *p, const unsigned char *bad)
+{
+	pthread_mutex_lock(&RV.lock);
+	for (size_t i = 0; i < p->n; i++)
+		if (!bad[i] && plan_push(&RV.set, p->v[i].path, p->v[i].flags, p->v[i].time_ms))
+			log_warn("mirror: out of memory: %s will not be verified", p->v[i].path);
+	mirror_plan_finish(&RV.set);
+	pthread_mutex_unlock(&RV.lock);
+}
+
+static void revert_reset(void)
+{
+	pthread_mutex_lock(&RV.lock);
+	mirror_plan_free(&RV.set);
+	pthread_mutex_unlock(&RV.lock);
+}
+
+/* Does S3 hold what the view shows at one path (and, for a directory named by a removal
+ * or rename, under it)? Differences are appended to out and counted. */
+static int verify_item(struct run *x, const struct mirror_item *it, struct buf *out, int *diffs)
+{
+	struct mirror *m = x->m;
+	struct route_entry e;
+	struct store_attr a;
+	if (!name_path_ok(it->path))
+		return 0;
+	int rc = route_lookup(m->r, it->path, &e);
+	if (rc == -ENOENT || rc == -ENOTDIR) {
+		rc = store_stat(m->r->s3, it->path, &a);
+		if (rc == -ENOENT || rc == -ENOTDIR)
+			return 0;
+		if (rc)
+			return rc;
+		(*diffs)++;
+		return buf_printf(out, "extra %s: gone from the mount, still in S3\n", it->path);
+	}
+	if (rc || e.src == ROUTE_S3)
+		return rc;
+	if (S_ISDIR(e.attr.mode)) {
+		rc = store_stat(m->r->s3, it->path, &a);
+		if (rc == -ENOENT || rc == -ENOTDIR || (rc == 0 && !S_ISDIR(a.mode))) {
+			(*diffs)++;
+			return buf_printf(out, "missing %s/\n", it->path);
+		}
+		if (rc)
+			return rc;
+		return (it->flags & MIRROR_TREE) ? reconcile_dir(x, it->path, out, diffs) : 0;
+	}
+	if (!S_ISREG(e.attr.mode) && !S_ISLNK(e.attr.mode))
+		return 0;
+	struct buf key = { 0 };
+	struct s3_object_info oi;
+	if ((rc = key_of(m, it->path, 0, &key)))
+		return rc;
+	rc = s3_head(x->c, key.data, &oi);
+	buf_free(&key);
+	if (rc == -ENOENT) {
+		(*diffs)++;
+		return buf_printf(out, "missing %s\n", it->path);
+	}
+	if (rc)
+		return rc;
+	struct vent ve = { .mode = e.attr.mode, .size = e.attr.size, .src = e.src };
+	struct sent se = { .size = oi.size };
+	snprintf(se.etag, sizeof(se.etag), "%s", oi.etag);
+	const char *why;
+	if (s3_has_file(x, it->path, &ve, &se, 1, &why))
+		return 0;
+	(*diffs)++;
+	return buf_printf(out, "differs %s: %s\n", it->path, why);
+}
+
+int mirror_verify_paths(struct mirror *m, struct buf *out)
+{
+	struct run x = { .m = m, .c = store_s3_client(m->r->s3) };
+	struct mirror_plan p = { 0 };
+	int diffs = 0, rc = 0;
+	if (!x.c)
+		return -EINVAL;
+	pthread_mutex_lock(&RV.lock);
+	for (size_t i = 0; i < RV.set.n && !rc; i++)
+		rc = plan_push(&p, RV.set.v[i].path, RV.set.v[i].flags, RV.set.v[i].time_ms);
+	pthread_mutex_unlock(&RV.lock);
+	for (size_t i = 0; i < p.n && !rc; i++)
+		rc = verify_item(&x, &p.v[i], out, &diffs);
+	mirror_plan_free(&p);
+	return rc ? rc : diffs;
 }
 
 int mirror_verify(struct mirror *m, const char *path, struct buf *out)
@@ -980,8 +1178,10 @@ int mirror_control(struct ferry *fy, const char *path, const char *name, const c
 		return 0;
 	}
 	if (value_is(value, size, "1")) {
-		if (!jn_readonly())
+		if (!jn_readonly()) {
 			log_notice("revert: the mount refuses changes (EROFS) and writes back to S3");
+			revert_reset();
+		}
 		jn_set_readonly(1);
 		drain_request();
 		return 0;
@@ -1001,10 +1201,11 @@ int mirror_getxattr(struct ferry *fy, const char *path, const char *name, struct
 		return -ENODATA;
 	if (!strcmp(name, "revert"))
 		return buf_puts(b, jn_readonly() ? "1" : "0");
-	if (!strcmp(name, "sync_verify")) {
+	int all = !strcmp(name, "sync_verify_all");
+	if (all || !strcmp(name, "sync_verify")) {
 		struct mirror m = { .r = &fy->route, .l = fy->ledger, .cfg = fy->cfg };
 		struct buf d = { 0 };
-		int rc = mirror_verify(&m, "/", &d);
+		int rc = all ? mirror_verify(&m, "/", &d) : mirror_verify_paths(&m, &d);
 		if (d.len > 60000) {     /* a getxattr value is at most 64 KiB */
 			d.len = 60000;
 			d.data[d.len] = '\0';

@@ -43,6 +43,11 @@ int mirror_batch(struct mirror *m, size_t *failed, size_t *carried);
  * or -errno. */
 int mirror_verify(struct mirror *m, const char *path, struct buf *out);
 
+/* Check, as mirror_verify does, the paths named by the journal entries the mount drained
+ * since its revert was asked (directories named by a removal or rename: their subtree).
+ * Returns the number of differences or -errno. Mount only. */
+int mirror_verify_paths(struct mirror *m, struct buf *out);
+
 /* ---- the coalescing plan (pure; unit-tested) ---- */
 
 #define MIRROR_NODE 0x1u   /* the path itself: upload what it is now, or delete it */
@@ -80,8 +85,9 @@ void mirror_wake(struct ferry *fy);
  * other names, -EROFS off the root, -EINVAL for a bad value. */
 int mirror_control(struct ferry *fy, const char *path, const char *name, const char *value,
 		   size_t size);
-/* getxattr on the root: "revert" = "1"/"0"; "sync_verify" = the output of mirror_verify
- * of "/" ("ok\n" first when nothing differs). -ENODATA otherwise. */
+/* getxattr on the root: "revert" = "1"/"0"; "sync_verify" = the output of
+ * mirror_verify_paths, "sync_verify_all" that of mirror_verify of "/" ("ok\n" when nothing
+ * differs, else "N difference(s)\n" and one line each). -ENODATA otherwise. */
 int mirror_getxattr(struct ferry *fy, const char *path, const char *name, struct buf *b);
 
 /* counters for user.ferryfs.stats */

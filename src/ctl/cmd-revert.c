@@ -1,7 +1,9 @@
-/* cmd-revert.c - `ferryctl revert MOUNT`: make the mount refuse every change (EROFS; reads
- * go on), write the journal back to S3 (also with mirror=off), check that S3 holds what
- * the mount shows, and say whether it is safe to unmount (spec 7). Exit 0: safe; 1: not
- * (what differs is printed). `ferryctl revert --cancel MOUNT` accepts changes again. */
+/* cmd-revert.c - `ferryctl revert [--full] MOUNT`: make the mount refuse every change
+ * (EROFS; reads go on), write the journal back to S3 (also with mirror=off), check that S3
+ * holds what the mount shows for every path the drained journal named (--full: for
+ * everything the new store holds), and say whether it is safe to unmount (spec 7). Exit 0:
+ * safe; 1: not (what differs is printed). `ferryctl revert --cancel MOUNT` accepts
+ * changes again. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -16,10 +18,12 @@ int ctl_wait_synced(const char *root, unsigned stall_s);   /* cmd-syncback.c */
 static int cmd_revert(int argc, char **argv)
 {
 	const char *mount = NULL;
-	int cancel = 0;
+	int cancel = 0, full = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--cancel"))
 			cancel = 1;
+		else if (!strcmp(argv[i], "--full"))
+			full = 1;
 		else if (argv[i][0] != '-' && !mount)
 			mount = argv[i];
 		else
@@ -53,7 +57,8 @@ static int cmd_revert(int argc, char **argv)
 	char *v = malloc(size + 1);
 	if (!v)
 		return 1;
-	ssize_t n = getxattr(root, "user.ferryfs.sync_verify", v, size);
+	ssize_t n = getxattr(root, full ? "user.ferryfs.sync_verify_all" : "user.ferryfs.sync_verify",
+			     v, size);
 	if (n < 0) {
 		rc = errno;
 		ctl_err("%s: cannot check S3 against the mount: %s", root,
@@ -73,4 +78,4 @@ static int cmd_revert(int argc, char **argv)
 	return 1;
 }
 
-const struct ctl_cmd ctl_cmd_revert = { "revert", "revert [--cancel] MOUNT", cmd_revert };
+const struct ctl_cmd ctl_cmd_revert = { "revert", "revert [--full] [--cancel] MOUNT", cmd_revert };

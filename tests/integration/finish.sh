@@ -85,6 +85,9 @@ h_is "$(state "$M/d/f2.txt") $(state "$M/big.bin") $(state "$M/keep/x.txt")" "mi
 	"the crawl migrated what was left"
 h_ok "the journal is empty (written back, if anything journals)" \
 	h_wait_for 60 bash -c "[ \"\$(getfattr --only-values -n user.ferryfs.stats '$M' | awk '\$1 == \"journal_pending\" { print \$2 }')\" = 0 ]"
+# write-back (mirror=async) deleted del.txt from S3 too: an old host puts it back, so that
+# "stays deleted though S3 still has it" below still means something
+printf 'an old host wrote it again\n' | h_seed_s3 del.txt
 before=$(tree "$M")
 # a second host (its own ledger), mounted before finish: it must switch too
 MA=$M STA=$H_STATE PIDA=$H_FERRY_PID

@@ -86,8 +86,8 @@ head -c 200000 /dev/urandom >"$M/deep/big.bin"
 h_ok "the workload ran" test -f "$M/dir2/sub/b.txt"
 VIEW=$(mount_view "$M")
 h_diag "mount view: $(echo "$VIEW" | wc -l) files"
-h_ok "ferryctl revert: written back, verified, safe to unmount" \
-	bash -c "'$FERRYCTL' revert '$M' >'$H_TMP/revert.out' 2>&1; rc=\$?; cat '$H_TMP/revert.out'; [ \$rc = 0 ] && grep -q 'safe to unmount' '$H_TMP/revert.out'"
+h_ok "ferryctl revert --full: written back, verified, safe to unmount" \
+	bash -c "'$FERRYCTL' revert --full '$M' >'$H_TMP/revert.out' 2>&1; rc=\$?; cat '$H_TMP/revert.out'; [ \$rc = 0 ] && grep -q 'safe to unmount' '$H_TMP/revert.out'"
 h_is "$(stat_val "$M" journal_pending)" 0 "the journal is empty after revert"
 h_is "$(stat_val "$M" read_only)" 1 "the stats say the mount is read-only"
 h_ok "after revert, create is refused (EROFS)" bash -c "! echo x 2>'$H_TMP/err' >'$M/after.txt' && grep -q 'Read-only' '$H_TMP/err'"
@@ -128,6 +128,16 @@ h_ok "during the stream the oldest entry was never more than 3 s old (max ${maxl
 h_ok "the journal empties by itself within 5 s of the last write" h_wait_for 5 journal_empty
 h_is "$(h_aws s3 ls "s3://$B/stream/" | awk 'NF == 4' | wc -l)" 150 "S3 has the 150 files"
 h_is "$(h_aws s3 cp "s3://$B/stream/f77" -)" "small file 77" "... with their bytes"
+# a file held open while it is written is not uploaded half-written
+exec 7>"$M/stream/held.txt"
+echo "first half" >&7
+sleep 2.5
+h_ok "a file still open for writing is not in S3 yet" bash -c "! /usr/bin/aws --endpoint-url '$H_S3_URL' s3api head-object --bucket '$B' --key stream/held.txt >/dev/null 2>&1"
+h_ok "... its entry waits in the journal" test "$(pending)" -ge 1
+echo "second half" >&7
+exec 7>&-
+h_ok "once closed it is written back" h_wait_for 5 journal_empty
+h_is "$(h_aws s3 cp "s3://$B/stream/held.txt" - | tr '\n' '|')" "first half|second half|" "... whole"
 h_ok "the stats count the uploads" test "$(stat_val "$M" mirror_puts)" -ge 150
 h_is "$(stat_val "$M" mirror_errors)" 0 "... and no error"
 h_umount
@@ -198,5 +208,25 @@ h_is "$(h_aws s3 ls "s3://$B/two/" | awk 'NF == 4 {print $4}' | tr '\n' ' ')" "a
 	"S3 holds both hosts' files"
 h_is "$(h_aws s3 cp "s3://$B/two/b2" -)" "host b 2" "... with their bytes"
 h_ok "... and host b's deletion" bash -c "! /usr/bin/aws --endpoint-url '$H_S3_URL' s3api head-object --bucket '$B' --key keep.txt >/dev/null 2>&1"
+
+# --- 6. a version written to S3 by an old host is never overwritten by write-back ---
+printf 'v1 from S3\n' | seed held/m.txt
+h_mount "mirror=off,revalidate=4"
+M=$H_MNT
+h_ok "the file migrates" "$FERRYCTL" migrate --wait "$M/held/m.txt"
+printf 'ours, through the mount\n' >"$M/held/m.txt"
+printf "theirs, from an old host\n" | h_aws s3 cp --only-show-errors - "s3://$B/held/m.txt"
+setfattr -n user.ferryfs.sync -v now "$M"
+h_ok "write-back does not overwrite the old host's version (held, logged)" \
+	h_wait_for 10 grep -q "mirror: /held/m.txt: S3 holds another version" "$H_TMP/ferryfs.log"
+h_ok "... the entry waits in the journal" test "$(pending)" -ge 1
+h_ok "revalidation makes it a conflict" h_wait_for 20 bash -c \
+	"[ \"\$(getfattr --only-values -n user.ferryfs.state '$M/held/m.txt' 2>/dev/null)\" = conflict ]"
+h_ok "then sync-back drains the journal" "$FERRYCTL" sync-back "$M" --wait
+h_is "$(h_aws s3 cp "s3://$B/held/m.txt" -)" "ours, through the mount" "S3 holds ours at the key"
+sib=$(h_aws s3 ls "s3://$B/held/" | awk 'NF == 4 && $4 ~ /conflict-s3-/ {print $4}')
+h_is "$(h_aws s3 cp "s3://$B/held/$sib" - 2>&1)" "theirs, from an old host" \
+	"... and the old host's version beside it ($sib): nothing lost"
+h_umount
 
 h_done
