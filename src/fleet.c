@@ -53,6 +53,7 @@
 #include "ledger.h"
 #include "log.h"
 #include "naming.h"
+#include "mirror.h"
 #include "ns.h"
 #include "s3/client.h"
 #include "s3/xml.h"
@@ -348,6 +349,10 @@ static void conflict(struct ferry *fy, const char *path, const char *etag, uint6
 static void revalidate_one(struct ferry *fy, const char *path, const char *etag, uint64_t size)
 {
 	struct ledger_file rec;
+	/* our own write-back, between its PUT and the ledger's record of the new ETag: not
+	 * another host's change. Asked before the ledger is read (mirror.h says why). */
+	if (mirror_uploading(path))
+		return;
 	if (ledger_file_get(fy->ledger, path, &rec) || !rec.etag[0] || !strcmp(rec.etag, etag))
 		return;
 	if (rec.state == LEDGER_MIGRATED && rec.ino == route_s3_ino(&fy->route, path))

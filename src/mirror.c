@@ -200,6 +200,44 @@ static ssize_t nfs_read(void *arg, void *buf, size_t len, uint64_t off)
 	return (ssize_t)done;
 }
 
+/* Paths being uploaded (mirror_uploading): a few nodes on the uploaders' stacks. */
+struct uploading {
+	const char *path;
+	struct uploading *next;
+};
+static pthread_mutex_t up_lock = PTHREAD_MUTEX_INITIALIZER;  /* protects up_head; a leaf */
+static struct uploading *up_head;
+
+static void up_add(struct uploading *u, const char *path)
+{
+	u->path = path;
+	pthread_mutex_lock(&up_lock);
+	u->next = up_head;
+	up_head = u;
+	pthread_mutex_unlock(&up_lock);
+}
+
+static void up_del(struct uploading *u)
+{
+	pthread_mutex_lock(&up_lock);
+	for (struct uploading **p = &up_head; *p; p = &(*p)->next)
+		if (*p == u) {
+			*p = u->next;
+			break;
+		}
+	pthread_mutex_unlock(&up_lock);
+}
+
+int mirror_uploading(const char *path)
+{
+	int found = 0;
+	pthread_mutex_lock(&up_lock);
+	for (struct uploading *u = up_head; u && !found; u = u->next)
+		found = !strcmp(u->path, path);
+	pthread_mutex_unlock(&up_lock);
+	return found;
+}
+
 static int record_etag(struct ledger_file *rec, bool exists, void *arg)
 {
 	const struct ledger_file *now = arg;
@@ -260,6 +298,8 @@ static int upload(struct run *x, const char *path, const struct store_attr *hint
 	struct nfs_src src = { .st = nfs };
 	struct store_attr a;
 	struct ledger_file rec;
+	struct uploading up;
+	up_add(&up, path);        /* until the new ETag is recorded (mirror_uploading) */
 	if (m->l && ledger_file_get(m->l, path, &rec) == 0 && rec.etag[0]) {
 		/* A host still on S3 may have written the object since we last saw it: never
 		 * overwrite that version. Revalidation (fleet.c) keeps it beside ours as a
@@ -268,20 +308,20 @@ static int upload(struct run *x, const char *path, const struct store_attr *hint
 		 * that, s3rver has none.) */
 		struct s3_object_info oi;
 		if ((rc = key_of(m, path, 0, &key)))
-			goto out;
+			goto out_up;
 		rc = s3_head(x->c, key.data, &oi);
 		if (rc == 0 && strcmp(oi.etag, rec.etag)) {
 			log_info("mirror: %s: S3 holds another version (ETag %s, known %s): not "
 				 "overwritten, kept for revalidation", path, oi.etag, rec.etag);
 			x->held = 1;
 			rc = MIRROR_HELD;
-			goto out;
+			goto out_up;
 		}
 		if (rc && rc != -ENOENT)
-			goto out;
+			goto out_up;
 	}
 	if ((rc = store_open(nfs, path, O_RDONLY, 0, NULL, &src.f)))
-		goto out;
+		goto out_up;
 	if (!(rc = store_fstat(nfs, src.f, &a)) && !(rc = key_of(m, path, 0, &key))) {
 		meta_of(&a, &meta);
 		rc = s3_put(x->c, key.data, a.size, nfs_read, &src, &meta, etag);
@@ -295,6 +335,8 @@ static int upload(struct run *x, const char *path, const struct store_attr *hint
 			log_warn("mirror: %s uploaded, but its ETag is not recorded: %s", path,
 				 strerror(-lrc));
 	}
+out_up:
+	up_del(&up);
 out:
 	if (!rc)
 		atomic_fetch_add(&mr_puts, 1);

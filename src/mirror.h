@@ -90,6 +90,11 @@ int mirror_control(struct ferry *fy, const char *path, const char *name, const c
  * differs, else "N difference(s)\n" and one line each). -ENODATA otherwise. */
 int mirror_getxattr(struct ferry *fy, const char *path, const char *name, struct buf *b);
 
+/* 1 while the mirror is uploading path (from before its PUT until the new ETag is in the
+ * ledger), else 0. Revalidation asks this BEFORE reading the ledger record: a changed
+ * ETag it saw is then either ours in flight (1) or already recorded (the record says so). */
+int mirror_uploading(const char *path);
+
 /* counters for user.ferryfs.stats */
 struct mirror_counters {
 	uint64_t puts, deletes, errors, carried, batches;
