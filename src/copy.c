@@ -91,32 +91,136 @@ static void tmp_name(const char *dst, char *out, size_t outlen)
 		 (int)getpid(), atomic_fetch_add(&copy_seq, 1));
 }
 
+/* The sink: bytes arrive from S3 in curl's small chunks, get hashed (MD5 here, in the
+ * receiving thread) and gathered into SINK_BUF blocks. A full block is handed to a writer
+ * thread that hashes it with SHA-256 and writes it to NFS while the next block arrives, so
+ * the S3 stream does not stall for each NFS write. The thread is started by the first full
+ * block: a file smaller than a block never starts one. Blocks are written and SHA-hashed
+ * in order: the receiver hands over block k+1 only after the writer finished block k.
+ * wlock protects the hand-off fields (whave, wstop, werr). */
 struct sink_ctx {
 	struct route *r;
 	struct store_file *out;
 	uint64_t off;           /* bytes received */
 	EVP_MD_CTX *sha, *md5;
-	char *buf;              /* bytes received and not yet written: NFS gets large writes, */
-	size_t blen;            /* not one round trip per chunk curl delivers (16 KiB) */
+	char *buf[2];           /* buf[cur] is being filled; the other may be being written */
+	int cur;
+	size_t blen;            /* bytes in buf[cur] */
+	pthread_t writer;
+	int wstarted;
+	pthread_mutex_t wlock;
+	pthread_cond_t wcond;
+	int whave, wstop, werr; /* a block waits for the writer / stop / the writer's error */
+	const char *wdata;
+	size_t wlen;
+	uint64_t wat;
 };
 
 #define SINK_BUF (8u << 20)
 
-/* Write the buffered bytes (they end at c->off). */
-static int sink_flush(struct sink_ctx *c)
+/* SHA-256 and write one block at its offset (either thread; never both at once). */
+static int sink_write(struct sink_ctx *c, const char *data, size_t len, uint64_t at)
 {
-	uint64_t at = c->off - c->blen;
 	size_t done = 0;
-	while (done < c->blen) {
-		ssize_t n = store_pwrite(c->r->nfs, c->out, c->buf + done, c->blen - done, at + done);
+	if (!EVP_DigestUpdate(c->sha, data, len))
+		return -EIO;
+	while (done < len) {
+		ssize_t n = store_pwrite(c->r->nfs, c->out, data + done, len - done, at + done);
 		if (n < 0)
 			return (int)n;
 		if (n == 0)
 			return -EIO;
 		done += (size_t)n;
 	}
+	return 0;
+}
+
+static void *sink_writer(void *arg)
+{
+	struct sink_ctx *c = arg;
+	pthread_mutex_lock(&c->wlock);
+	for (;;) {
+		while (!c->whave && !c->wstop)
+			pthread_cond_wait(&c->wcond, &c->wlock);
+		if (!c->whave)
+			break;
+		const char *d = c->wdata;
+		size_t len = c->wlen;
+		uint64_t at = c->wat;
+		pthread_mutex_unlock(&c->wlock);
+		int rc = c->werr ? 0 : sink_write(c, d, len, at);
+		pthread_mutex_lock(&c->wlock);
+		if (rc && !c->werr)
+			c->werr = rc;
+		c->whave = 0;
+		pthread_cond_broadcast(&c->wcond);
+	}
+	pthread_mutex_unlock(&c->wlock);
+	return NULL;
+}
+
+/* Wait until the writer has no block; its error, if any. */
+static int sink_wait_idle(struct sink_ctx *c)
+{
+	if (!c->wstarted)
+		return 0;
+	pthread_mutex_lock(&c->wlock);
+	while (c->whave)
+		pthread_cond_wait(&c->wcond, &c->wlock);
+	int rc = c->werr;
+	pthread_mutex_unlock(&c->wlock);
+	return rc;
+}
+
+/* Stop and join the writer (after its current block). */
+static void sink_stop(struct sink_ctx *c)
+{
+	if (!c->wstarted)
+		return;
+	pthread_mutex_lock(&c->wlock);
+	c->wstop = 1;
+	pthread_cond_broadcast(&c->wcond);
+	pthread_mutex_unlock(&c->wlock);
+	pthread_join(c->writer, NULL);
+	c->wstarted = 0;
+}
+
+/* buf[cur] is full: give it to the writer and fill the other buffer. */
+static int sink_handoff(struct sink_ctx *c)
+{
+	int rc = sink_wait_idle(c);
+	if (rc)
+		return rc;
+	if (!c->buf[1 - c->cur] && !(c->buf[1 - c->cur] = malloc(SINK_BUF)))
+		return -ENOMEM;
+	if (!c->wstarted) {
+		if (pthread_create(&c->writer, NULL, sink_writer, c)) {
+			rc = sink_write(c, c->buf[c->cur], c->blen, c->off - c->blen); /* inline */
+			c->blen = 0;
+			return rc;
+		}
+		c->wstarted = 1;
+	}
+	pthread_mutex_lock(&c->wlock);
+	c->wdata = c->buf[c->cur];
+	c->wlen = c->blen;
+	c->wat = c->off - c->blen;
+	c->whave = 1;
+	pthread_cond_broadcast(&c->wcond);
+	pthread_mutex_unlock(&c->wlock);
+	c->cur = 1 - c->cur;
 	c->blen = 0;
 	return 0;
+}
+
+/* The end of the stream: wait for the writer, then write what is left here. */
+static int sink_flush(struct sink_ctx *c)
+{
+	int rc = sink_wait_idle(c);
+	if (!rc && c->blen)
+		rc = sink_write(c, c->buf[c->cur], c->blen, c->off - c->blen);
+	c->blen = 0;
+	return rc;
 }
 
 static int sink(void *arg, const void *data, size_t len)
@@ -125,18 +229,18 @@ static int sink(void *arg, const void *data, size_t len)
 	int rc;
 	if (atomic_load_explicit(&copy_cancel, memory_order_relaxed))
 		return -ECANCELED;
-	if (!EVP_DigestUpdate(c->sha, data, len) || !EVP_DigestUpdate(c->md5, data, len))
+	if (!EVP_DigestUpdate(c->md5, data, len))
 		return -EIO;
-	if (!c->buf && !(c->buf = malloc(SINK_BUF)))
+	if (!c->buf[c->cur] && !(c->buf[c->cur] = malloc(SINK_BUF)))
 		return -ENOMEM;
 	while (len) {
 		size_t n = SINK_BUF - c->blen < len ? SINK_BUF - c->blen : len;
-		memcpy(c->buf + c->blen, data, n);
+		memcpy(c->buf[c->cur] + c->blen, data, n);
 		c->blen += n;
 		c->off += n;
 		data = (const char *)data + n;
 		len -= n;
-		if (c->blen == SINK_BUF && (rc = sink_flush(c)))
+		if (c->blen == SINK_BUF && (rc = sink_handoff(c)))
 			return rc;
 	}
 	return 0;
@@ -232,7 +336,8 @@ static int copy_impl(struct route *r, const char *src, const char *dst, const ch
 		     struct copy_result *out)
 {
 	struct store_file *in = NULL;
-	struct sink_ctx c = { .r = r };
+	struct sink_ctx c = { .r = r, .wlock = PTHREAD_MUTEX_INITIALIZER,
+			      .wcond = PTHREAD_COND_INITIALIZER };
 	char tmp[NAME_MAX_PATH + 128];
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen;
@@ -241,14 +346,13 @@ static int copy_impl(struct route *r, const char *src, const char *dst, const ch
 	int rc, have_tmp = 0, hooked = 0;
 
 	memset(out, 0, sizeof(*out));
-	rc = store_open(r->s3, src, O_RDONLY, 0, etag, &in);
+	/* With a streaming store the object's attributes come with the GET (STORE_O_LAZY):
+	 * one S3 request per file instead of a HEAD and a GET. */
+	int stream = r->s3->ops->read_stream != NULL;
+	rc = store_open(r->s3, src, O_RDONLY | (stream ? STORE_O_LAZY : 0), 0, etag, &in);
 	if (rc)
 		return rc;
-	rc = store_fstat(r->s3, in, &out->attr);
-	if (rc)
-		goto out_in;
-	rc = copy_ensure_parents(r, dst);
-	if (rc)
+	if (!stream && (rc = store_fstat(r->s3, in, &out->attr)))
 		goto out_in;
 
 	tmp_name(dst, tmp, sizeof(tmp));
@@ -259,7 +363,14 @@ static int copy_impl(struct route *r, const char *src, const char *dst, const ch
 			goto out_in;
 		hooked = 1;
 	}
+	/* the parent directories are made only when the first try says they are missing:
+	 * a crawl copies many files into directories that exist */
 	rc = store_open(r->nfs, tmp, O_WRONLY | O_CREAT | O_EXCL, 0600, NULL, &c.out);
+	if (rc == -ENOENT) {
+		rc = copy_ensure_parents(r, dst);
+		if (!rc)
+			rc = store_open(r->nfs, tmp, O_WRONLY | O_CREAT | O_EXCL, 0600, NULL, &c.out);
+	}
 	if (rc)
 		goto out_tmp;
 	have_tmp = 1;
@@ -270,17 +381,30 @@ static int copy_impl(struct route *r, const char *src, const char *dst, const ch
 		rc = -ENOMEM;
 		goto out_tmp;
 	}
-	if (r->s3->ops->read_stream)
+	if (stream) {
 		rc = store_read_stream(r->s3, in, 0, UINT64_MAX, sink, &c);
-	else
+		if (!rc)
+			rc = store_fstat(r->s3, in, &out->attr);   /* from the GET's headers */
+	} else {
 		rc = copy_by_pread(r, in, out->attr.size, &c);
+	}
 	if (!rc)
 		rc = sink_flush(&c);
+	else
+		sink_wait_idle(&c);
+	sink_stop(&c);
 	if (rc)
 		goto out_tmp;
 	rc = store_fsync(r->nfs, c.out, 0);
 	if (rc)
 		goto out_tmp;
+	/* the NFS file id of the copy (to map it to the inode number the file had in S3) and
+	 * its owner, from the open handle: no path walk */
+	struct store_attr tmp_attr;
+	rc = store_fstat(r->nfs, c.out, &tmp_attr);
+	if (rc)
+		goto out_tmp;
+	uint64_t fileid = tmp_attr.ino;
 	rc = store_close(r->nfs, c.out);
 	c.out = NULL;
 	if (rc)
@@ -305,7 +429,8 @@ static int copy_impl(struct route *r, const char *src, const char *dst, const ch
 	util_hex(md, mdlen, out->sha256);
 
 	/* attributes of the object (spec 4), then publish */
-	store_chown(r->nfs, tmp, out->attr.uid, out->attr.gid);
+	if (tmp_attr.uid != out->attr.uid || tmp_attr.gid != out->attr.gid)
+		store_chown(r->nfs, tmp, out->attr.uid, out->attr.gid);
 	rc = store_chmod(r->nfs, tmp, out->attr.mode & 07777);
 	if (!rc) {
 		struct timespec tv[2] = { out->attr.mtime, out->attr.mtime };
@@ -313,9 +438,6 @@ static int copy_impl(struct route *r, const char *src, const char *dst, const ch
 	}
 	if (rc)
 		goto out_tmp;
-	/* the NFS file id of the copy, to map it to the inode number the file had in S3 */
-	struct store_attr tmp_attr;
-	uint64_t fileid = store_stat(r->nfs, tmp, &tmp_attr) == 0 ? tmp_attr.ino : 0;
 	if (copy_hooks.before_publish && (rc = copy_hooks.before_publish(src, out->attr.etag)))
 		goto out_tmp;
 	if (how == COPY_REPLACE && chk) {
@@ -348,6 +470,7 @@ static int copy_impl(struct route *r, const char *src, const char *dst, const ch
 	if (!rc && out->published && r->ledger)
 		copy_record(r, src, dst, out, fileid);
 out_tmp:
+	sink_stop(&c);          /* (stopped already, unless we failed before the stream) */
 	if (c.out)
 		store_close(r->nfs, c.out);
 	if (have_tmp) {
@@ -358,7 +481,8 @@ out_tmp:
 		copy_hooks.tmp_end(tmpdir, !have_tmp);
 	EVP_MD_CTX_free(c.sha);
 	EVP_MD_CTX_free(c.md5);
-	free(c.buf);
+	free(c.buf[0]);
+	free(c.buf[1]);
 out_in:
 	store_close(r->s3, in);
 	return rc;

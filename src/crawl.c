@@ -308,6 +308,9 @@ int crawl_shadow_feed(struct crawl_shadow *s, const char *key, const char *prev,
 	size_t kl = strlen(key);
 	if (!kl || key[kl - 1] == '/')
 		return 0;                    /* a directory marker: not an object */
+	if (prev && under(prev, key))
+		return emit(arg, key, 1);    /* a listing that puts a directory's keys before the
+					      * object of the same name (s3rver; real S3 sorts) */
 	if (s->n == s->cap) {
 		size_t cap = s->cap ? s->cap * 2 : 16;
 		char **k = realloc(s->keys, cap * sizeof(*k));
@@ -489,7 +492,30 @@ struct page_ctx {
 	char prev[CRAWL_KEY_MAX];
 	char last[CRAWL_KEY_MAX];      /* the page's last key */
 	int truncated, nkeys;
+	char **pend;                   /* paths to queue, pushed in one ledger transaction */
+	size_t npend, cappend;
 };
+
+/* Queue what the page found, in one transaction (one fsync per page, not per key). */
+static int push_flush(struct page_ctx *c)
+{
+	int rc = 0;
+	if (c->npend) {
+		rc = ledger_queue_push_many(c->fy->ledger, c->npend, (const char *const *)c->pend,
+					    c->j->spec.prio);
+		if (rc < 0) {
+			log_warn("crawl: cannot queue %zu files: %s", c->npend, strerror(-rc));
+		} else {
+			c->j->queued += (uint64_t)rc;
+			c->j->skipped += c->npend - (uint64_t)rc;
+			rc = 0;
+		}
+	}
+	for (size_t i = 0; i < c->npend; i++)
+		free(c->pend[i]);
+	c->npend = 0;
+	return rc;
+}
 
 static void scan_line(struct page_ctx *c, const char *what, const char *key)
 {
@@ -534,15 +560,17 @@ static int emit(void *arg, const char *key, int shadowed)
 		j->skipped++;
 		return 0;
 	}
-	rc = ledger_queue_push(c->fy->ledger, path, j->spec.prio);
-	if (rc < 0) {
-		log_warn("crawl: cannot queue %s: %s", path, strerror(-rc));
-		return rc;
+	if (c->npend == c->cappend) {
+		size_t cap = c->cappend ? c->cappend * 2 : 256;
+		char **v = realloc(c->pend, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		c->pend = v;
+		c->cappend = cap;
 	}
-	if (rc > 0)
-		j->queued++;
-	else
-		j->skipped++;
+	if (!(c->pend[c->npend] = strdup(path)))
+		return -ENOMEM;
+	c->npend++;
 	return 0;
 }
 
@@ -561,7 +589,7 @@ static int on_page(void *arg, const struct s3xml_list *page)
 	if (page->nobjects)
 		snprintf(c->last, sizeof(c->last), "%s", page->objects[page->nobjects - 1].key);
 	c->truncated = page->is_truncated;
-	return 0;
+	return push_flush(c);
 }
 
 static uint64_t queue_high = CRAWL_QUEUE_HIGH, queue_low = CRAWL_QUEUE_LOW;
@@ -651,6 +679,11 @@ static void *crawl_main(void *arg)
 		buf_free(&kp);
 		if (!rc && !c.truncated)
 			rc = crawl_shadow_flush(c.sh, emit, &c);
+		if (!rc)
+			rc = push_flush(&c);
+		for (size_t k = 0; k < c.npend; k++)   /* what an error left unpushed */
+			free(c.pend[k]);
+		free(c.pend);
 		if (c.scan)
 			fclose(c.scan);
 		if (rc) {

@@ -2156,6 +2156,44 @@ int ledger_queue_push(struct ledger *l, const char *path, int prio)
 	return with_write(l, queue_push_w, &a);
 }
 
+struct push_many_arg {
+	size_t n;
+	const char *const *paths;
+	int prio;
+};
+
+static int queue_push_many_w(struct wtx *w, void *arg)
+{
+	struct push_many_arg *a = arg;
+	int queued = 0;
+	for (size_t i = 0; i < a->n; i++) {
+		struct queue_arg q = { .path = a->paths[i], .prio = a->prio };
+		int rc = pkey_make(q.path, &q.k);
+		if (!rc)
+			rc = queue_push_w(w, &q);
+		if (rc < 0)
+			return rc;
+		queued += rc;
+	}
+	return queued;
+}
+
+int ledger_queue_push_many(struct ledger *l, size_t n, const char *const *paths, int prio)
+{
+	if (prio < 0 || prio >= LEDGER_NPRIO)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		size_t len;
+		int rc = check_path(paths[i], &len);
+		if (rc)
+			return rc;
+	}
+	if (n == 0)
+		return 0;
+	struct push_many_arg a = { n, paths, prio };
+	return with_write(l, queue_push_many_w, &a);
+}
+
 static int queue_pop_w(struct wtx *w, void *arg)
 {
 	struct queue_arg *a = arg;

@@ -152,6 +152,10 @@ enum ledger_prio { LEDGER_PRIO_COPYUP = 0, LEDGER_PRIO_TOUCHED = 1, LEDGER_PRIO_
  * it already waits at the same or a better priority or is being copied. The file record
  * (created if missing) goes to `queued` when it was absent, s3-only or failed. */
 int ledger_queue_push(struct ledger *l, const char *path, int prio);
+/* ledger_queue_push of n paths at prio in ONE transaction (one crawl page). Returns the
+ * number queued or moved up (the others were waiting or being copied already), or -errno
+ * (nothing queued). */
+int ledger_queue_push_many(struct ledger *l, size_t n, const char *const *paths, int prio);
 /* Take the best ready entry (lowest priority number, then oldest; entries whose backoff
  * time is after now are skipped) and mark it copying, entry and file record, atomically.
  * Returns 1 with path (size bytes) and *prio filled, 0 if nothing is ready, -ERANGE if

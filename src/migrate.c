@@ -65,6 +65,7 @@
 #define MIG_ESTALE_TRIES 5       /* object replaced during the copy: look again this often */
 #define MIG_FG_QUIET_S 0.1       /* the crawl waits until no S3 read happened for this long */
 #define MIG_TMP_SLOTS_EXTRA 72   /* slots beyond the workers: copy-ups by FUSE threads */
+#define MIG_RECHECK_S 1.0        /* copies this long HEAD the object before publishing */
 
 static atomic_int mig_paused_flag;
 static atomic_uint_fast64_t mig_rate_bps;
@@ -267,15 +268,20 @@ next:
 }
 
 /* Was the object replaced while it was copied? Then the copy must not be published: a
- * stream pinned at open may have delivered the old version to the end. One HEAD. */
+ * stream pinned at open may have delivered the old version to the end. One HEAD, for
+ * copies that took MIG_RECHECK_S or more. A quicker copy is not asked about: its bytes
+ * are the version whose ETag it verified, a replacement in the last second is no
+ * different from one a second after publishing, and both are the revalidation's to
+ * catch (spec 7); the HEAD would be a third of a small file's S3 requests. */
 static __thread int in_worker;   /* copy-ups by FUSE threads keep copy.c's own rules */
+static __thread double copy_t0;  /* when this worker's copy started */
 
 static int before_publish(const char *src, const char *etag)
 {
 	struct s3_client *c = M.fy && in_worker ? store_s3_client(M.fy->s3) : NULL;
 	struct s3_object_info oi;
 	struct buf key = { 0 };
-	if (!c || !etag || !etag[0])
+	if (!c || !etag || !etag[0] || util_now_s() - copy_t0 < MIG_RECHECK_S)
 		return 0;
 	int rc = name_path_to_key(M.fy->cfg->s3_prefix, src, 0, &key);
 	if (!rc)
@@ -557,6 +563,7 @@ static void migrate_one(struct ferry *fy, const char *path, int prio)
 			throttled = 1;
 		}
 		what = "copy";
+		copy_t0 = util_now_s();
 		rc = copy_s3_to_nfs(&fy->route, path, path, NULL, COPY_IF_ABSENT, &res);
 		if (rc == -ENOENT || rc == -EISDIR || rc == -ENOTDIR) {
 			/* the object is gone, or the path is a directory: the full lookup says */

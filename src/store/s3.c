@@ -42,6 +42,7 @@ struct store_file {
 	struct store_attr attr;      /* etag inside: the pin */
 	char *head;                  /* bytes [0, head_len) of the pinned object, read at open */
 	size_t head_len;
+	int lazy;                    /* STORE_O_LAZY: attr holds only the pin until the first read */
 };
 
 /* An open reads the object's first bytes with the GET that pins it (the response carries
@@ -414,6 +415,7 @@ static int s3s_open(struct store *st, const char *path, int flags, uint32_t mode
 		return rc;
 	if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC | O_APPEND)))
 		return -EROFS;
+	int lazy = (flags & STORE_O_LAZY) != 0;
 	if (strcmp(path, "/") == 0)
 		return -EISDIR;
 	struct store_file *f = calloc(1, sizeof(*f));
@@ -423,6 +425,13 @@ static int s3s_open(struct store *st, const char *path, int flags, uint32_t mode
 	if (!f->key) {
 		rc = -ENOMEM;
 		goto out_free;
+	}
+	if (lazy) {
+		f->lazy = 1;
+		if (expect_etag)
+			snprintf(f->attr.etag, sizeof(f->attr.etag), "%s", expect_etag);
+		*out = f;
+		return 0;
 	}
 	if ((rc = open_get_head(s, f, expect_etag, &oi)))
 		goto out_free;
@@ -444,16 +453,39 @@ out_free:
 	return rc;
 }
 
+/* A lazy handle used other than by a full stream: HEAD now, as a plain open would have. */
+static int s3s_settle(struct s3_store *s, struct store_file *f)
+{
+	struct s3_object_info oi;
+	if (!f->lazy)
+		return 0;
+	int rc = s3_head(s->client, f->key, &oi);
+	if (rc)
+		return rc;
+	if (f->attr.etag[0] && strcmp(f->attr.etag, oi.etag) != 0) {
+		log_info("s3: %s changed since it was seen (ETag %s, expected %s)", f->key, oi.etag,
+			 f->attr.etag);
+		return -ESTALE;
+	}
+	s3s_file_attr(s, &oi, &f->attr);
+	f->lazy = 0;
+	return 0;
+}
+
 static int s3s_fstat(struct store *st, struct store_file *f, struct store_attr *out)
 {
-	(void)st;
-	*out = f->attr;
-	return 0;
+	int rc = s3s_settle(s3s(st), f);
+	if (!rc)
+		*out = f->attr;
+	return rc;
 }
 
 static ssize_t s3s_pread(struct store *st, struct store_file *f, void *buf, size_t len, uint64_t off)
 {
 	struct s3_store *s = s3s(st);
+	int rc = s3s_settle(s, f);
+	if (rc)
+		return rc;
 	if (off >= f->attr.size || len == 0)
 		return 0;
 	if (len > f->attr.size - off)
@@ -469,6 +501,19 @@ static int s3s_read_stream(struct store *st, struct store_file *f, uint64_t off,
 			   store_sink_fn sink, void *arg)
 {
 	struct s3_store *s = s3s(st);
+	int rc;
+	if (f->lazy && off == 0 && len == UINT64_MAX) {
+		/* the whole object in one GET, whose response headers are the HEAD we skipped */
+		struct s3_object_info oi;
+		rc = s3_get_stream(s->client, f->key, f->attr.etag, 0, UINT64_MAX, sink, arg, &oi);
+		if (!rc) {
+			s3s_file_attr(s, &oi, &f->attr);
+			f->lazy = 0;
+		}
+		return rc;
+	}
+	if ((rc = s3s_settle(s, f)))
+		return rc;
 	if (off >= f->attr.size || len == 0)
 		return 0;
 	if (len == UINT64_MAX || len > f->attr.size - off)
@@ -477,7 +522,7 @@ static int s3s_read_stream(struct store *st, struct store_file *f, uint64_t off,
 		size_t n = f->head_len - (size_t)off;
 		if (n > len)
 			n = (size_t)len;
-		int rc = sink(arg, f->head + off, n);
+		rc = sink(arg, f->head + off, n);
 		if (rc || n == len)
 			return rc;
 		off += n;

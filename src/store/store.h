@@ -85,6 +85,13 @@ struct store_source {
  * handle is pinned to the ETag seen at open; a later read of a replaced object gives
  * -ESTALE. `expect_etag`, when non-NULL and non-empty, makes the open fail with -ESTALE
  * unless the object still has that ETag (S3) and is ignored by other stores. */
+/* S3 only: open sends nothing (a plain open GETs the first 64 KiB to pin the object).
+ * The handle learns the object's attributes from the response of its first read_stream
+ * from offset 0: a copy of a whole object is one GET, whatever its size. Any other first
+ * use (fstat, pread, a ranged stream) HEADs first. The expect_etag pin applies as for a
+ * plain open, checked by that first request. */
+#define STORE_O_LAZY 0x40000000
+
 struct store_ops {
 	const char *name;                       /* "s3", "nfs", "local" */
 	void (*destroy)(struct store *st);

@@ -427,6 +427,21 @@ Test(ledger, queue_priority_order_and_dedup)
 	cr_expect_eq(ledger_queue_push(l, "/crawl1", LEDGER_PRIO_COPYUP), 0, "being copied");
 	cr_expect_eq(ledger_queue_find(l, "/crawl1", &prio, &copying), 1);
 	cr_expect(copying);
+
+	/* a crawl page: many in one transaction, the same rules per path */
+	cr_assert_eq(ledger_queue_push(l, "/p2", LEDGER_PRIO_TOUCHED), 1);
+	const char *page[] = { "/p1", "/p2", "/crawl1", "/p3" };
+	cr_expect_eq(ledger_queue_push_many(l, 4, page, LEDGER_PRIO_CRAWL), 2,
+		     "/p1 and /p3 queued; /p2 waits at a better priority; /crawl1 is being copied");
+	const char *bad[] = { "/p4", "no-slash" };
+	cr_expect_eq(ledger_queue_push_many(l, 2, bad, LEDGER_PRIO_CRAWL), -EINVAL);
+	cr_expect_eq(ledger_queue_find(l, "/p4", NULL, NULL), 0, "a bad path queues nothing");
+	cr_expect_eq(ledger_queue_push_many(l, 0, NULL, LEDGER_PRIO_CRAWL), 0);
+	cr_assert_eq(ledger_stats(l, &st), 0);
+	cr_expect_eq(st.queued[LEDGER_PRIO_CRAWL], 2);
+	cr_expect_eq(st.queued[LEDGER_PRIO_TOUCHED], 1);
+	cr_assert_eq(ledger_queue_find(l, "/p3", &prio, &copying), 1);
+	cr_expect_eq(prio, LEDGER_PRIO_CRAWL);
 	cr_expect_eq(ledger_check(l, false), 0);
 	ledger_close(l);
 }
