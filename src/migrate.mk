@@ -17,6 +17,8 @@ ferryctl_SOURCES += src/ctl/ctl.c src/ctl/ctl.h src/ctl/cmd-show.c src/ctl/cmd-s
 
 # Integration tests (real s3rver + nfs-ganesha through tests/lib/harness.sh)
 TESTS += tests/integration/migrate.sh tests/integration/migrate-crash.sh \
-	tests/integration/migrate-two.sh tests/integration/migrate-crawl.sh
+	tests/integration/migrate-two.sh tests/integration/migrate-crawl.sh \
+	tests/integration/rebuild.sh tests/integration/scan.sh
 EXTRA_DIST += tests/integration/migrate.sh tests/integration/migrate-crash.sh \
-	tests/integration/migrate-two.sh tests/integration/migrate-crawl.sh
+	tests/integration/migrate-two.sh tests/integration/migrate-crawl.sh \
+	tests/integration/rebuild.sh tests/integration/scan.sh

@@ -168,6 +168,19 @@ Test(crawl, shadowed_objects_are_found_in_a_sorted_listing)
 		cr_assert_lt(strcmp(s.keys[i - 1], s.keys[i]), 0, "emitted in key order");
 }
 
+Test(crawl, a_directory_listed_before_its_object_still_shadows_it)
+{
+	/* s3rver lists a directory's keys before the object of the same name */
+	const char *keys[] = { "sc/a/b", "sc/a", "sc/b/c", "sc/b", "sc/ok" };
+	struct seen s;
+	run(keys, sizeof(keys) / sizeof(keys[0]), &s);
+	cr_assert_eq(shadowed_of(&s, "sc/a"), 1);
+	cr_assert_eq(shadowed_of(&s, "sc/b"), 1);
+	cr_assert_eq(shadowed_of(&s, "sc/a/b"), 0);
+	cr_assert_eq(shadowed_of(&s, "sc/ok"), 0);
+	cr_assert_eq(s.n, 5, "every object emitted exactly once");
+}
+
 Test(crawl, a_marker_shadows_and_nested_objects_chain)
 {
 	const char *keys[] = { "x", "x/", "x/y", "x/y/z", "y" };
