@@ -38,10 +38,13 @@ MB=$H_MNT PIDB=$H_FERRY_PID
 E=$H_EXPORT
 
 ino_b=$(stat -c %i "$MB/two/d3/f0003.txt")
-setfattr -n user.ferryfs.migrate -v crawl "$MA" &
-SETA=$!
+# B (through the 503s) starts first: with one S3 request a file, A started at the same
+# time would stay ahead of B in the same key order and publish every file. Once B has
+# published some, A starts, catches up (finding B's copies) and the two race.
 setfattr -n user.ferryfs.migrate -v crawl "$MB"
-wait "$SETA"
+h_ok "mount B's crawl publishes its first files" h_wait_for 60 bash -c \
+	"[ \$(getfattr --only-values -n user.ferryfs.stats '$MB' | awk '\$1 == \"migrated_files\" { print \$2 }') -ge 20 ]"
+setfattr -n user.ferryfs.migrate -v crawl "$MA"
 h_ok "mount A's crawl completes" "$CTL" migrate --all --wait "$MA"
 h_ok "mount B's crawl completes (through 503s)" "$CTL" migrate --all --wait "$MB"
 h_ok "every file is on NFS, identical" diff -r "$H_TMP/src/two" "$E/two"
