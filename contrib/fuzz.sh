@@ -39,7 +39,7 @@ for t in "${targets[@]}"; do
 	cov=$(grep -E '^#[0-9]+' "$log" | tail -n 1 | sed -n 's/.*cov: \([0-9]*\).*/\1/p')
 	corpus=$(find "$work" -type f | wc -l)
 	if [ "$rc" = 0 ]; then
-		echo "fuzz $t: ok, ${execs:-?} runs in ${time}s, coverage ${cov:-?} edges, $corpus new inputs"
+		echo "fuzz $t: ok, ${execs:-?} runs in ${time}s, coverage ${cov:-?} edges, work corpus $corpus inputs"
 	else
 		echo "fuzz $t: FAILED (exit $rc); the end of $log follows"
 		tail -n 40 "$log"
