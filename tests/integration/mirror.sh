@@ -211,7 +211,7 @@ h_ok "... and host b's deletion" bash -c "! /usr/bin/aws --endpoint-url '$H_S3_U
 
 # --- 6. a version written to S3 by an old host is never overwritten by write-back ---
 printf 'v1 from S3\n' | seed held/m.txt
-h_mount "mirror=off,revalidate=4"
+h_mount "mirror=off,revalidate=0"
 M=$H_MNT
 h_ok "the file migrates" "$FERRYCTL" migrate --wait "$M/held/m.txt"
 printf 'ours, through the mount\n' >"$M/held/m.txt"
@@ -220,9 +220,13 @@ setfattr -n user.ferryfs.sync -v now "$M"
 h_ok "write-back does not overwrite the old host's version (held, logged)" \
 	h_wait_for 10 grep -q "mirror: /held/m.txt: S3 holds another version" "$H_TMP/ferryfs.log"
 h_ok "... the entry waits in the journal" test "$(pending)" -ge 1
+h_is "$(h_aws s3 cp "s3://$B/held/m.txt" -)" "theirs, from an old host" "... S3 still holds theirs"
+h_umount
+h_mount "revalidate=1"
+M=$H_MNT
 h_ok "revalidation makes it a conflict" h_wait_for 20 bash -c \
 	"[ \"\$(getfattr --only-values -n user.ferryfs.state '$M/held/m.txt' 2>/dev/null)\" = conflict ]"
-h_ok "then sync-back drains the journal" "$FERRYCTL" sync-back "$M" --wait
+h_ok "then write-back drains the journal" h_wait_for 20 journal_empty
 h_is "$(h_aws s3 cp "s3://$B/held/m.txt" -)" "ours, through the mount" "S3 holds ours at the key"
 sib=$(h_aws s3 ls "s3://$B/held/" | awk 'NF == 4 && $4 ~ /conflict-s3-/ {print $4}')
 h_is "$(h_aws s3 cp "s3://$B/held/$sib" - 2>&1)" "theirs, from an old host" \
