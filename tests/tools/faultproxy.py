@@ -4,7 +4,7 @@ must survive, for tests/integration/s3faults.sh. Python 3 standard library only.
 
   faultproxy.py --upstream http://127.0.0.1:PORT --port-file F --mode MODE
                 [--first N | --share P [--seed S]] [--methods GET,HEAD] [--stall SECONDS]
-                [--rate BYTES_PER_S] [--after BYTES] [--log FILE]
+                [--rate BYTES_PER_S] [--after BYTES] [--log FILE] [--control FILE]
 
 Modes (applied to the requests selected by --first/--share and --methods; every other
 request is forwarded untouched):
@@ -16,6 +16,13 @@ request is forwarded untouched):
   stall-mid     forward, send the headers and --after bytes of the body, stall, close
   reset-mid     forward, send the headers and --after bytes of the body, then reset
   slow-body     forward, sending the body at --rate bytes/s
+  mix           each selected request gets one of 500, 503, slowdown, reset, stall-mid,
+                reset-mid, chosen by --seed (stall-mid and reset-mid only for GET)
+
+--control FILE changes the fault at run time (tests/integration/faults-*.sh): while FILE
+exists, each request reads it, one "--option value" per word as on the command line
+(--mode, --share, --first, --seed, --methods, --stall, --after, --rate); options it does
+not name keep their command-line values. Without FILE, the command line applies.
 
 It listens on 127.0.0.1 on a free port and writes the port to --port-file once ready.
 Each request is logged (number, method, path, what was done) to --log.
@@ -52,17 +59,53 @@ def log(msg):
             LOGF.flush()
 
 
-def selected(n, method):
-    """Whether request number n (1-based) gets the fault."""
-    if ARGS.mode == "none":
+BASE = None
+PARSER = None
+
+
+def current():
+    """The options in force for the next request: --control FILE's, over the command line's."""
+    if not BASE.control:
+        return BASE
+    try:
+        with open(BASE.control) as f:
+            words = f.read().split()
+    except OSError:
+        return BASE
+    try:
+        a = PARSER.parse_args(words, namespace=argparse.Namespace(**vars(BASE)))
+    except SystemExit:
+        log("bad control file: %s" % " ".join(words))
+        return BASE
+    if isinstance(a.methods, str):
+        a.methods = [m for m in a.methods.upper().split(",") if m]
+    return a
+
+
+def selected(a, n, method):
+    """Whether request number n (1-based) gets the fault, under options a."""
+    if a.mode == "none":
         return False
-    if ARGS.methods and method not in ARGS.methods:
+    if a.methods and method not in a.methods:
         return False
-    if ARGS.first is not None:
-        return n <= ARGS.first
-    if ARGS.share is not None:
-        return random.Random(ARGS.seed * 1000003 + n).random() < ARGS.share
+    if a.first is not None:
+        return n <= a.first
+    if a.share is not None:
+        return random.Random(a.seed * 1000003 + n).random() < a.share
     return True
+
+
+MIX = ["500", "503", "slowdown", "reset", "stall-mid", "reset-mid"]
+
+
+def pick(a, n, method):
+    """The fault request n gets under options a ('none' for none)."""
+    if not selected(a, n, method):
+        return "none"
+    if a.mode != "mix":
+        return a.mode
+    choices = MIX if method == "GET" else MIX[:4]
+    return random.Random(a.seed * 7919 + n).choice(choices)
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -92,7 +135,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         with LOCK:
             COUNT += 1
             n = COUNT
-        fault = ARGS.mode if selected(n, method) else "none"
+        a = current()
+        fault = pick(a, n, method)
         log("%d %s %s %s" % (n, method, self.path, fault))
 
         if fault in ERRORS:
@@ -112,7 +156,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._reset()
             return
         if fault == "stall-before":
-            time.sleep(ARGS.stall)
+            time.sleep(a.stall)
             self.close_connection = True
             return
 
@@ -149,13 +193,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             else:
                 src = iter(lambda: resp.read(chunk), b"")
             for part in src:
-                if fault in ("stall-mid", "reset-mid") and sent + len(part) > ARGS.after:
-                    keep = max(0, ARGS.after - sent)
+                if fault in ("stall-mid", "reset-mid") and sent + len(part) > a.after:
+                    keep = max(0, a.after - sent)
                     self.wfile.write(part[:keep])
                     self.wfile.flush()
                     log("%d %s after %d bytes" % (n, fault, sent + keep))
                     if fault == "stall-mid":
-                        time.sleep(ARGS.stall)
+                        time.sleep(a.stall)
                         self.close_connection = True
                     else:
                         self._reset()
@@ -165,7 +209,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         piece = part[i:i + 4096]
                         self.wfile.write(piece)
                         self.wfile.flush()
-                        time.sleep(len(piece) / ARGS.rate)
+                        time.sleep(len(piece) / a.rate)
                 else:
                     self.wfile.write(part)
                 sent += len(part)
@@ -181,16 +225,20 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def handle_error(self, request, client_address):
+        # a client that gives up (a reset, a time-out) is expected here: log, no traceback
+        log("client %s:%d: %s" % (client_address[0], client_address[1], sys.exc_info()[1]))
+
 
 def main():
-    global ARGS, LOGF
+    global ARGS, BASE, PARSER, LOGF
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--upstream", required=True)
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--port-file", required=True)
     p.add_argument("--mode", default="none",
                    choices=["none", "503", "500", "slowdown", "reset", "stall-before", "stall-mid",
-                            "reset-mid", "slow-body"])
+                            "reset-mid", "slow-body", "mix"])
     p.add_argument("--first", type=int)
     p.add_argument("--share", type=float)
     p.add_argument("--seed", type=int, default=1)
@@ -199,8 +247,16 @@ def main():
     p.add_argument("--rate", type=float, default=1 << 20)
     p.add_argument("--after", type=int, default=1 << 20)
     p.add_argument("--log")
+    p.add_argument("--control")
     ARGS = p.parse_args()
     ARGS.methods = [m for m in ARGS.methods.upper().split(",") if m]
+    BASE = ARGS
+    # the --control file's parser: the fault options only, none required
+    PARSER = argparse.ArgumentParser(add_help=False)
+    for act in p._actions:
+        if act.dest in ("mode", "first", "share", "seed", "methods", "stall", "rate", "after"):
+            PARSER.add_argument(*act.option_strings, type=act.type, choices=act.choices,
+                                default=argparse.SUPPRESS)
     if ARGS.log:
         LOGF = open(ARGS.log, "a")
     srv = Server(("127.0.0.1", ARGS.port), Handler)
