@@ -3,3 +3,5 @@
 # full, the daemon killed with SIGKILL during migration. Each starts its own servers.
 TESTS += tests/integration/faults-s3.sh
 EXTRA_DIST += tests/integration/faults-s3.sh
+TESTS += tests/integration/faults-kill.sh
+EXTRA_DIST += tests/integration/faults-kill.sh
