@@ -1012,6 +1012,18 @@ static ssize_t nfs_st_pread(struct store *st, struct store_file *f, void *buf, s
 	return rc ? rc : o.result;
 }
 
+/* libnfs 4.0 reports every failed WRITE as -EFAULT with an empty message, dropping the NFS
+ * status (nfsp_call turns EFAULT into ESTALE, its usual cause). A full export must reach
+ * the writer as ENOSPC: when the server has less room than the write, say so. */
+static int pwrite_failed(struct nfsp_conn *c, const char *path, size_t want, int n)
+{
+	struct nfs_statvfs_64 s;
+	if (n != -EFAULT || nfs_statvfs64(c->nfs, path, &s) != 0)
+		return n;
+	uint64_t unit = s.f_frsize ? s.f_frsize : s.f_bsize;
+	return s.f_bavail * unit < want ? -ENOSPC : n;
+}
+
 static int pwrite_fn(struct nfsp_conn *c, void *arg)
 {
 	struct fop *o = arg;
@@ -1032,7 +1044,7 @@ static int pwrite_fn(struct nfsp_conn *c, void *arg)
 		size_t want = o->len - put < max ? o->len - put : max;
 		int n = nfs_pwrite(c->nfs, fh, o->off + put, want, (const char *)o->cbuf + put);
 		if (n < 0)
-			return n;
+			return pwrite_failed(c, o->f->path, want, n);
 		if (n == 0)
 			return -EIO;
 		put += (size_t)n;
