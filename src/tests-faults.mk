@@ -5,3 +5,5 @@ TESTS += tests/integration/faults-s3.sh
 EXTRA_DIST += tests/integration/faults-s3.sh
 TESTS += tests/integration/faults-kill.sh
 EXTRA_DIST += tests/integration/faults-kill.sh
+TESTS += tests/integration/faults-nfs.sh
+EXTRA_DIST += tests/integration/faults-nfs.sh
