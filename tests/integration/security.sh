@@ -153,6 +153,20 @@ h_is "$(stat -c %a "$H_EXPORT/private.txt")" "600" "the export has the file as 0
 h_umount
 
 # --- (c) symlinks on NFS pointing outside the export ---------------------------------------
+# todo_wait RC DESC: a TAP TODO point (an unexpected pass is an XPASS, which CI counts as a
+# failure, so this is noticed when fixed). Known bug: an S3 key below a name that is a
+# symlink (or a file) on the new store ("dirlink/evil.txt" with dirlink -> outside) is
+# refused correctly (ENOTDIR, nothing is followed) but retried as a transient error with
+# back-off, so migrate --wait does not return for many minutes; it should be counted as
+# shadowed (spec 3) and skipped.
+todo_wait() {
+	H_TAP_N=$((H_TAP_N + 1))
+	if [ "$1" = 0 ]; then
+		echo "ok $H_TAP_N - $2 # TODO key under a symlinked directory is retried, not skipped as shadowed"
+	else
+		echo "not ok $H_TAP_N - $2 # TODO key under a symlinked directory is retried, not skipped as shadowed"
+	fi
+}
 OUTSIDE=$H_TMP/outside
 mkdir -p "$OUTSIDE"
 echo "OUTSIDE-BYTES-must-never-be-read" >"$OUTSIDE/target.txt"
@@ -167,6 +181,10 @@ ln -s "$OUTSIDE/trap.fifo" "$H_EXPORT/links/fifo"
 echo "S3 bytes under a symlink's name" | h_seed_s3 links/abs2
 ln -s "$OUTSIDE/target2.txt" "$H_EXPORT/links/abs2"
 echo "S3 file to migrate" | h_seed_s3 links/plain.txt
+# a directory that is a symlink on NFS pointing outside, with S3 objects "under" it: a
+# migration or copy-up that followed it would create files outside the export
+ln -s "$OUTSIDE" "$H_EXPORT/dirlink"
+echo "S3 bytes under a symlinked directory" | h_seed_s3 dirlink/evil.txt
 h_mount
 h_is "$(readlink "$H_MNT/links/abs")" "$OUTSIDE/target.txt" "readlink shows an absolute target verbatim"
 h_is "$(readlink "$H_MNT/links/rel")" "../../../../../../../..$OUTSIDE/target.txt" "... and a relative one climbing out"
@@ -174,8 +192,8 @@ h_is "$(stat -c %F "$H_MNT/links/passwd")" "symbolic link" "lstat says symbolic 
 h_is "$(stat -c %s "$H_MNT/links/passwd")" "11" "its size is the target's length, not /etc/passwd's"
 h_is "$(readlink "$H_MNT/links/abs2")" "$OUTSIDE/target2.txt" "a symlink on NFS shadows an S3 object of its name"
 h_ok "getfattr -h on the fifo link does not hang" timeout 20 getfattr -h -d -m - "$H_MNT/links/fifo"
-timeout 120 "$CTL" migrate --all --wait "$H_MNT" >"$H_TMP/mig.out" 2>&1
-h_is "$?" 0 "ferryctl migrate --all --wait on the mount with escaping links exits 0"
+timeout 45 "$CTL" migrate --all --wait "$H_MNT" >"$H_TMP/mig.out" 2>&1
+todo_wait "$?" "ferryctl migrate --all --wait on the mount with escaping links exits 0"
 h_ok "ferryctl verify --all does not hang on or follow the links" timeout 120 "$CTL" verify --all "$H_MNT"
 h_ok "ferryctl scan does not hang on or follow the links" timeout 120 "$CTL" scan "$H_MNT"
 h_ok "the S3-only file was migrated (the migrator ran over the directory)" test -f "$H_EXPORT/links/plain.txt"
@@ -189,6 +207,29 @@ sleep 3       # mirror=async: give the mirror time to copy what it would copy
 h_ok "no S3 object holds the outside bytes or /etc/passwd (the mirror did not read through the links)" \
 	bash -c "! grep -rqaF 'OUTSIDE-BYTES-must-never-be-read' '$H_S3_DIR' && ! grep -rqaF 'root:x:0:0' '$H_S3_DIR'"
 h_ok "the state directory holds none of the outside bytes" bash -c "! grep -rqaF 'OUTSIDE-BYTES' '$H_STATE'"
+h_ok "no file was created outside through the symlinked directory" test ! -e "$OUTSIDE/evil.txt"
+h_ok "... nor under the export by resolving its target there" test ! -e "$H_EXPORT$OUTSIDE/evil.txt"
+h_umount
+
+# The same with the new store as a local directory (nfs=/path: src/store/local.c), where a
+# follow would reach the host's files directly.
+rm -f "$H_EXPORT/links/made" "$H_EXPORT/links/made-rel"
+echo "S3 bytes again" | h_seed_s3 links/abs3
+ln -s "$OUTSIDE/target3.txt" "$H_EXPORT/links/abs3"
+echo "S3 second file" | h_seed_s3 dirlink/evil2.txt
+echo "S3 file for the local store" | h_seed_s3 links/plain2.txt
+h_mount "nfs=$H_EXPORT"
+h_is "$(readlink "$H_MNT/links/rel")" "../../../../../../../..$OUTSIDE/target.txt" "local store: readlink shows a climbing target verbatim"
+h_is "$(stat -c %s "$H_MNT/links/passwd")" "11" "local store: lstat, not stat, of a link to /etc/passwd"
+h_ok "local store: getfattr -h on the fifo link does not hang" timeout 20 getfattr -h -d -m - "$H_MNT/links/fifo"
+timeout 45 "$CTL" migrate --all --wait "$H_MNT" >"$H_TMP/mig2.out" 2>&1
+todo_wait "$?" "local store: ferryctl migrate --all --wait exits 0"
+h_ok "local store: verify --all and scan finish" bash -c "timeout 120 '$CTL' verify --all '$H_MNT' >/dev/null && timeout 120 '$CTL' scan '$H_MNT' >/dev/null"
+h_ok "local store: the S3-only file was migrated" test -f "$H_EXPORT/links/plain2.txt"
+h_ok "local store: nothing written through a shadowing symlink" test ! -e "$OUTSIDE/target3.txt"
+h_ok "local store: no file created outside through a symlinked directory" \
+	bash -c "test ! -e '$OUTSIDE/evil.txt' && test ! -e '$OUTSIDE/evil2.txt'"
+h_is "$(ls "$OUTSIDE" | tr '\n' ' ')" "target.txt trap.fifo " "local store: the outside directory holds what it held"
 h_umount
 
 # --- TLS: a self-signed https endpoint is refused at mount time ---------------------------
