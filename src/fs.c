@@ -72,6 +72,30 @@ static void fs_destroy(void *private_data)
 		ra_shutdown();
 }
 
+/* A store that cannot be reached fails a call with EIO, as a filesystem whose device
+ * failed does, not with the socket's errno (ETIMEDOUT, ECONNREFUSED...), which
+ * applications do not expect from a file. The log and the s3_errors/nfs_errors counters
+ * keep the cause. */
+static int fs_errno(int rc)
+{
+	switch (-rc) {
+	case ETIMEDOUT:
+	case ECONNREFUSED:
+	case ECONNRESET:
+	case ECONNABORTED:
+	case EHOSTUNREACH:
+	case ENETUNREACH:
+	case ENETDOWN:
+	case EPIPE:
+	case ENOTCONN:
+	case ESHUTDOWN:
+	case EPROTO:
+		return -EIO;
+	default:
+		return rc;
+	}
+}
+
 static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 {
 	struct ferry *fy = fs_ctx();
@@ -89,7 +113,7 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
 	}
 	rc = route_lookup(&fy->route, path, &e);
 	if (rc)
-		return rc;
+		return fs_errno(rc);
 	route_to_stat(&fy->route, path, &e, st);
 	return 0;
 }
@@ -100,11 +124,11 @@ static int fs_readlink(const char *path, char *buf, size_t size)
 	struct route_entry e;
 	int rc = route_lookup(&fy->route, path, &e);
 	if (rc)
-		return rc;
+		return fs_errno(rc);
 	if (!S_ISLNK(e.attr.mode))
 		return -EINVAL;
 	ssize_t n = store_readlink(fy->nfs, path, buf, size);
-	return n < 0 ? (int)n : 0;
+	return n < 0 ? fs_errno((int)n) : 0;
 }
 
 struct fill_ctx {
@@ -131,7 +155,7 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
 	struct fill_ctx c = { buf, filler, (flags & FUSE_READDIR_PLUS) != 0 };
 	filler(buf, ".", NULL, 0, 0);
 	filler(buf, "..", NULL, 0, 0);
-	return route_readdir(&fy->route, path, fill_one, &c);
+	return fs_errno(route_readdir(&fy->route, path, fill_one, &c));
 }
 
 /* Every change made through the mount forgets the cached listings it touches (also on
@@ -139,7 +163,7 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
 static int changed(int rc, const char *path)
 {
 	dc_forget(path);
-	return rc;
+	return fs_errno(rc);
 }
 
 static int to_modified(struct ledger_file *rec, bool exists, void *arg)
@@ -220,7 +244,14 @@ static int new_handle(struct fuse_file_info *fi, struct store *st, struct store_
 	return 0;
 }
 
+static int open_impl(const char *path, struct fuse_file_info *fi);
+
 static int fs_open(const char *path, struct fuse_file_info *fi)
+{
+	return fs_errno(open_impl(path, fi));
+}
+
+static int open_impl(const char *path, struct fuse_file_info *fi)
 {
 	struct ferry *fy = fs_ctx();
 	struct route_entry e;
@@ -434,7 +465,7 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off, struct f
 	ssize_t n = h->ra ? ra_read(h->ra, buf, size, (uint64_t)off) :
 			    store_pread(h->st, h->f, buf, size, (uint64_t)off);
 	if (n < 0)
-		return (int)n;
+		return fs_errno((int)n);
 	if (h->src == ROUTE_S3) {
 		stats_inc(reads_s3);
 		stats_add(bytes_s3, (uint64_t)n);

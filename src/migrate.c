@@ -526,6 +526,22 @@ static int quick_lookup(struct ferry *fy, const char *path, struct route_entry *
 	return rc ? (rc > 0 ? -ENOENT : rc) : 0;
 }
 
+/* 1 if some ancestor of path exists on the new store as something other than a directory
+ * (a file, or a symlink, which is never followed). */
+static int nfs_ancestor_not_dir(struct ferry *fy, const char *path)
+{
+	char a[NAME_MAX_PATH + 2];
+	struct store_attr at;
+	snprintf(a, sizeof(a), "%s", path);
+	for (char *slash = strrchr(a, '/'); slash && slash > a; slash = strrchr(a, '/')) {
+		*slash = '\0';
+		int rc = store_stat(fy->nfs, a, &at);
+		if (rc == 0)
+			return !S_ISDIR(at.mode);
+	}
+	return 0;
+}
+
 static void migrate_one(struct ferry *fy, const char *path, int prio)
 {
 	struct route_entry e;
@@ -565,7 +581,7 @@ static void migrate_one(struct ferry *fy, const char *path, int prio)
 		what = "copy";
 		copy_t0 = util_now_s();
 		rc = copy_s3_to_nfs(&fy->route, path, path, NULL, COPY_IF_ABSENT, &res);
-		if (rc == -ENOENT || rc == -EISDIR || rc == -ENOTDIR) {
+		if (rc == -ENOENT || rc == -EISDIR || rc == -ENOTDIR || rc == -ELOOP) {
 			/* the object is gone, or the path is a directory: the full lookup says */
 			int lrc = route_lookup(&fy->route, path, &e);
 			/* route_lookup leaves ancestors to the kernel: a key under a directory
@@ -579,6 +595,17 @@ static void migrate_one(struct ferry *fy, const char *path, int prio)
 			}
 			if (lrc == 0 && !S_ISREG(e.attr.mode)) {
 				dequeue(fy, path);
+				return;
+			}
+			if ((rc == -ENOTDIR || rc == -ELOOP) && lrc == 0 &&
+			    nfs_ancestor_not_dir(fy, path)) {
+				/* an ancestor on the new store is a file or a symlink: it wins (spec
+				 * 3), the key is unreachable through the mount, never a retry */
+				log_info("migrate %s: an ancestor on the new store is not a directory; "
+					 "the key is shadowed, skipped", path);
+				dequeue(fy, path);
+				ledger_file_delete(fy->ledger, path);
+				atomic_fetch_add(&mig_gone, 1);
 				return;
 			}
 		}

@@ -133,10 +133,8 @@ read_fail() {
 	read -r rc secs err < <(s3_read "$2")
 	h_diag "b) $1: cat s/$2 -> exit $rc after $secs s (${err:-no error})"
 	h_ok "b) $1: the S3-only read fails" test "$rc" != 0
-	# TODO: a stalled or refused S3 surfaces as ETIMEDOUT / ECONNREFUSED, not EIO (fs.c
-	# passes the S3 client's errno through); applications expect EIO from a filesystem
-	h_is "$err" "Input/output error" "b) $1: ... with EIO # TODO the S3 transport errno is passed through (doc/reliability.md)" ||
-		H_TAP_FAIL=$((H_TAP_FAIL - 1))   # a known failure, not a regression
+	# a stalled or refused S3 surfaces as EIO (fs.c fs_errno), not the socket's errno
+	h_is "$err" "Input/output error" "b) $1: ... with EIO"
 	worst=$(echo "if ($secs > $worst) $secs else $worst" | bc)
 }
 

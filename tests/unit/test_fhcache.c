@@ -2,6 +2,7 @@
  * and nfs/raw3.c's mapping of NFSv3 status codes to errno values. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "nfs/fhcache.h"
