@@ -9,7 +9,7 @@ export abs_top_builddir=${abs_top_builddir:-$PWD}
 here=$abs_top_srcdir/contrib
 status=0
 echo "ferryfs benchmarks on $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r); load $(cut -d' ' -f1-3 /proc/loadavg)"
-for b in bench-s3.sh bench-nfs.sh bench-mount.sh bench-migrate.sh bench-compare.sh; do
+for b in bench-s3.sh bench-nfs.sh bench-mount.sh bench-migrate.sh bench-mirror.sh bench-compare.sh; do
 	echo
 	echo "== $b"
 	bash "$here/$b" || { echo "$b failed"; status=1; }
