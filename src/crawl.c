@@ -610,12 +610,7 @@ static int backpressure(struct ferry *fy, int prio)
 			return 0;
 		waiting = 1;
 		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 200 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		util_abstime_ms(&ts, 200);
 		pthread_cond_timedwait(&crawl_cond, &crawl_lock, &ts);
 	}
 }

@@ -480,14 +480,8 @@ static void *fleet_main(void *arg)
 		if (!F.stopping && !F.n) {
 			struct timespec ts;
 			double w = until - util_now_s();
-			clock_gettime(CLOCK_REALTIME, &ts);
 			if (w > 0) {
-				ts.tv_sec += (time_t)w;
-				ts.tv_nsec += (long)((w - (double)(time_t)w) * 1e9);
-				if (ts.tv_nsec >= 1000000000L) {
-					ts.tv_sec++;
-					ts.tv_nsec -= 1000000000L;
-				}
+				util_abstime_ms(&ts, (unsigned)(w * 1000));
 				pthread_cond_timedwait(&F.cond, &F.lock, &ts);
 			}
 		}

@@ -166,24 +166,11 @@ static int changed(int rc, const char *path)
 	return fs_errno(rc);
 }
 
-static int to_modified(struct ledger_file *rec, bool exists, void *arg)
-{
-	(void)arg;
-	if (!exists || rec->state != LEDGER_MIGRATED)
-		return LEDGER_KEEP;
-	rec->state = LEDGER_MODIFIED;
-	return LEDGER_WRITE;
-}
-
-/* A migrated file changed through the mount is `modified` from now on (spec 8). Costs a
- * read transaction; a write only for a file that was `migrated`. */
+/* A change through an open handle (ftruncate) marks a migrated file `modified`; every
+ * change by path is marked by ns_copyup, which prepares it. */
 static int modified(int rc, const char *path)
 {
-	struct ferry *fy = fs_ctx();
-	struct ledger_file rec;
-	if (fy->ledger && ledger_file_get(fy->ledger, path, &rec) == 0 &&
-	    rec.state == LEDGER_MIGRATED)
-		ledger_file_update(fy->ledger, path, to_modified, NULL);
+	ns_mark_modified(&fs_ctx()->route, path);
 	return rc;
 }
 
@@ -270,7 +257,7 @@ static int open_impl(const char *path, struct fuse_file_info *fi)
 		if ((rc = jn_open(fy, path, trunc ? LEDGER_OP_WRITE : 0, &jf)))
 			return rc;
 		/* spec 5: O_TRUNC makes an empty file on the new store, otherwise copy up first */
-		rc = modified(changed(ns_copyup(&fy->route, path, trunc), path), path);
+		rc = changed(ns_copyup(&fy->route, path, trunc), path);
 		if (!rc)
 			rc = store_open(fy->nfs, path, fi->flags & ~(O_CREAT | O_EXCL), 0, NULL, &f);
 		if (!rc)
@@ -358,7 +345,7 @@ static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 		if (h->src == ROUTE_NFS)
 			return done(modified(store_ftruncate(h->st, h->f, (uint64_t)size), path));
 	}
-	return done(modified(changed(ns_truncate(&fy->route, path, (uint64_t)size), path), path));
+	return done(changed(ns_truncate(&fy->route, path, (uint64_t)size), path));
 }
 
 static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
@@ -367,7 +354,7 @@ static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 	int rc = journal(LEDGER_OP_CHMOD, path, NULL);
 	if (rc)
 		return rc;
-	return done(modified(changed(ns_chmod(&fs_ctx()->route, path, mode), path), path));
+	return done(changed(ns_chmod(&fs_ctx()->route, path, mode), path));
 }
 
 static int fs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
@@ -376,7 +363,7 @@ static int fs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_inf
 	int rc = journal(LEDGER_OP_CHOWN, path, NULL);
 	if (rc)
 		return rc;
-	return done(modified(changed(ns_chown(&fs_ctx()->route, path, uid, gid), path), path));
+	return done(changed(ns_chown(&fs_ctx()->route, path, uid, gid), path));
 }
 
 static int fs_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
@@ -385,7 +372,7 @@ static int fs_utimens(const char *path, const struct timespec tv[2], struct fuse
 	int rc = journal(LEDGER_OP_UTIMENS, path, NULL);
 	if (rc)
 		return rc;
-	return done(modified(changed(ns_utimens(&fs_ctx()->route, path, tv), path), path));
+	return done(changed(ns_utimens(&fs_ctx()->route, path, tv), path));
 }
 
 static int fs_mkdir(const char *path, mode_t mode)

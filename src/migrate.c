@@ -316,13 +316,7 @@ static void sleep_until_woken(uint64_t seen, unsigned ms)
 			pthread_cond_wait(&M.cond, &M.lock);
 		} else {
 			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += ms / 1000;
-			ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
+			util_abstime_ms(&ts, ms);
 			pthread_cond_timedwait(&M.cond, &M.lock, &ts);
 		}
 	}

@@ -1088,13 +1088,7 @@ static void drain_request(void)
 static void wait_ms(unsigned ms)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	util_abstime_ms(&ts, ms);
 	pthread_cond_timedwait(&MR.cond, &MR.lock, &ts);
 }
 

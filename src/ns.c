@@ -190,7 +190,7 @@ static int to_modified(struct ledger_file *rec, bool exists, void *arg)
 /* A migrated file is about to change: `modified` from now on, decided under the path's
  * lock, so that a re-migration (src/fleet.c), which replaces only a `migrated` copy
  * under the same lock, never replaces a file a writer is changing. */
-static void mark_modified(struct route *r, const char *path)
+void ns_mark_modified(struct route *r, const char *path)
 {
 	struct ledger_file rec;
 	if (r->ledger && ledger_file_get(r->ledger, path, &rec) == 0 && rec.state == LEDGER_MIGRATED)
@@ -203,7 +203,7 @@ int ns_copyup(struct route *r, const char *path, int truncate)
 	pthread_mutex_lock(m);
 	int rc = copyup_locked(r, path, truncate);
 	if (rc == 0)
-		mark_modified(r, path);
+		ns_mark_modified(r, path);
 	/* before the next waiter looks: a cached listing of the parent still says S3 */
 	dc_forget(path);
 	pthread_mutex_unlock(m);

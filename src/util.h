@@ -57,6 +57,8 @@ void util_sleep_ms(unsigned ms);
 /* Parse an ISO 8601 UTC timestamp as S3 prints them ("2026-11-23T01:35:16.000Z").
  * 0 / -EINVAL. */
 int util_parse_iso8601(const char *s, struct timespec *out);
+/* The CLOCK_REALTIME time ms milliseconds from now, for pthread_cond_timedwait. */
+void util_abstime_ms(struct timespec *ts, unsigned ms);
 /* Parse an RFC 1123 HTTP date ("Mon, 23 Nov 2026 01:35:16 GMT"). 0 / -EINVAL. */
 int util_parse_http_date(const char *s, struct timespec *out);
 /* Format t as "2026-11-23T01:35:16Z" (21 bytes with NUL). */
