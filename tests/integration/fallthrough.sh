@@ -12,6 +12,7 @@ h_start_nfs
 printf 'only in s3\n' | h_seed_s3 s3only.txt
 printf 'old bytes in s3\n' | h_seed_s3 both.txt
 printf 'deep\n' | h_seed_s3 docs/2024/report.txt
+printf 'first byte\n' | h_seed_s3 docs/2024/first.txt
 printf 'spaced\n' | h_seed_s3 'docs/with space+plus%.txt'
 printf 'unicode\n' | h_seed_s3 'docs/ünïcödé.txt'
 head -c 3000000 /dev/urandom >"$H_TMP/big.bin"
@@ -50,6 +51,11 @@ h_is "$(ls "$M/docs" | tr '\n' ' ')" "2024 big.bin with space+plus%.txt ünïcö
 h_is "$(cat "$M/shared/from-s3.txt")" "shared dir, s3 side" "a merged directory serves S3 files"
 h_ok "reserved .ferryfs names cannot be looked up" bash -c "! stat '$M/.ferryfs-reserved'"
 h_ok "a missing name is ENOENT" bash -c "stat '$M/nope' 2>&1 | grep -q 'No such file'"
+# a cold open + read of an S3-only file: one listing (is it a directory?) and one HEAD for
+# the lookup, which the open reuses; the open pins the ETag with its GET (no HEAD of its own)
+h_is "$(cat "$M/docs/2024/first.txt")" "first byte" "an S3-only file read cold"
+h_is "$(grep -c '^ok HEAD /[^ ]*/docs/2024/first.txt ' "$H_PROXY_LOG")" 1 "... cost one HEAD (lookup and open share it)"
+h_is "$(grep -c '^ok GET /[^ ]*prefix=docs%2F2024%2Ffirst.txt%2F' "$H_PROXY_LOG")" 1 "... and one directory listing"
 ino1=$(stat -c %i "$M/s3only.txt")
 h_is "$(stat -c %i "$M/s3only.txt")" "$ino1" "st_ino of an S3 file is stable"
 
