@@ -16,6 +16,7 @@
 #include "fleet.h"
 #include "journal.h"
 #include "ledger.h"
+#include "links.h"
 #include "log.h"
 #include "migrate.h"
 #include "mirror.h"
@@ -33,6 +34,10 @@ struct fs_file {
 	enum route_src src;
 };
 
+/* Names of hard-linked files the kernel may hold attributes for (links.h); written by
+ * fs_init and fs_destroy only, when no other handler runs. */
+static struct lk_table *fs_links;
+
 static struct ferry *fs_ctx(void)
 {
 	return fuse_get_context()->private_data;
@@ -47,6 +52,9 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	cfg->attr_timeout = 1.0;
 	cfg->negative_timeout = 0;
 	cfg->hard_remove = 1;
+	fs_links = lk_new(LK_MAX_NAMES, LK_MAX_BYTES);
+	if (!fs_links)
+		log_warn("out of memory: other names of a hard link may show a stale link count");
 	if (conn->capable & FUSE_CAP_ASYNC_READ)
 		conn->want |= FUSE_CAP_ASYNC_READ;
 	/* read-ahead starts threads: here, after daemonizing (spec 5: S3 reads read ahead) */
@@ -70,6 +78,8 @@ static void fs_destroy(void *private_data)
 	log_notice("unmounting %s", fy->cfg->mountpoint);
 	if (fy->readahead)
 		ra_shutdown();
+	lk_free(fs_links);
+	fs_links = NULL;
 }
 
 /* A store that cannot be reached fails a call with EIO, as a filesystem whose device
@@ -108,6 +118,7 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
 		rc = store_fstat(h->st, h->f, &e.attr);
 		if (rc == 0) {
 			route_to_stat(&fy->route, path, &e, st);
+			lk_seen(fs_links, path, st);
 			return 0;
 		}
 	}
@@ -115,6 +126,7 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
 	if (rc)
 		return fs_errno(rc);
 	route_to_stat(&fy->route, path, &e, st);
+	lk_seen(fs_links, path, st);
 	return 0;
 }
 
@@ -132,6 +144,7 @@ static int fs_readlink(const char *path, char *buf, size_t size)
 }
 
 struct fill_ctx {
+	const char *dir;
 	void *buf;
 	fuse_fill_dir_t filler;
 	int plus;
@@ -141,6 +154,8 @@ static int fill_one(void *arg, const char *name, const struct stat *st, enum rou
 {
 	(void)src;
 	struct fill_ctx *c = arg;
+	if (c->plus)      /* the kernel caches these attributes as a lookup's */
+		lk_seen_in(fs_links, c->dir, name, st);
 	if (c->filler(c->buf, name, st, 0, c->plus ? FUSE_FILL_DIR_PLUS : 0))
 		return -ENOBUFS;      /* never happens with offset 0: libfuse buffers it all */
 	return 0;
@@ -152,7 +167,7 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
 	(void)off;
 	(void)fi;
 	struct ferry *fy = fs_ctx();
-	struct fill_ctx c = { buf, filler, (flags & FUSE_READDIR_PLUS) != 0 };
+	struct fill_ctx c = { path, buf, filler, (flags & FUSE_READDIR_PLUS) != 0 };
 	filler(buf, ".", NULL, 0, 0);
 	filler(buf, "..", NULL, 0, 0);
 	return fs_errno(route_readdir(&fy->route, path, fill_one, &c));
@@ -402,14 +417,33 @@ static int fs_symlink(const char *target, const char *path)
 	return done(changed(ns_symlink(&fs_ctx()->route, target, path, &who), path));
 }
 
+/* The link count of a file changed through one of its names: the kernel caches each name's
+ * attributes apart (path-based API), so tell it to drop those of the file's other names
+ * (doc/namespace.md). Called after the change, before the reply (so the caller's next
+ * stat of another name is fresh), with no lock of ours held. fuse_invalidate_path blocks
+ * only on dirty pages of that name (no writeback cache here: a shared writable mmap), whose
+ * WRITE another FUSE thread serves. -ENOENT (a name the kernel forgot) is no error.
+ * Frees *names. */
+static void relinked(struct lk_names *names)
+{
+	struct fuse *f = fuse_get_context()->fuse;
+	for (size_t i = 0; i < names->n; i++)
+		fuse_invalidate_path(f, names->v[i]);
+	lk_names_free(names);
+}
+
 static int fs_link(const char *from, const char *to)
 {
 	int rc = journal(LEDGER_OP_LINK, from, to);
 	if (rc)
 		return rc;
 	rc = done(changed(changed(ns_link(&fs_ctx()->route, from, to), from), to));
-	if (rc == 0)   /* the source's cached nlink (and, after a copy-up, attributes) changed */
+	if (rc == 0) {   /* the source's cached nlink (and, after a copy-up, attributes) changed */
+		struct lk_names others;
 		fuse_invalidate_path(fuse_get_context()->fuse, from);
+		lk_linked(fs_links, from, &others);
+		relinked(&others);
+	}
 	return rc;
 }
 
@@ -422,7 +456,13 @@ static int fs_unlink(const char *path)
 	rc = changed(ns_unlink(&fy->route, path), path);
 	if (rc == 0 && fy->ledger)
 		ledger_file_delete(fy->ledger, path);   /* -ENOENT when it had no record */
-	return done(rc);
+	rc = done(rc);
+	if (rc == 0) {
+		struct lk_names others;
+		lk_unlinked(fs_links, path, &others);
+		relinked(&others);
+	}
+	return rc;
 }
 
 static int fs_rmdir(const char *path)
@@ -442,7 +482,13 @@ static int fs_rename(const char *from, const char *to, unsigned int flags)
 	rc = changed(changed(ns_rename(&fy->route, from, to, flags), from), to);
 	if (rc == 0 && fy->ledger)
 		ledger_file_rename(fy->ledger, from, to, LEDGER_RENAME_TREE);
-	return done(rc);
+	rc = done(rc);
+	if (rc == 0) {   /* a file replaced at `to` lost a name */
+		struct lk_names others;
+		lk_renamed(fs_links, from, to, &others);
+		relinked(&others);
+	}
+	return rc;
 }
 
 static int fs_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
