@@ -15,6 +15,7 @@ pkgs=(
 	clang-14 libclang-rt-14-dev llvm-14                     # fuzzing: libFuzzer runtime, symbolizer
 	nfs-ganesha nfs-ganesha-vfs rpcbind                     # a real NFS server for tests
 	awscli python3 python3-botocore                         # independent S3 clients for tests
+	python3-hypothesis                                      # model-based tests (model.sh)
 	attr curl procps util-linux psmisc                      # getfattr, curl, pgrep, flock, fuser
 )
 # --bench: also the peers the benchmark compares with (contrib/bench-compare.sh)

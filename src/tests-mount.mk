@@ -16,3 +16,7 @@ tests_integ_journal_tool_LDADD = $(FERRY_LIBS)
 # Security (issue 8): the secret never leaks, allow_other permissions, escaping symlinks, TLS.
 TESTS += tests/integration/security.sh
 EXTRA_DIST += tests/integration/security.sh
+# Model-based testing (issue 8): random operations against a local directory (Hypothesis),
+# fsx-style data integrity on large files (tests/tools/model.py, tests/tools/fsx.py).
+TESTS += tests/integration/model.sh
+EXTRA_DIST += tests/integration/model.sh

@@ -125,6 +125,7 @@ struct s3_resp {
 	uint64_t skip;          /* bytes to drop (a 200 answering a ranged request) */
 	uint64_t got;           /* bytes given to the sink / resp buffer */
 	int enough;             /* stopped on purpose after `want` bytes */
+	int past_end;           /* a 206 for a range past the object's end: see s3_on_header */
 	int body_started;
 	int sink_rc;            /* -errno from the sink or the source */
 	uint64_t upos;          /* upload position */
@@ -261,6 +262,15 @@ static size_t s3_on_header(char *line, size_t size, size_t n, void *arg)
 		const char *sp = strchr(tmp, ' ');
 		rs->status = sp ? strtol(sp + 1, NULL, 10) : 0;
 		return size * n;
+	}
+	if (!tmp[0] && rs->status == 206 && rs->have_range == 1 && rs->range_first >= rs->range_total) {
+		/* The end of the headers of a 206 whose range starts at or past the end of the
+		 * object: s3rver 3.7.1 answers any range of an empty object so ("Content-Range:
+		 * bytes 0-0/0", "Content-Length: 1", no body ever), where S3 answers 416. Stop
+		 * here (rather than wait for the missing byte until the server drops the
+		 * connection, then retry) and treat it as the 416 it means. */
+		rs->past_end = 1;
+		return 0;
 	}
 	char *colon = strchr(tmp, ':');
 	if (!colon)
@@ -677,6 +687,10 @@ static int s3_attempt(struct s3_client *c, struct s3_req *rq, struct s3_resp *rs
 
 	if (cc == CURLE_WRITE_ERROR && rs->enough)
 		cc = CURLE_OK;
+	if (rs->past_end) {
+		rc = -ERANGE;   /* as a 416: the GET path turns this into end-of-file */
+		goto out_handle;
+	}
 	if (cc != CURLE_OK) {
 		if (rs->sink_rc) {
 			rc = rs->sink_rc;   /* the caller's sink or source failed: not ours to retry */

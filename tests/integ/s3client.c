@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cfg.h"
@@ -249,9 +250,16 @@ Test(client, zero_byte_object)
 	cr_assert_eq(s3_put_buf(cl, key, "", 0, NULL, NULL), 0);
 	cr_assert_eq(s3_head(cl, key, &oi), 0);
 	cr_assert_eq(oi.size, 0);
-	/* (a ranged GET of an empty object is answered wrongly by s3rver: the store never
-	 * sends one, it knows the size) */
-	(void)buf;
+	/* A ranged GET of an empty object (an S3 open asks for the first 64 KiB before it
+	 * knows the size) is end-of-file at once. S3 answers 416; s3rver 3.7.1 a 206 with
+	 * "Content-Range: bytes 0-0/0" and a Content-Length of 1 it never sends, which used
+	 * to be retried until the connection dropped, then EIO (found by model.sh). */
+	time_t t0 = time(NULL);
+	cr_assert_eq(s3_get_range(cl, key, oi.etag, 0, sizeof(buf), buf), 0);
+	static char big[65536];
+	cr_assert_eq(s3_get_range(cl, key, NULL, 0, sizeof(big), big), 0);
+	cr_assert_leq(time(NULL) - t0, 2, "a ranged GET of an empty object took %lld s",
+		      (long long)(time(NULL) - t0));
 	hasher_init(&h, 0, 0);
 	cr_assert_eq(s3_get_stream(cl, key, oi.etag, 0, UINT64_MAX, hash_sink, &h, NULL), 0);
 	char hex[65];

@@ -1,0 +1,99 @@
+#!/bin/bash
+# Model-based testing (issue 8), a CI-sized run: tests/tools/model.py applies seeded random
+# operations (Hypothesis stateful testing) to a local directory and to the mount and compares
+# every result, errno and the trees; tests/tools/fsx.py runs fsx-style reads, writes,
+# truncates and mmap reads/writes on two large files (one S3-only, one on NFS) against an
+# in-memory model. Both run at once, over starting trees split between a real s3rver and a
+# real nfs-ganesha, while the migrator copies (migrate_on=open, a crawl started with
+# `ferryctl migrate --all`, 2 workers) and the mirror writes changes back to S3.
+#
+# Replay or lengthen: MODEL_SEED=N MODEL_STEPS=M FSX_SEED=N FSX_OPS=K (the seeds are printed;
+# a failure prints its own). The long run and its results: doc/reliability.md.
+source "$abs_top_srcdir/tests/lib/harness.sh"
+h_init fuse
+"$PY3" -c 'import hypothesis' 2>/dev/null || h_cannot "python3-hypothesis is not installed (run contrib/install-deps.sh)"
+h_start_s3
+h_start_nfs
+
+SEED=${MODEL_SEED:-$(( (RANDOM << 15 | RANDOM) ))}
+STEPS=${MODEL_STEPS:-600}
+FSEED=${FSX_SEED:-$SEED}
+FOPS=${FSX_OPS:-300}
+export MODEL_SEED=$SEED MODEL_STEPS=$STEPS FSX_SEED=$FSEED
+h_diag "model seed $SEED, $STEPS steps; fsx seed $FSEED, $FOPS operations per file"
+h_diag "replay: MODEL_SEED=$SEED MODEL_STEPS=$STEPS FSX_SEED=$FSEED FSX_OPS=$FOPS make check TESTS=tests/integration/model.sh"
+
+MODEL=$H_SRC/tests/tools/model.py
+FSX=$H_SRC/tests/tools/fsx.py
+LOCAL=$H_TMP/local
+STAGE=$H_TMP/s3stage
+mkdir -p "$LOCAL" "$STAGE/fsx" "$H_EXPORT/fsx"
+
+# run_tool DESC CMD...: one test point; all of the tool's output as diagnostics on failure
+run_tool() {
+	local desc=$1 out rc
+	shift
+	out=$("$@" 2>&1)
+	rc=$?
+	H_TAP_N=$((H_TAP_N + 1))
+	if [ $rc = 0 ]; then
+		echo "ok $H_TAP_N - $desc"
+		h_diag "$(printf '%s' "$out" | tail -n 1)"
+	else
+		H_TAP_FAIL=$((H_TAP_FAIL + 1))
+		echo "not ok $H_TAP_N - $desc"
+		h_diag "$out"
+	fi
+	return $rc
+}
+
+# --- the starting trees: arenas for the model, two large files for fsx ---
+"$PY3" "$MODEL" seed --local "$LOCAL" --s3 "$STAGE" --nfs "$H_EXPORT" >/dev/null || h_bail "model seed failed"
+"$PY3" "$FSX" make --size 3145728 --seed 1 >"$STAGE/fsx/big-s3" || h_bail "fsx make failed"
+"$PY3" "$FSX" make --size 2097152 --seed 2 >"$H_EXPORT/fsx/big-nfs" || h_bail "fsx make failed"
+echo x >"$STAGE/fsx/marker"   # s3rver lists a directory only with an object of its own in it
+h_aws s3 sync --only-show-errors "$STAGE" "s3://$H_BUCKET/" || h_bail "aws s3 sync failed"
+h_ok "the starting tree is in S3 ($(find "$STAGE" -type f | wc -l) objects) and on NFS ($(find "$H_EXPORT" -type f | wc -l) files)" \
+	test "$(h_aws s3 ls --recursive "s3://$H_BUCKET/" | wc -l)" = "$(find "$STAGE" -type f | wc -l)"
+
+# --- mounted with the migrator running: lazy (migrate_on=open) and a slow crawl, so that
+# some arenas are copied while the model works in them and others stay S3-only for a while
+h_mount workers=2,migrate_on=open,rate_files=4
+h_ok "ferryctl migrate --all starts the crawl" "$FERRYCTL" migrate --all "$H_MNT"
+
+"$PY3" "$FSX" run --file "$H_MNT/fsx/big-s3" --size 3145728 --seed 1 --opseed "$FSEED" \
+	--ops "$FOPS" --sha-out "$H_TMP/fsx-s3.sha" >"$H_TMP/fsx-s3.out" 2>&1 &
+fsx1=$!
+"$PY3" "$FSX" run --file "$H_MNT/fsx/big-nfs" --size 2097152 --seed 2 --opseed $((FSEED + 1)) \
+	--ops "$FOPS" --sha-out "$H_TMP/fsx-nfs.sha" >"$H_TMP/fsx-nfs.out" 2>&1 &
+fsx2=$!
+run_tool "model: $STEPS random operations, every result, errno and tree equal to the local directory's" \
+	"$PY3" "$MODEL" run --local "$LOCAL" --mount "$H_MNT" --log "$H_TMP/model-steps.log"
+wait $fsx1
+rc1=$?
+wait $fsx2
+rc2=$?
+run_tool "fsx on an S3-only 3 MiB file (copied up at the first open for writing)" \
+	bash -c "cat '$H_TMP/fsx-s3.out'; exit $rc1"
+run_tool "fsx on a 2 MiB file on NFS" bash -c "cat '$H_TMP/fsx-nfs.out'; exit $rc2"
+
+# --- what the stores really hold: past the attribute cache, then after a remount ---
+fsx_final() { # fsx_final NAME: the file through the mount and on the export equal fsx's model
+	local want
+	want=$(cut -c1-64 "$H_TMP/fsx-$1.sha" 2>/dev/null) || return 1
+	[ "$(sha256sum <"$H_MNT/fsx/big-$1" | cut -c1-64)" = "$want" ] &&
+		[ "$(sha256sum <"$H_EXPORT/fsx/big-$1" | cut -c1-64)" = "$want" ]
+}
+sleep 1.5
+run_tool "every arena's tree (with st_nlink) equal after the attribute cache expired" \
+	"$PY3" "$MODEL" verify --local "$LOCAL" --mount "$H_MNT" --label "after the cache expired"
+h_ok "umount exits cleanly" h_umount
+h_mount workers=2
+run_tool "every arena's tree equal after a remount" \
+	"$PY3" "$MODEL" verify --local "$LOCAL" --mount "$H_MNT" --label "after a remount"
+h_ok "both fsx files hold the model's bytes, through the mount and on the export" \
+	bash -c "$(declare -f fsx_final); H_TMP='$H_TMP' H_MNT='$H_MNT' H_EXPORT='$H_EXPORT'; fsx_final s3 && fsx_final nfs"
+h_ok "no temporary copy-up file is left in the export" \
+	bash -c "! find '$H_EXPORT' -name '.ferryfs.tmp.*' | grep -q ."
+h_ok "umount exits cleanly after the remount" h_umount
+h_done
