@@ -32,6 +32,7 @@ struct fs_file {
 	struct ra_file *ra;        /* read-ahead over f (S3 reads), NULL when none */
 	struct jn_file *jf;        /* open for writing: what the journal knows of it */
 	enum route_src src;
+	uint64_t s3_ino;           /* an S3 handle's inode number, for fstat once its name is gone */
 };
 
 /* Names of hard-linked files the kernel may hold attributes for (links.h); written by
@@ -118,9 +119,15 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
 		rc = store_fstat(h->st, h->f, &e.attr);
 		if (rc == 0) {
 			route_to_stat(&fy->route, path, &e, st);
+			if (!path && h->src == ROUTE_S3)
+				st->st_ino = (ino_t)h->s3_ino;
 			lk_seen(fs_links, path, st);
 			return 0;
 		}
+		/* no path: the name was removed while open (hard_remove), the handle is all
+		 * there is to ask */
+		if (!path)
+			return fs_errno(rc);
 	}
 	rc = route_lookup(&fy->route, path, &e);
 	if (rc)
@@ -168,6 +175,8 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
 	(void)fi;
 	struct ferry *fy = fs_ctx();
 	struct fill_ctx c = { path, buf, filler, (flags & FUSE_READDIR_PLUS) != 0 };
+	if (!path)
+		return -ENOENT;     /* removed while open */
 	filler(buf, ".", NULL, 0, 0);
 	filler(buf, "..", NULL, 0, 0);
 	return fs_errno(route_readdir(&fy->route, path, fill_one, &c));
@@ -185,7 +194,8 @@ static int changed(int rc, const char *path)
  * change by path is marked by ns_copyup, which prepares it. */
 static int modified(int rc, const char *path)
 {
-	ns_mark_modified(&fs_ctx()->route, path);
+	if (path)         /* NULL: unlinked while open, no record left to mark */
+		ns_mark_modified(&fs_ctx()->route, path);
 	return rc;
 }
 
@@ -300,6 +310,8 @@ static int open_impl(const char *path, struct fuse_file_info *fi)
 	if (e.src == ROUTE_S3)
 		touched(fy, path);
 	rc = new_handle(fi, st, f, e.src);
+	if (!rc)
+		((struct fs_file *)(uintptr_t)fi->fh)->s3_ino = route_s3_ino(&fy->route, path);
 	if (!rc && e.src == ROUTE_S3 && fy->readahead) {
 		struct fs_file *h = (struct fs_file *)(uintptr_t)fi->fh;
 		if (ra_open(st, f, e.attr.size, &h->ra))
@@ -360,12 +372,18 @@ static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 		if (h->src == ROUTE_NFS)
 			return done(modified(store_ftruncate(h->st, h->f, (uint64_t)size), path));
 	}
+	if (!path)
+		return done(-ENOENT);   /* unlinked while open, and not through an NFS handle */
 	return done(changed(ns_truncate(&fy->route, path, (uint64_t)size), path));
 }
 
+/* The attribute calls get a NULL path for a file unlinked while open (libfuse's
+ * hard_remove); the new store is changed by name only: ENOENT. */
 static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
 	(void)fi;
+	if (!path)
+		return -ENOENT;
 	int rc = journal(LEDGER_OP_CHMOD, path, NULL);
 	if (rc)
 		return rc;
@@ -375,6 +393,8 @@ static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 static int fs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
 {
 	(void)fi;
+	if (!path)
+		return -ENOENT;
 	int rc = journal(LEDGER_OP_CHOWN, path, NULL);
 	if (rc)
 		return rc;
@@ -384,6 +404,8 @@ static int fs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_inf
 static int fs_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
 {
 	(void)fi;
+	if (!path)
+		return -ENOENT;
 	int rc = journal(LEDGER_OP_UTIMENS, path, NULL);
 	if (rc)
 		return rc;

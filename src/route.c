@@ -115,7 +115,7 @@ void route_to_stat(const struct route *r, const char *path, const struct route_e
 	if (e->src == ROUTE_NFS && a->ino)
 		st->st_ino = (ino_t)(r->ledger && ledger_ino_get(r->ledger, a->ino, &mapped) == 0 ?
 				     mapped : a->ino);
-	else
+	else if (path)      /* NULL: an open file whose name is gone; fs.c knows its number */
 		st->st_ino = (ino_t)route_s3_ino(r, path);
 	if (S_ISDIR(a->mode) && e->src == ROUTE_S3 && !a->mtime.tv_sec) {
 		st->st_mtim = r->mount_time;
