@@ -331,6 +331,13 @@ int copy_s3_replace(struct route *r, const char *path, const char *etag, pthread
 	return copy_impl(r, path, path, etag, COPY_REPLACE, &c, out);
 }
 
+int copy_s3_migrate(struct route *r, const char *path, pthread_mutex_t *lock,
+		    int (*check)(void *arg), void *arg, struct copy_result *out)
+{
+	struct replace_check c = { lock, check, arg };
+	return copy_impl(r, path, path, NULL, COPY_IF_ABSENT, &c, out);
+}
+
 static int copy_impl(struct route *r, const char *src, const char *dst, const char *etag,
 		     enum copy_publish how, const struct replace_check *chk,
 		     struct copy_result *out)
@@ -440,17 +447,23 @@ static int copy_impl(struct route *r, const char *src, const char *dst, const ch
 		goto out_tmp;
 	if (copy_hooks.before_publish && (rc = copy_hooks.before_publish(src, out->attr.etag)))
 		goto out_tmp;
-	if (how == COPY_REPLACE && chk) {
-		/* replace only what the caller expects to be there, with writers held off */
+	if (chk) {
+		/* publish only what the caller's check allows, with writers held off: replace
+		 * what it expects to be there, or take a name it says is still ours to take */
 		pthread_mutex_lock(chk->lock);
 		rc = chk->check(chk->arg);
-		if (!rc)
+		if (!rc && how == COPY_REPLACE) {
 			rc = store_rename(r->nfs, tmp, dst, 0);
+			have_tmp = rc != 0;
+		} else if (!rc) {
+			rc = store_link(r->nfs, tmp, dst);
+		}
 		if (!rc) {
-			have_tmp = 0;
 			out->published = 1;
 			if (r->ledger)
 				copy_record(r, src, dst, out, fileid);
+		} else if (rc == -EEXIST && how != COPY_REPLACE) {
+			rc = 0;                 /* someone got there first: theirs stands */
 		}
 		pthread_mutex_unlock(chk->lock);
 		goto out_tmp;

@@ -39,6 +39,13 @@ int copy_s3_to_nfs(struct route *r, const char *src, const char *dst, const char
 int copy_s3_replace(struct route *r, const char *path, const char *etag, pthread_mutex_t *lock,
 		    int (*check)(void *arg), void *arg, struct copy_result *out);
 
+/* A migration (src/migrate.c): copy_s3_to_nfs(path, path, NULL, COPY_IF_ABSENT), with the
+ * publishing link(2) made holding lock and only when check(arg) returns 0 (a non-zero check
+ * is returned as is and nothing is published). ns.c whites a name out under the same lock,
+ * so a file deleted through the mount while its object was being copied stays deleted. */
+int copy_s3_migrate(struct route *r, const char *path, pthread_mutex_t *lock,
+		    int (*check)(void *arg), void *arg, struct copy_result *out);
+
 /* Create the missing parent directories of path on the new store, each with the merged
  * view's attributes (an S3 directory's dir_mode/uid/gid). 0 / -errno. */
 int copy_ensure_parents(struct route *r, const char *path);

@@ -56,6 +56,7 @@
 #include "ledger.h"
 #include "log.h"
 #include "naming.h"
+#include "ns.h"
 #include "s3/client.h"
 #include "stats.h"
 #include "util.h"
@@ -520,6 +521,21 @@ static int quick_lookup(struct ferry *fy, const char *path, struct route_entry *
 	return rc ? (rc > 0 ? -ENOENT : rc) : 0;
 }
 
+struct pub_check {
+	struct ferry *fy;
+	const char *path;
+};
+
+/* Just before a copy is published, under the path's lock (ns_path_lock): a name deleted
+ * or renamed away through the mount since quick_lookup is whited out by then (ns.c does
+ * it under the same lock), and the copy must not bring it back. -ENOENT: gone. */
+static int publish_check(void *arg)
+{
+	struct pub_check *p = arg;
+	int rc = wh_is_whiteout(&p->fy->route, p->path);
+	return rc > 0 ? -ENOENT : rc;
+}
+
 /* 1 if some ancestor of path exists on the new store as something other than a directory
  * (a file, or a symlink, which is never followed). */
 static int nfs_ancestor_not_dir(struct ferry *fy, const char *path)
@@ -574,7 +590,8 @@ static void migrate_one(struct ferry *fy, const char *path, int prio)
 		}
 		what = "copy";
 		copy_t0 = util_now_s();
-		rc = copy_s3_to_nfs(&fy->route, path, path, NULL, COPY_IF_ABSENT, &res);
+		struct pub_check pc = { fy, path };
+		rc = copy_s3_migrate(&fy->route, path, ns_path_lock(path), publish_check, &pc, &res);
 		if (rc == -ENOENT || rc == -EISDIR || rc == -ENOTDIR || rc == -ELOOP) {
 			/* the object is gone, or the path is a directory: the full lookup says */
 			int lrc = route_lookup(&fy->route, path, &e);

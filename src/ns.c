@@ -71,6 +71,30 @@ static int whiteout_if_s3(struct route *r, const char *path)
 	return rc ? rc : wh_create(r, path);
 }
 
+/* After removing the file `path` from the view (unlink, or the source of a rename): white
+ * it out if S3 has it, holding the path's lock. The migrator publishes its copies under
+ * the same lock and only where no whiteout is (src/migrate.c), so a copy of the object it
+ * published since our lookup saw the name is removed here, and a later one is never made:
+ * the deleted name cannot come back from S3. */
+static int whiteout_file(struct route *r, const char *path)
+{
+	pthread_mutex_t *m = ns_path_lock(path);
+	struct store_attr a;
+	pthread_mutex_lock(m);
+	int rc = s3_has(r, path);
+	if (rc > 0 && !(rc = copy_ensure_parents(r, path)) && !(rc = wh_create(r, path)) &&
+	    store_stat(r->nfs, path, &a) == 0 && S_ISREG(a.mode)) {
+		rc = store_unlink(r->nfs, path);
+		if (rc == 0)
+			log_info("%s: removed a copy the migrator published while the name was "
+				 "being deleted", path);
+		else if (rc == -ENOENT)
+			rc = 0;
+	}
+	pthread_mutex_unlock(m);
+	return rc < 0 ? rc : 0;
+}
+
 /* After creating path on the new store: a whiteout of the same name is now stale. */
 static void drop_whiteout(struct route *r, const char *path)
 {
@@ -341,7 +365,7 @@ int ns_unlink(struct route *r, const char *path)
 		if (rc)
 			return rc;
 	}
-	return whiteout_if_s3(r, path);
+	return whiteout_file(r, path);
 }
 
 static int first_entry(void *arg, const char *name, const struct stat *st, enum route_src src)
@@ -570,7 +594,7 @@ int ns_rename(struct route *r, const char *from, const char *to, unsigned flags)
 			return rc;
 	}
 	drop_whiteout(r, to);
-	return whiteout_if_s3(r, from);
+	return whiteout_file(r, from);
 }
 
 /* --- attributes ---------------------------------------------------------------------- */
