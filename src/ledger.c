@@ -1925,6 +1925,11 @@ static int rename_one(struct wtx *w, const char *from, const char *to)
 		return rc;
 	if ((rc = f_remove(w, &fk, from)))
 		return rc;
+	/* The ETag was that of from's object; S3's object at `to`, if any, is another one
+	 * (a file the rename replaces): unknown here until the mirror uploads `to` and
+	 * records its own. Keeping from's would make revalidation (fleet.c) and the mirror's
+	 * overwrite guard take that replaced object for another host's change. */
+	rec.etag[0] = '\0';
 	return f_store(w, &tk, to, &rec);
 }
 

@@ -112,7 +112,8 @@ int ledger_file_delete(struct ledger *l, const char *path);
 typedef int (*ledger_update_fn)(struct ledger_file *rec, bool exists, void *arg);
 int ledger_file_update(struct ledger *l, const char *path, ledger_update_fn fn, void *arg);
 
-/* Move the record of `from` to `to` (replacing a record there). With LEDGER_RENAME_TREE,
+/* Move the record of `from` to `to` (replacing a record there), its ETag cleared (S3 holds
+ * no object of ours at `to` yet: the mirror records one when it uploads). With LEDGER_RENAME_TREE,
  * also every record under from + "/" to the same place under to + "/" (one transaction;
  * meant for at most rename_dir_limit records). Queue entries are not moved. Returns the
  * number of records moved (0 = nothing known under from) or -errno; -EINVAL when `to` is

@@ -292,10 +292,16 @@ Test(ledger, rename_moves_a_record_and_a_subtree)
 {
 	struct ledger *l = open_rw();
 	struct ledger_file r = mkrec(LEDGER_MIGRATED, 5, ""), g;
-	cr_assert_eq(ledger_file_put(l, "/f", &r), 0);
+	struct ledger_file rf = mkrec(LEDGER_MODIFIED, 5, "0123456789abcdef0123456789abcdef");
+	struct ledger_file rg = mkrec(LEDGER_MIGRATED, 7, "fedcba9876543210fedcba9876543210");
+	cr_assert_eq(ledger_file_put(l, "/f", &rf), 0);
+	cr_assert_eq(ledger_file_put(l, "/g", &rg), 0);
 	cr_expect_eq(ledger_file_rename(l, "/f", "/g", 0), 1);
 	cr_expect_eq(ledger_file_get(l, "/f", &g), -ENOENT);
-	cr_expect_eq(ledger_file_get(l, "/g", &g), 0);
+	cr_assert_eq(ledger_file_get(l, "/g", &g), 0);
+	cr_expect_eq(g.state, LEDGER_MODIFIED, "from's record replaced to's");
+	cr_expect_eq(g.size, 5);
+	cr_expect_str_empty(g.etag, "the ETag of from's object is not that of S3's object at to");
 	cr_expect_eq(ledger_file_rename(l, "/none", "/g", 0), 0);
 	cr_assert_eq(ledger_file_get(l, "/g", &g), 0, "nothing known under from: target kept");
 
@@ -313,7 +319,8 @@ Test(ledger, rename_moves_a_record_and_a_subtree)
 	cr_expect_eq(ledger_file_rename(l, "/g", "/", 0), -EINVAL);
 	struct ledger_stats st;
 	cr_assert_eq(ledger_stats(l, &st), 0);
-	cr_expect_eq(st.files[LEDGER_MIGRATED], 5, "/g, /e/1, /e/2, /e/s/3, /dd/keep");
+	cr_expect_eq(st.files[LEDGER_MIGRATED], 4, "/e/1, /e/2, /e/s/3, /dd/keep");
+	cr_expect_eq(st.files[LEDGER_MODIFIED], 1, "/g");
 	cr_expect_eq(ledger_check(l, false), 0);
 	int n = 0;
 	cr_assert_eq(ledger_foreach_file(l, "/e/", count_cb, &n), 0);
