@@ -7,3 +7,8 @@ TESTS += tests/integration/faults-kill.sh
 EXTRA_DIST += tests/integration/faults-kill.sh
 TESTS += tests/integration/faults-nfs.sh
 EXTRA_DIST += tests/integration/faults-nfs.sh
+# Load (issue 8, doc/reliability.md "Load"): 16 threads of mixed reads and writes checked
+# against a model (tests/tools/load.py) while migration and write-back run; afterwards the
+# mount, S3 and the export hold the model's bytes and the daemon's RSS is back near baseline.
+TESTS += tests/integration/load.sh
+EXTRA_DIST += tests/integration/load.sh
