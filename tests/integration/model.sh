@@ -57,8 +57,9 @@ h_ok "the starting tree is in S3 ($(find "$STAGE" -type f | wc -l) objects) and 
 	test "$(h_aws s3 ls --recursive "s3://$H_BUCKET/" | wc -l)" = "$(find "$STAGE" -type f | wc -l)"
 
 # --- mounted with the migrator running: lazy (migrate_on=open) and a slow crawl, so that
-# some arenas are copied while the model works in them and others stay S3-only for a while
-h_mount workers=2,migrate_on=open,rate_files=4
+# some arenas are copied while the model works in them and others stay S3-only for a while;
+# revalidate every 5 s (not 30) so that it runs during the model too
+h_mount workers=2,migrate_on=open,rate_files=4,revalidate=5
 h_ok "ferryctl migrate --all starts the crawl" "$FERRYCTL" migrate --all "$H_MNT"
 
 "$PY3" "$FSX" run --file "$H_MNT/fsx/big-s3" --size 3145728 --seed 1 --opseed "$FSEED" \
@@ -88,9 +89,70 @@ sleep 1.5
 run_tool "every arena's tree (with st_nlink) equal after the attribute cache expired" \
 	"$PY3" "$MODEL" verify --local "$LOCAL" --mount "$H_MNT" --label "after the cache expired"
 h_ok "umount exits cleanly" h_umount
-h_mount workers=2
+h_mount workers=2,revalidate=3
 run_tool "every arena's tree equal after a remount" \
 	"$PY3" "$MODEL" verify --local "$LOCAL" --mount "$H_MNT" --label "after a remount"
+# --- known bugs the model found and waits out or leaves uncompared (doc/reliability.md):
+# each a TAP TODO while it fails, a plain ok (with a note to drop the TODO) once fixed ---
+todo_point() { # todo_point DESC REASON CMD...: CMD succeeds when the bug is fixed
+	local desc=$1 why=$2 out
+	shift 2
+	H_TAP_N=$((H_TAP_N + 1))
+	if out=$("$@" 2>&1); then
+		echo "ok $H_TAP_N - $desc"
+		h_diag "fixed: drop this TODO and what model.py does about it ($why)"
+	else
+		echo "not ok $H_TAP_N - $desc # TODO known bug: $why"
+		h_diag "$out"
+	fi
+}
+printf 'y from S3\n' | h_seed_s3 known/y   # before the first lookup of known/
+mkdir -p "$H_MNT/known"
+todo_point "a write through one name of a hard-linked file is seen at once through the other" \
+	"the other names' cached size and pages lag up to attr_timeout (path-based FUSE API)" \
+	"$PY3" - "$H_MNT/known" <<'PY'
+import os, sys
+d = sys.argv[1]
+a, b = os.path.join(d, 'a'), os.path.join(d, 'b')
+with open(a, 'wb') as f:
+    f.write(b'xyz')
+os.link(a, b)
+os.stat(b)                                   # the kernel caches b's attributes (size 3)
+with open(a, 'wb') as f:                     # O_TRUNC, then 14 bytes, through a
+    f.write(b'longer content')
+got = open(b, 'rb').read()
+sys.exit(0 if got == b'longer content' else 'read through b right after: %r' % got)
+PY
+todo_point "an open file whose name was unlinked can still be written and read" \
+	"ESTALE: NFSv3 has no open state and libnfs no silly rename (fs.c: hard_remove)" \
+	"$PY3" - "$H_MNT/known" <<'PY'
+import os, sys
+p = os.path.join(sys.argv[1], 'orphan')
+fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o644)
+os.write(fd, b'before')
+os.unlink(p)
+try:
+    os.pwrite(fd, b'after', 6)
+    got = os.pread(fd, 100, 0)
+except OSError as e:
+    sys.exit('after the unlink: %s' % e)
+sys.exit(0 if got == b'beforeafter' else 'read back %r' % got)
+PY
+
+synced() { [ "$(getfattr --only-values -n user.ferryfs.synced "$H_MNT/$1" 2>/dev/null)" = yes ]; }
+printf 'x written through the mount\n' >"$H_MNT/known/x"
+h_wait_for 20 synced known/x || h_diag "known/x was not written back within 20 s"
+"$FERRYCTL" migrate --wait "$H_MNT/known/y" >/dev/null || h_diag "known/y did not migrate"
+mv "$H_MNT/known/y" "$H_MNT/known/x"
+for ((i = 0; i < 15; i++)); do   # a few revalidate sweeps (revalidate=3)
+	ls "$H_MNT/known" | grep -q conflict && break
+	sleep 1
+done
+todo_point "a migrated file renamed over a written-back one leaves no conflict copy" \
+	"the mirror takes its own object at the target for another host's: NAME.conflict-s3-*" \
+	bash -c "ls -l '$H_MNT/known'; ! ls '$H_MNT/known' | grep -q conflict"
+h_is "$(cat "$H_MNT/known/x")" "y from S3" "the renamed file holds its bytes"
+
 h_ok "both fsx files hold the model's bytes, through the mount and on the export" \
 	bash -c "$(declare -f fsx_final); H_TMP='$H_TMP' H_MNT='$H_MNT' H_EXPORT='$H_EXPORT'; fsx_final s3 && fsx_final nfs"
 h_ok "no temporary copy-up file is left in the export" \
