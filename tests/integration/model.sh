@@ -100,13 +100,15 @@ todo_point() { # todo_point DESC REASON CMD...: CMD succeeds when the bug is fix
 	H_TAP_N=$((H_TAP_N + 1))
 	if out=$("$@" 2>&1); then
 		echo "ok $H_TAP_N - $desc"
-		h_diag "fixed: drop this TODO and what model.py does about it ($why)"
+		h_diag "not seen: if it stays so over several runs, drop this TODO and what model.py does about it ($why)"
 	else
 		echo "not ok $H_TAP_N - $desc # TODO known bug: $why"
 		h_diag "$out"
 	fi
 }
-printf 'y from S3\n' | h_seed_s3 known/y   # before the first lookup of known/
+for k in 1 2 3; do   # before the first lookup of known/
+	printf 'y%s from S3\n' $k | h_seed_s3 known/y$k
+done
 mkdir -p "$H_MNT/known"
 todo_point "a write through one name of a hard-linked file is seen at once through the other" \
 	"the other names' cached size and pages lag up to attr_timeout (path-based FUSE API)" \
@@ -140,10 +142,14 @@ sys.exit(0 if got == b'beforeafter' else 'read back %r' % got)
 PY
 
 synced() { [ "$(getfattr --only-values -n user.ferryfs.synced "$H_MNT/$1" 2>/dev/null)" = yes ]; }
-printf 'x written through the mount\n' >"$H_MNT/known/x"
-h_wait_for 20 synced known/x || h_diag "known/x was not written back within 20 s"
-"$FERRYCTL" migrate --wait "$H_MNT/known/y" >/dev/null || h_diag "known/y did not migrate"
-mv "$H_MNT/known/y" "$H_MNT/known/x"
+# (timing-dependent: seen in the 4000-step run and in some runs of this sequence, not in
+# others, so a pass here proves little; three tries)
+for k in 1 2 3; do
+	printf 'x%s written through the mount\n' $k >"$H_MNT/known/x$k"
+	h_wait_for 20 synced known/x$k || h_diag "known/x$k was not written back within 20 s"
+done
+"$FERRYCTL" migrate --wait "$H_MNT"/known/y[123] >/dev/null || h_diag "known/y* did not migrate"
+for k in 1 2 3; do mv "$H_MNT/known/y$k" "$H_MNT/known/x$k"; done
 for ((i = 0; i < 15; i++)); do   # a few revalidate sweeps (revalidate=3)
 	ls "$H_MNT/known" | grep -q conflict && break
 	sleep 1
@@ -151,7 +157,8 @@ done
 todo_point "a migrated file renamed over a written-back one leaves no conflict copy" \
 	"the mirror takes its own object at the target for another host's: NAME.conflict-s3-*" \
 	bash -c "ls -l '$H_MNT/known'; ! ls '$H_MNT/known' | grep -q conflict"
-h_is "$(cat "$H_MNT/known/x")" "y from S3" "the renamed file holds its bytes"
+h_is "$(cat "$H_MNT"/known/x[123])" "$(printf 'y1 from S3\ny2 from S3\ny3 from S3')" \
+	"the renamed files hold their bytes"
 
 h_ok "both fsx files hold the model's bytes, through the mount and on the export" \
 	bash -c "$(declare -f fsx_final); H_TMP='$H_TMP' H_MNT='$H_MNT' H_EXPORT='$H_EXPORT'; fsx_final s3 && fsx_final nfs"

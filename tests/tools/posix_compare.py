@@ -228,6 +228,13 @@ SCENARIOS = [
         ('link', 'f', 'g'), ('link', 'd', 'dlink'), ('link', 'missing', 'm2'),
         ('unlink', 'f'), ('nlink', 'h'), ('cat', 'g'), ('unlink', 'h'), ('nlink', 'g'),
     ]),
+    # rename between two names of one file does nothing (POSIX): both names stay, also when
+    # S3 still has the source's name (found by model.py: the source used to be removed)
+    ('rename_onto_own_hard_link', {'f': s3(MID), 'n': nfs(b'nfs file'), 'd/x': s3(b'x')}, [
+        ('link', 'f', 'g'), ('rename', 'f', 'g'), ('listdir', '.'), ('nlink', 'f'),
+        ('cat', 'f'), ('cat', 'g'), ('link', 'n', 'm'), ('rename', 'm', 'n'), ('listdir', '.'),
+        ('nlink', 'n'), ('rename', 'g', 'f'), ('nlink', 'g'),
+    ]),
     # the old name of a file stat'ed while S3-only, linked (so copied up), stat'ed again at
     # once: spec 4 wants one st_ino before and after the copy-up, and for both links
     ('hard_link_inode_across_copyup', {'f': s3(MID), 'd/x': s3(b'x')}, [
