@@ -142,20 +142,20 @@ sys.exit(0 if got == b'beforeafter' else 'read back %r' % got)
 PY
 
 synced() { [ "$(getfattr --only-values -n user.ferryfs.synced "$H_MNT/$1" 2>/dev/null)" = yes ]; }
-# (timing-dependent: seen in the 4000-step run and in some runs of this sequence, not in
-# others, so a pass here proves little; three tries)
+# (a file renamed over a name the mirror had written back: revalidate took the replaced
+# file's object for another host's change and kept it as NAME.conflict-s3-*, fixed by the
+# ledger forgetting the ETag on a rename; three pairs, as it depended on timing)
 for k in 1 2 3; do
 	printf 'x%s written through the mount\n' $k >"$H_MNT/known/x$k"
 	h_wait_for 20 synced known/x$k || h_diag "known/x$k was not written back within 20 s"
 done
 "$FERRYCTL" migrate --wait "$H_MNT"/known/y[123] >/dev/null || h_diag "known/y* did not migrate"
 for k in 1 2 3; do mv "$H_MNT/known/y$k" "$H_MNT/known/x$k"; done
-for ((i = 0; i < 15; i++)); do   # a few revalidate sweeps (revalidate=3)
+for ((i = 0; i < 8; i++)); do   # a few revalidate sweeps (revalidate=3)
 	ls "$H_MNT/known" | grep -q conflict && break
 	sleep 1
 done
-todo_point "a migrated file renamed over a written-back one leaves no conflict copy" \
-	"the mirror takes its own object at the target for another host's: NAME.conflict-s3-*" \
+h_ok "migrated files renamed over written-back ones leave no conflict copy" \
 	bash -c "ls -l '$H_MNT/known'; ! ls '$H_MNT/known' | grep -q conflict"
 h_is "$(cat "$H_MNT"/known/x[123])" "$(printf 'y1 from S3\ny2 from S3\ny3 from S3')" \
 	"the renamed files hold their bytes"
