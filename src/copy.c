@@ -405,10 +405,16 @@ static int copy_impl(struct route *r, const char *src, const char *dst, const ch
 	rc = store_fsync(r->nfs, c.out, 0);
 	if (rc)
 		goto out_tmp;
-	/* the NFS file id of the copy (to map it to the inode number the file had in S3) and
-	 * its owner, from the open handle: no path walk */
+	/* the object's attributes (spec 4) on the open handle, in one call where the store
+	 * can (NFSv3: one SETATTR, whose reply also gives the copy's NFS file id, to map it
+	 * to the inode number the file had in S3); else by path after the close */
 	struct store_attr tmp_attr;
-	rc = store_fstat(r->nfs, c.out, &tmp_attr);
+	rc = store_fsetattr(r->nfs, c.out, &out->attr,
+			    STORE_HAVE_MODE | STORE_HAVE_UID | STORE_HAVE_GID | STORE_HAVE_MTIME,
+			    &tmp_attr);
+	int by_path = rc == -ENOTSUP;
+	if (by_path)
+		rc = store_fstat(r->nfs, c.out, &tmp_attr);
 	if (rc)
 		goto out_tmp;
 	uint64_t fileid = tmp_attr.ino;
@@ -435,16 +441,17 @@ static int copy_impl(struct route *r, const char *src, const char *dst, const ch
 	EVP_DigestFinal_ex(c.sha, md, &mdlen);
 	util_hex(md, mdlen, out->sha256);
 
-	/* attributes of the object (spec 4), then publish */
-	if (tmp_attr.uid != out->attr.uid || tmp_attr.gid != out->attr.gid)
-		store_chown(r->nfs, tmp, out->attr.uid, out->attr.gid);
-	rc = store_chmod(r->nfs, tmp, out->attr.mode & 07777);
-	if (!rc) {
-		struct timespec tv[2] = { out->attr.mtime, out->attr.mtime };
-		rc = store_utimens(r->nfs, tmp, tv);
+	if (by_path) {
+		if (tmp_attr.uid != out->attr.uid || tmp_attr.gid != out->attr.gid)
+			store_chown(r->nfs, tmp, out->attr.uid, out->attr.gid);
+		rc = store_chmod(r->nfs, tmp, out->attr.mode & 07777);
+		if (!rc) {
+			struct timespec tv[2] = { out->attr.mtime, out->attr.mtime };
+			rc = store_utimens(r->nfs, tmp, tv);
+		}
+		if (rc)
+			goto out_tmp;
 	}
-	if (rc)
-		goto out_tmp;
 	if (copy_hooks.before_publish && (rc = copy_hooks.before_publish(src, out->attr.etag)))
 		goto out_tmp;
 	if (chk) {

@@ -251,6 +251,23 @@ static int loc_fstat(struct store *st, struct store_file *f, struct store_attr *
 	return 0;
 }
 
+static int loc_fsetattr(struct store *st, struct store_file *f, const struct store_attr *a,
+			unsigned which, struct store_attr *out)
+{
+	if ((which & (STORE_HAVE_UID | STORE_HAVE_GID)) &&
+	    fchown(f->fd, (which & STORE_HAVE_UID) ? a->uid : (uid_t)-1,
+		   (which & STORE_HAVE_GID) ? a->gid : (gid_t)-1) < 0)
+		return -errno;
+	if ((which & STORE_HAVE_MODE) && fchmod(f->fd, a->mode & 07777) < 0)
+		return -errno;
+	if (which & STORE_HAVE_MTIME) {
+		struct timespec tv[2] = { a->mtime, a->mtime };
+		if (futimens(f->fd, tv) < 0)
+			return -errno;
+	}
+	return out ? loc_fstat(st, f, out) : 0;
+}
+
 static ssize_t loc_pread(struct store *st, struct store_file *f, void *buf, size_t len,
 			 uint64_t off)
 {
@@ -721,6 +738,7 @@ static const struct store_ops local_ops = {
 	.statfs = loc_statfs,
 	.open = loc_open,
 	.fstat = loc_fstat,
+	.fsetattr = loc_fsetattr,
 	.pread = loc_pread,
 	.pwrite = loc_pwrite,
 	.read_stream = loc_read_stream,

@@ -84,6 +84,12 @@ struct store_file {
 	uint64_t ino;             /* fileid, to recognise the file when reopening by path */
 	atomic_int dirty;         /* written since the last COMMIT */
 	pthread_mutex_t append_lock; /* serialises O_APPEND writes (size lookup + write) */
+	/* NFSv3 by handle (raw): the file's handle serves every context, slots are unused */
+	int raw;
+	struct raw3_fh fh;
+	atomic_uint_least64_t wverf; /* the write verifier of the last UNSTABLE WRITE */
+	atomic_int verf_seen;     /* wverf holds one */
+	atomic_int verf_changed;  /* two WRITEs got different verifiers (server restarted) */
 	unsigned nslots;
 	struct fslot slot[];      /* slot[i] is touched only by the holder of context i */
 };
@@ -151,6 +157,7 @@ static uint32_t nf3_type(uint32_t t)
 
 /* One argument block for the small path operations below. */
 struct op {
+	struct nfs_store *ns;
 	int v4;
 	const char *path, *path2;
 	int flags;
@@ -161,6 +168,7 @@ struct op {
 	struct statvfs *svfs;
 	struct timeval tv[2];
 	int tv_null;
+	struct raw3_sattr sa;     /* NFSv3 by handle: utimens's times */
 	char *buf;
 	size_t len;
 	ssize_t result;
@@ -235,7 +243,7 @@ static int v3_root(struct nfs_store *ns, struct nfsp_conn *c, struct raw3_fh *ou
 
 /* One walk from the deepest cached ancestor (or the root: use_cache 0). */
 static int v3_walk(struct nfs_store *ns, struct nfsp_conn *c, const char *path, int use_cache,
-		   struct nfs_stat_64 *st, size_t *from_cache)
+		   struct raw3_fh *fh, struct nfs_stat_64 *st, size_t *from_cache)
 {
 	struct raw3_fh dir, obj;
 	char name[NAME_MAX + 1];
@@ -268,8 +276,10 @@ static int v3_walk(struct nfs_store *ns, struct nfsp_conn *c, const char *path, 
 			return rc;
 		if (S_ISDIR(st->nfs_mode))
 			fhc_put(ns->fhc, path, (size_t)(e - path), &obj, now);
-		if (!*e)
+		if (!*e) {
+			*fh = obj;
 			return 0;
+		}
 		if (!S_ISDIR(st->nfs_mode))
 			return -ENOTDIR;
 		dir = obj;
@@ -277,17 +287,27 @@ static int v3_walk(struct nfs_store *ns, struct nfsp_conn *c, const char *path, 
 	}
 }
 
-static int v3_stat(struct nfs_store *ns, struct nfsp_conn *c, const char *path,
-		   struct nfs_stat_64 *st)
+/* The handle (and attributes) of path. With st NULL a directory the cache holds costs
+ * nothing (only directories are cached, and nothing is asked of the server). */
+static int v3_resolve(struct nfs_store *ns, struct nfsp_conn *c, const char *path,
+		      struct raw3_fh *fh, struct nfs_stat_64 *st)
 {
 	struct raw3_fh root;
+	struct nfs_stat_64 tmp;
 	size_t cached = 0;
 	int rc = v3_root(ns, c, &root);
 	if (rc)
 		return rc;
-	if (is_root(path))
-		return raw3_getattr(c->nfs, &root, st);
-	rc = v3_walk(ns, c, path, 1, st, &cached);
+	if (is_root(path)) {
+		*fh = root;
+		return st ? raw3_getattr(c->nfs, &root, st) : 0;
+	}
+	if (!st) {
+		if (fhc_get(ns->fhc, path, strlen(path), mono_ms(), fh) == 0)
+			return 0;
+		st = &tmp;
+	}
+	rc = v3_walk(ns, c, path, 1, fh, st, &cached);
 	if (rc == -ESTALE && cached) {
 		/* a cached directory is gone: forget it and walk from the root */
 		char *dir = strndup(path, cached);
@@ -295,7 +315,7 @@ static int v3_stat(struct nfs_store *ns, struct nfsp_conn *c, const char *path,
 			fhc_forget(ns->fhc, dir);
 			free(dir);
 		}
-		rc = v3_walk(ns, c, path, 0, st, &cached);
+		rc = v3_walk(ns, c, path, 0, fh, st, &cached);
 	}
 	if (rc == -ESTALE) {
 		/* even the root's handle is refused (a server that does not keep handles
@@ -304,9 +324,61 @@ static int v3_stat(struct nfs_store *ns, struct nfsp_conn *c, const char *path,
 		ns->root_state = 0;
 		pthread_mutex_unlock(&ns->root_lock);
 		fhc_forget(ns->fhc, "/");
-		rc = v3_walk(ns, c, path, 0, st, &cached);
+		rc = v3_walk(ns, c, path, 0, fh, st, &cached);
 	}
 	return rc;
+}
+
+static int v3_stat(struct nfs_store *ns, struct nfsp_conn *c, const char *path,
+		   struct nfs_stat_64 *st)
+{
+	struct raw3_fh fh;
+	return v3_resolve(ns, c, path, &fh, st);
+}
+
+/* The handle of path's parent directory, and path's last name (pointing into path). */
+static int v3_parent(struct nfs_store *ns, struct nfsp_conn *c, const char *path,
+		     struct raw3_fh *dir, const char **name)
+{
+	char parent[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	*name = slash + 1;
+	if (slash == path)
+		return v3_resolve(ns, c, "/", dir, NULL);
+	memcpy(parent, path, (size_t)(slash - path));
+	parent[slash - path] = '\0';
+	struct nfs_stat_64 st;
+	if (fhc_get(ns->fhc, parent, strlen(parent), mono_ms(), dir) == 0)
+		return 0;
+	int rc = v3_resolve(ns, c, parent, dir, &st);
+	if (rc == 0 && !S_ISDIR(st.nfs_mode))
+		rc = -ENOTDIR;
+	return rc;
+}
+
+/* A call by handle failed with ESTALE: the cached handle of path's parent may name a
+ * directory another host removed. Forget it (the caller tries once more). */
+static void v3_forget_parent(struct nfs_store *ns, const char *path)
+{
+	char parent[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	if (slash == path) {
+		fhc_forget(ns->fhc, "/");
+		return;
+	}
+	memcpy(parent, path, (size_t)(slash - path));
+	parent[slash - path] = '\0';
+	fhc_forget(ns->fhc, parent);
+}
+
+/* Whether this store speaks NFSv3 by handle: 1, 0 (use libnfs's paths), or -errno. */
+static int v3_raw(struct nfs_store *ns, struct nfsp_conn *c)
+{
+	struct raw3_fh root;
+	if (!ns->fhc)
+		return 0;
+	int rc = v3_root(ns, c, &root);
+	return rc == -ENOTSUP ? 0 : rc ? rc : 1;
 }
 
 static int stat_fn(struct nfsp_conn *c, void *arg)
@@ -481,13 +553,81 @@ static int nfs_st_statfs(struct store *st, const char *path, struct statvfs *out
 {
 	if (!path_ok(path))
 		return -EINVAL;
-	struct op o = { .path = path, .svfs = out };
+	struct op o = { .ns = NST(st), .path = path, .svfs = out };
 	return nfsp_call(NST(st)->pool, -1, statfs_fn, &o);
+}
+
+/* NFSv3 by handle: each call is sent to the cached handle of the parent directory (or of
+ * the object, looked up there), one round trip instead of libnfs's walk from the root.
+ * A stale cached handle (another host removed the directory) is forgotten and the call
+ * made once more. They return -ENOTSUP when the store does not speak v3 by handle (NFSv4,
+ * FERRYFS_NFS_NO_FHCACHE, a root handle that did not check out): the caller then uses
+ * libnfs's path calls. */
+enum { V3_REMOVE, V3_RMDIR, V3_MKDIR, V3_RENAME, V3_LINK, V3_SETATTR };
+
+static int v3_path_once(struct nfs_store *ns, struct nfsp_conn *c, int what, const char *path,
+			const char *path2, const struct raw3_sattr *sa)
+{
+	struct raw3_fh dir, dir2, obj;
+	struct nfs_stat_64 st;
+	const char *name, *name2;
+	int have, rc;
+
+	switch (what) {
+	case V3_REMOVE:
+	case V3_RMDIR:
+		rc = v3_parent(ns, c, path, &dir, &name);
+		if (rc)
+			return rc;
+		return what == V3_REMOVE ? raw3_remove(c->nfs, &dir, name) :
+					   raw3_rmdir(c->nfs, &dir, name);
+	case V3_MKDIR:
+		rc = v3_parent(ns, c, path, &dir, &name);
+		if (rc == 0)
+			rc = raw3_mkdir(c->nfs, &dir, name, sa, &obj, &st, &have);
+		if (rc == 0)
+			fhc_put(ns->fhc, path, strlen(path), &obj, mono_ms());
+		return rc;
+	case V3_RENAME:
+		rc = v3_parent(ns, c, path, &dir, &name);
+		if (rc == 0)
+			rc = v3_parent(ns, c, path2, &dir2, &name2);
+		return rc ? rc : raw3_rename(c->nfs, &dir, name, &dir2, name2);
+	case V3_LINK:
+		rc = v3_resolve(ns, c, path, &obj, &st);
+		if (rc == 0)
+			rc = v3_parent(ns, c, path2, &dir2, &name2);
+		return rc ? rc : raw3_link(c->nfs, &obj, &dir2, name2);
+	case V3_SETATTR:
+		rc = v3_resolve(ns, c, path, &obj, &st);
+		return rc ? rc : raw3_setattr(c->nfs, &obj, sa, NULL, NULL);
+	}
+	return -EINVAL;
+}
+
+static int v3_path_call(struct nfs_store *ns, struct nfsp_conn *c, int what, const char *path,
+			const char *path2, const struct raw3_sattr *sa)
+{
+	int rc = v3_raw(ns, c);
+	if (rc <= 0)
+		return rc ? rc : -ENOTSUP;
+	rc = v3_path_once(ns, c, what, path, path2, sa);
+	if (rc == -ESTALE) {
+		v3_forget_parent(ns, path);
+		if (path2)
+			v3_forget_parent(ns, path2);
+		rc = v3_path_once(ns, c, what, path, path2, sa);
+	}
+	return rc;
 }
 
 static int mkdir_fn(struct nfsp_conn *c, void *arg)
 {
 	struct op *o = arg;
+	struct raw3_sattr sa = { .set = RAW3_SET_MODE, .mode = o->mode & 07777 };
+	int rc = v3_path_call(o->ns, c, V3_MKDIR, o->path, NULL, &sa);
+	if (rc != -ENOTSUP)
+		return rc;
 	return nfs_mkdir2(c->nfs, o->path, (int)(o->mode & 07777));
 }
 /* NFSv4 has one REMOVE for files and directories, and libnfs 4.0 does not check the
@@ -508,24 +648,32 @@ static int v4_type_is(struct nfsp_conn *c, const char *path, int want_dir)
 static int rmdir_fn(struct nfsp_conn *c, void *arg)
 {
 	struct op *o = arg;
-	int rc = o->v4 ? v4_type_is(c, o->path, 1) : 0;
+	int rc = v3_path_call(o->ns, c, V3_RMDIR, o->path, NULL, NULL);
+	if (rc != -ENOTSUP)
+		return rc;
+	rc = o->v4 ? v4_type_is(c, o->path, 1) : 0;
 	return rc ? rc : nfs_rmdir(c->nfs, o->path);
 }
 static int unlink_fn(struct nfsp_conn *c, void *arg)
 {
 	struct op *o = arg;
-	int rc = o->v4 ? v4_type_is(c, o->path, 0) : 0;
+	int rc = v3_path_call(o->ns, c, V3_REMOVE, o->path, NULL, NULL);
+	if (rc != -ENOTSUP)
+		return rc;
+	rc = o->v4 ? v4_type_is(c, o->path, 0) : 0;
 	return rc ? rc : nfs_unlink(c->nfs, o->path);
 }
 static int rename_fn(struct nfsp_conn *c, void *arg)
 {
 	struct op *o = arg;
-	return nfs_rename(c->nfs, o->path, o->path2);
+	int rc = v3_path_call(o->ns, c, V3_RENAME, o->path, o->path2, NULL);
+	return rc != -ENOTSUP ? rc : nfs_rename(c->nfs, o->path, o->path2);
 }
 static int link_fn(struct nfsp_conn *c, void *arg)
 {
 	struct op *o = arg;
-	return nfs_link(c->nfs, o->path, o->path2);
+	int rc = v3_path_call(o->ns, c, V3_LINK, o->path, o->path2, NULL);
+	return rc != -ENOTSUP ? rc : nfs_link(c->nfs, o->path, o->path2);
 }
 static int symlink_fn(struct nfsp_conn *c, void *arg)
 {
@@ -552,11 +700,18 @@ static int mknod_fn(struct nfsp_conn *c, void *arg)
 static int chmod_fn(struct nfsp_conn *c, void *arg)
 {
 	struct op *o = arg;
-	return nfs_lchmod(c->nfs, o->path, (int)(o->mode & 07777));
+	struct raw3_sattr sa = { .set = RAW3_SET_MODE, .mode = o->mode & 07777 };
+	int rc = v3_path_call(o->ns, c, V3_SETATTR, o->path, NULL, &sa);
+	return rc != -ENOTSUP ? rc : nfs_lchmod(c->nfs, o->path, (int)(o->mode & 07777));
 }
 static int chown_fn(struct nfsp_conn *c, void *arg)
 {
 	struct op *o = arg;
+	struct raw3_sattr sa = { .uid = o->uid, .gid = o->gid };
+	sa.set = (o->uid != (uint32_t)-1 ? RAW3_SET_UID : 0) | (o->gid != (uint32_t)-1 ? RAW3_SET_GID : 0);
+	int rc = v3_path_call(o->ns, c, V3_SETATTR, o->path, NULL, &sa);
+	if (rc != -ENOTSUP)
+		return rc;
 	if (o->uid == (uint32_t)-1 || o->gid == (uint32_t)-1) {
 		/* -1 means "leave as is": fill it in from the current attributes. */
 		struct nfs_stat_64 s;
@@ -573,7 +728,9 @@ static int chown_fn(struct nfsp_conn *c, void *arg)
 static int truncate_fn(struct nfsp_conn *c, void *arg)
 {
 	struct op *o = arg;
-	return nfs_truncate(c->nfs, o->path, o->u64);
+	struct raw3_sattr sa = { .set = RAW3_SET_SIZE, .size = o->u64 };
+	int rc = v3_path_call(o->ns, c, V3_SETATTR, o->path, NULL, &sa);
+	return rc != -ENOTSUP ? rc : nfs_truncate(c->nfs, o->path, o->u64);
 }
 static int readlink_fn(struct nfsp_conn *c, void *arg)
 {
@@ -599,9 +756,15 @@ static int utimens_fn(struct nfsp_conn *c, void *arg)
 	return nfs_lutimes(c->nfs, o->path, o->tv_null ? NULL : o->tv);
 }
 
+static int utimens_raw_fn(struct nfsp_conn *c, void *arg)
+{
+	struct op *o = arg;
+	return v3_path_call(o->ns, c, V3_SETATTR, o->path, NULL, &o->sa);
+}
+
 #define PATH_CALL(st, fn, ...)                                       \
 	do {                                                         \
-		struct op o_ = { .v4 = NST(st)->v4, __VA_ARGS__ };   \
+		struct op o_ = { .ns = NST(st), .v4 = NST(st)->v4, __VA_ARGS__ }; \
 		return nfsp_call(NST(st)->pool, -1, fn, &o_);        \
 	} while (0)
 
@@ -657,14 +820,14 @@ static int rename_impl(struct store *st, const char *from, const char *to, unsig
 	if (flags & ~(unsigned)RENAME_NOREPLACE)
 		return -EINVAL;
 	if (!flags) {
-		struct op o = { .v4 = NST(st)->v4, .path = from, .path2 = to };
+		struct op o = { .ns = NST(st), .v4 = NST(st)->v4, .path = from, .path2 = to };
 		return nfsp_call(pool, -1, rename_fn, &o);
 	}
 	rc = nfs_st_stat(st, from, &a);
 	if (rc)
 		return rc;
 	if (!S_ISDIR(a.mode)) {
-		struct op o = { .v4 = NST(st)->v4, .path = from, .path2 = to };
+		struct op o = { .ns = NST(st), .v4 = NST(st)->v4, .path = from, .path2 = to };
 		rc = nfsp_call(pool, -1, link_fn, &o);
 		if (rc == -EPERM || rc == -ENOTSUP || rc == -EOPNOTSUPP)
 			goto check_then_rename;   /* a server without hard links */
@@ -679,7 +842,7 @@ check_then_rename:
 		return -EEXIST;
 	if (rc != -ENOENT)
 		return rc;
-	struct op o = { .v4 = NST(st)->v4, .path = from, .path2 = to };
+	struct op o = { .ns = NST(st), .v4 = NST(st)->v4, .path = from, .path2 = to };
 	return nfsp_call(pool, -1, rename_fn, &o);
 }
 
@@ -710,7 +873,7 @@ static ssize_t nfs_st_readlink(struct store *st, const char *path, char *buf, si
 {
 	if (!path_ok(path))
 		return -EINVAL;
-	struct op o = { .path = path, .buf = buf, .len = size };
+	struct op o = { .ns = NST(st), .path = path, .buf = buf, .len = size };
 	int rc = nfsp_call(NST(st)->pool, -1, readlink_fn, &o);
 	return rc ? rc : o.result;
 }
@@ -743,8 +906,10 @@ static int nfs_st_truncate(struct store *st, const char *path, uint64_t size)
 	PATH_CALL(st, truncate_fn, .path = path, .u64 = size);
 }
 
-/* utimens: libnfs's high-level SETATTR takes microseconds and has no "server time" or
- * "leave as is" per field. UTIME_OMIT is filled in from the current attributes,
+/* utimens: NFSv3 by handle sets each time exactly (nanoseconds; UTIME_NOW: the server's
+ * clock; UTIME_OMIT: not sent). Otherwise libnfs's high-level SETATTR, which takes
+ * microseconds and has no "server time" or "leave as is" per field: UTIME_OMIT is filled
+ * in from the current attributes,
  * UTIME_NOW from this host's clock, except both-NOW over NFSv3, which asks the server's
  * clock (times == NULL; libnfs 4.0's v4 code crashes on NULL). Nanoseconds are truncated
  * to microseconds. */
@@ -753,9 +918,25 @@ static int nfs_st_utimens(struct store *st, const char *path, const struct times
 	if (!path_ok(path))
 		return -EINVAL;
 	struct timespec nows[2] = { { 0, UTIME_NOW }, { 0, UTIME_NOW } };
-	struct op o = { .path = path };
+	struct op o = { .ns = NST(st), .path = path };
 	if (!tv)
 		tv = nows;
+	if (!NST(st)->v4) {
+		struct op r = { .ns = NST(st), .path = path };
+		if (tv[0].tv_nsec != UTIME_OMIT) {
+			r.sa.set |= RAW3_SET_ATIME;
+			r.sa.atime = tv[0];
+		}
+		if (tv[1].tv_nsec != UTIME_OMIT) {
+			r.sa.set |= RAW3_SET_MTIME;
+			r.sa.mtime = tv[1];
+		}
+		if (!r.sa.set)
+			return 0;
+		int rc = nfsp_call(NST(st)->pool, -1, utimens_raw_fn, &r);
+		if (rc != -ENOTSUP)
+			return rc;
+	}
 	if (!NST(st)->v4 && (!tv || (tv[0].tv_nsec == UTIME_NOW && tv[1].tv_nsec == UTIME_NOW))) {
 		o.tv_null = 1;
 		return nfsp_call(NST(st)->pool, -1, utimens_fn, &o);
@@ -860,13 +1041,120 @@ static int file_call(struct nfs_store *ns, struct fop *o, nfsp_fn fn)
 	return rc;
 }
 
+/* NFSv3 by handle: an open is a LOOKUP (or a GUARDED CREATE) in the parent's cached
+ * handle; the file's handle then works on every context, so reads and writes need no
+ * per-context reopen. Reads and writes keep several READ/WRITE calls in flight on the
+ * one context (raw3_read/raw3_write). Writes are UNSTABLE and made durable by COMMIT
+ * (fsync, close); the write verifier of every WRITE is compared with the COMMIT's, and a
+ * difference (the server restarted in between: unstable data may be lost) fails the
+ * fsync or close with EIO instead of reporting lost data as durable. */
+static int v3_open_once(struct nfsp_conn *c, struct fop *o, struct raw3_fh *fh,
+			struct nfs_stat_64 *st, int *created)
+{
+	struct raw3_fh dir;
+	const char *name;
+	int have = 0, rc;
+	struct raw3_sattr sa = { .set = RAW3_SET_MODE, .mode = o->mode & 07777 };
+
+	*created = 0;
+	rc = v3_parent(o->ns, c, o->f->path, &dir, &name);
+	if (rc)
+		return rc;
+	if ((o->flags & O_CREAT) && (o->flags & O_EXCL)) {
+		rc = raw3_create(c->nfs, &dir, name, &sa, fh, st, &have);
+		*created = rc == 0;
+	} else if (o->flags & O_CREAT) {
+		/* not UNCHECKED (it would reset an existing file): look up, else create */
+		for (int tries = 0;; tries++) {
+			rc = raw3_lookup(c->nfs, &dir, name, fh, st, &have);
+			if (rc != -ENOENT || tries == 3)
+				break;
+			rc = raw3_create(c->nfs, &dir, name, &sa, fh, st, &have);
+			if (rc != -EEXIST) {
+				*created = rc == 0;
+				break;
+			}
+		}
+	} else {
+		rc = raw3_lookup(c->nfs, &dir, name, fh, st, &have);
+	}
+	if (rc == 0 && !have)
+		rc = raw3_getattr(c->nfs, fh, st);
+	return rc;
+}
+
+static int v3_open(struct nfsp_conn *c, struct fop *o)
+{
+	struct store_file *f = o->f;
+	struct raw3_fh fh;
+	struct nfs_stat_64 st;
+	int created = 0;
+	int rc = v3_raw(o->ns, c);
+	if (rc <= 0)
+		return rc ? rc : -ENOTSUP;
+	rc = v3_open_once(c, o, &fh, &st, &created);
+	if (rc == -ESTALE) {
+		v3_forget_parent(o->ns, f->path);
+		rc = v3_open_once(c, o, &fh, &st, &created);
+	}
+	if (rc)
+		return rc;
+	if (S_ISLNK(st.nfs_mode))
+		return (o->flags & O_NOFOLLOW) ? -ELOOP : -ENOTSUP; /* libnfs follows it */
+	if (S_ISDIR(st.nfs_mode) && (o->flags & O_ACCMODE) != O_RDONLY)
+		return -EISDIR;
+	if ((o->flags & O_TRUNC) && !created && st.nfs_size > 0 && S_ISREG(st.nfs_mode) &&
+	    (o->flags & O_ACCMODE) != O_RDONLY) {
+		struct raw3_sattr sa = { .set = RAW3_SET_SIZE, .size = 0 };
+		rc = raw3_setattr(c->nfs, &fh, &sa, NULL, NULL);
+		if (rc)
+			return rc;
+	}
+	f->raw = 1;
+	f->fh = fh;
+	f->ino = st.nfs_ino;
+	f->home = c->idx;
+	return 0;
+}
+
+static size_t v3_chunk(uint64_t max)
+{
+	return max == 0 || max > NFS_CHUNK ? NFS_CHUNK : (size_t)max;
+}
+
+static void v3_note_verf(struct store_file *f, uint64_t v)
+{
+	uint64_t prev = atomic_exchange(&f->wverf, v);
+	if (atomic_exchange(&f->verf_seen, 1) && prev != v)
+		atomic_store(&f->verf_changed, 1);
+}
+
+static int v3_commit(struct nfsp_conn *c, struct store_file *f)
+{
+	uint64_t v;
+	int rc = raw3_commit(c->nfs, &f->fh, &v);
+	if (rc)
+		return rc;
+	if (atomic_load(&f->verf_seen) &&
+	    (atomic_exchange(&f->verf_changed, 0) || v != atomic_load(&f->wverf))) {
+		atomic_store(&f->wverf, v);
+		log_err("nfs: the server restarted before %s was committed: written data may be "
+			"lost", f->path);
+		return -EIO;
+	}
+	return 0;
+}
+
 static int open_fn(struct nfsp_conn *c, void *arg)
 {
 	struct fop *o = arg;
 	struct store_file *f = o->f;
 	struct nfsfh *fh = NULL;
 	int base = o->flags & (O_ACCMODE | O_SYNC | O_DSYNC | O_NOFOLLOW);
-	int rc;
+	int rc = v3_open(c, o);
+
+	if (rc != -ENOTSUP)
+		return rc;
 
 	if (o->ns->v4) {
 		/* Only send an OPEN that should succeed (see v4_open_failed). */
@@ -965,13 +1253,48 @@ static int fstat_fn(struct nfsp_conn *c, void *arg)
 	struct fop *o = arg;
 	struct nfsfh *fh;
 	struct nfs_stat_64 s;
-	int rc = file_fh(c, o, &fh);
+	int rc = o->f->raw ? raw3_getattr(c->nfs, &o->f->fh, &s) : file_fh(c, o, &fh);
 	if (rc)
 		return rc;
-	rc = nfs_fstat64(c->nfs, fh, &s);
+	if (!o->f->raw)
+		rc = nfs_fstat64(c->nfs, fh, &s);
 	if (rc == 0)
 		attr_from_stat(&s, o->attr);
 	return rc;
+}
+
+/* fsetattr: NFSv3 by handle only (one SETATTR, whose reply has the attributes after);
+ * libnfs's files answer -ENOTSUP and the caller uses the path calls. */
+static int fsetattr_fn(struct nfsp_conn *c, void *arg)
+{
+	struct fop *o = arg;
+	const struct store_attr *a = o->cbuf;
+	struct raw3_sattr sa = { .mode = a->mode & 07777, .uid = a->uid, .gid = a->gid,
+				 .atime = a->mtime, .mtime = a->mtime };
+	unsigned which = (unsigned)o->flags;
+	struct nfs_stat_64 s;
+	int have = 0;
+	sa.set = ((which & STORE_HAVE_MODE) ? RAW3_SET_MODE : 0) |
+		 ((which & STORE_HAVE_UID) ? RAW3_SET_UID : 0) |
+		 ((which & STORE_HAVE_GID) ? RAW3_SET_GID : 0) |
+		 ((which & STORE_HAVE_MTIME) ? RAW3_SET_ATIME | RAW3_SET_MTIME : 0);
+	int rc = raw3_setattr(c->nfs, &o->f->fh, &sa, &s, &have);
+	if (rc == 0 && o->attr) {
+		if (!have)
+			rc = raw3_getattr(c->nfs, &o->f->fh, &s);
+		if (rc == 0)
+			attr_from_stat(&s, o->attr);
+	}
+	return rc;
+}
+
+static int nfs_st_fsetattr(struct store *st, struct store_file *f, const struct store_attr *a,
+			   unsigned which, struct store_attr *out)
+{
+	if (!f->raw)
+		return -ENOTSUP;
+	struct fop o = { .ns = NST(st), .f = f, .cbuf = a, .flags = (int)which, .attr = out };
+	return file_call(NST(st), &o, fsetattr_fn);
 }
 
 static int nfs_st_fstat(struct store *st, struct store_file *f, struct store_attr *out)
@@ -985,6 +1308,15 @@ static int pread_fn(struct nfsp_conn *c, void *arg)
 	struct fop *o = arg;
 	struct nfsfh *fh;
 	size_t got = 0;
+	if (o->f->raw) {
+		int eof;
+		ssize_t n = raw3_read(c->nfs, &o->f->fh, o->buf, o->len, o->off,
+				      v3_chunk(nfs_get_readmax(c->nfs)), &eof);
+		if (n < 0)
+			return (int)n;
+		o->result = n;
+		return 0;
+	}
 	int rc = file_fh(c, o, &fh);
 	if (rc)
 		return rc;
@@ -1029,6 +1361,26 @@ static int pwrite_fn(struct nfsp_conn *c, void *arg)
 	struct fop *o = arg;
 	struct nfsfh *fh;
 	size_t put = 0;
+	if (o->f->raw) {
+		struct store_file *f = o->f;
+		if (f->append) {
+			struct nfs_stat_64 s;
+			int rc = raw3_getattr(c->nfs, &f->fh, &s);
+			if (rc)
+				return rc;
+			o->off = s.nfs_size;
+		}
+		int stable = (f->oflags & (O_SYNC | O_DSYNC)) ? 2 : 0;
+		uint64_t v = 0;
+		ssize_t n = raw3_write(c->nfs, &f->fh, o->cbuf, o->len, o->off,
+				       v3_chunk(nfs_get_writemax(c->nfs)), stable, &v);
+		if (n < 0)
+			return (int)n;
+		if (!stable)
+			v3_note_verf(f, v);
+		o->result = n;
+		return 0;
+	}
 	int rc = file_fh(c, o, &fh);
 	if (rc)
 		return rc;
@@ -1105,6 +1457,10 @@ static int ftruncate_fn(struct nfsp_conn *c, void *arg)
 {
 	struct fop *o = arg;
 	struct nfsfh *fh;
+	if (o->f->raw) {
+		struct raw3_sattr sa = { .set = RAW3_SET_SIZE, .size = o->off };
+		return raw3_setattr(c->nfs, &o->f->fh, &sa, NULL, NULL);
+	}
 	int rc = file_fh(c, o, &fh);
 	return rc ? rc : nfs_ftruncate(c->nfs, fh, o->off);
 }
@@ -1124,6 +1480,8 @@ static int fsync_fn(struct nfsp_conn *c, void *arg)
 {
 	struct fop *o = arg;
 	struct nfsfh *fh;
+	if (o->f->raw)
+		return v3_commit(c, o->f);
 	int rc = file_fh(c, o, &fh);
 	return rc ? rc : nfs_fsync(c->nfs, fh);
 }
@@ -1168,6 +1526,13 @@ static int nfs_st_close(struct store *st, struct store_file *f)
 	struct nfs_store *ns = NST(st);
 	struct close_arg a = { .f = f, .commit = atomic_load(&f->dirty) };
 	int rc = 0;
+	if (f->raw) {
+		struct fop o = { .ns = ns, .f = f };
+		if (a.commit)
+			rc = file_call(ns, &o, fsync_fn);
+		file_free(f);
+		return rc;
+	}
 	/* home first: it is the one that exists unless its context was reconnected */
 	for (unsigned k = 0; k < f->nslots; k++) {
 		unsigned i = (f->home + k) % f->nslots;
@@ -1298,6 +1663,7 @@ static const struct store_ops nfs_ops = {
 	.statfs = nfs_st_statfs,
 	.open = nfs_st_open,
 	.fstat = nfs_st_fstat,
+	.fsetattr = nfs_st_fsetattr,
 	.pread = nfs_st_pread,
 	.pwrite = nfs_st_pwrite,
 	.read_stream = nfs_st_read_stream,

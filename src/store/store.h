@@ -110,6 +110,11 @@ struct store_ops {
 	int (*read_stream)(struct store *st, struct store_file *f, uint64_t off, uint64_t len,
 			   store_sink_fn sink, void *arg);
 	int (*ftruncate)(struct store *st, struct store_file *f, uint64_t size);
+	/* Set the attributes of an open file named by `which` (STORE_HAVE_MODE, _UID, _GID,
+	 * _MTIME: the access time too) in one call; *out (NULL: not wanted) gets the file's
+	 * attributes after. Where a store cannot, -ENOTSUP: use the path calls. */
+	int (*fsetattr)(struct store *st, struct store_file *f, const struct store_attr *a,
+			unsigned which, struct store_attr *out);
 	int (*fsync)(struct store *st, struct store_file *f, int datasync);
 	int (*close)(struct store *st, struct store_file *f);
 
@@ -173,6 +178,7 @@ static inline ssize_t store_pread(struct store *st, struct store_file *f, void *
 static inline ssize_t store_pwrite(struct store *st, struct store_file *f, const void *b, size_t n, uint64_t off) { return STORE_CALL(st, pwrite, f, b, n, off); }
 static inline int store_read_stream(struct store *st, struct store_file *f, uint64_t off, uint64_t len, store_sink_fn fn, void *arg) { return STORE_CALL(st, read_stream, f, off, len, fn, arg); }
 static inline int store_ftruncate(struct store *st, struct store_file *f, uint64_t size) { return STORE_CALL(st, ftruncate, f, size); }
+static inline int store_fsetattr(struct store *st, struct store_file *f, const struct store_attr *a, unsigned which, struct store_attr *out) { return STORE_CALL(st, fsetattr, f, a, which, out); }
 static inline int store_fsync(struct store *st, struct store_file *f, int datasync) { return STORE_CALL(st, fsync, f, datasync); }
 static inline int store_close(struct store *st, struct store_file *f) { return STORE_CALL(st, close, f); }
 static inline int store_put(struct store *st, const char *p, const struct store_source *src) { return STORE_CALL(st, put, p, src); }
