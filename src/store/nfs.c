@@ -6,7 +6,15 @@
  * below an export), NFSv4 walks the pseudo path from the root. Store paths are then
  * absolute paths inside that mount.
  *
- * OPEN FILES. A struct nfsfh belongs to the context that opened it, and FUSE reads one
+ * NFSv3 BY HANDLE. libnfs 4.0 resolves every path from the export root, one LOOKUP per
+ * component, for every call. Over NFSv3 this store instead sends each call to the cached
+ * handle of the parent directory (nfs/fhcache.h, nfs/raw3.h): a stat or open is one
+ * LOOKUP, a create one CREATE, an unlink one REMOVE, and an open file is read and written
+ * by its handle on whichever context is free. libnfs's own calls remain for NFSv4, for
+ * FERRYFS_NFS_NO_FHCACHE=1, and for what has no by-handle path here (readdir, statfs,
+ * symlink, readlink, mknod, xattrs, opening a symlink).
+ *
+ * OPEN FILES (libnfs's, above). A struct nfsfh belongs to the context that opened it, and FUSE reads one
  * handle from several threads. A file therefore keeps one nfsfh per pool context
  * (slot[i], used only by the thread holding context i, so the slots need no lock): the
  * open itself fills the slot of the context it ran on (its "home"); a read or write that

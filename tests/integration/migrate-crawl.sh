@@ -14,11 +14,19 @@ B=$H_BUCKET
 
 stat_of() { getfattr --absolute-names --only-values -n user.ferryfs.stats "$1" | awk -v k="$2" '$1 == k { print $2 }'; }
 
-# --- 10,000 objects in 10 directories, put in parallel with curl --aws-sigv4 ---
-seq -w 1 "$N" | awk '{ print "d" substr($0, length($0)) "/obj-" $0 ".txt" }' |
-	xargs -P 16 -I{} sh -c 'n=${2##*obj-}; printf "%s\n" "${n%.txt}" | curl -sS -f --aws-sigv4 "aws:amz:us-east-1:s3" \
-	--user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
-	-T - "$0/$1/crawl/$2" >/dev/null' "$H_S3_URL" "$B" {} || h_bail "seeding $N objects"
+# --- 10,000 objects in 10 directories, each holding its own number ---
+"$PY3" -c '
+import os, sys
+n, root = int(sys.argv[1]), sys.argv[2]
+w = len(str(n))
+for i in range(1, n + 1):
+    s = str(i).zfill(w)
+    d = os.path.join(root, "d" + s[-1])
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "obj-" + s + ".txt"), "w") as f:
+        f.write(s + "\n")' "$N" "$H_TMP/src"
+h_seed_s3_tree "$H_TMP/src" crawl || h_bail "seeding $N objects"
+rm -rf "$H_TMP/src"
 h_is "$(h_aws s3 ls --recursive "s3://$B/crawl/" | wc -l)" "$N" "$N objects seeded"
 
 "$PY3" "$H_SRC/tests/tools/faultproxy.py" --upstream "$H_S3_URL" --mode none \
