@@ -234,7 +234,7 @@ h_seed_s3_tree() {
 		done
 	} >"$cfg"
 	umask "$mask"
-	curl --parallel --parallel-max 16 -K "$cfg"
+	curl --parallel --parallel-max 16 --no-progress-meter -K "$cfg"
 	local rc=$?
 	rm -f "$cfg"
 	return $rc
