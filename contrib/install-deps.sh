@@ -17,6 +17,7 @@ pkgs=(
 	awscli python3 python3-botocore                         # independent S3 clients for tests
 	python3-hypothesis                                      # model-based tests (model.sh)
 	attr curl procps util-linux psmisc                      # getfattr, curl, pgrep, flock, fuser
+	openssl mount e2fsprogs                                 # test certs; losetup; mkfs.ext4, chattr
 )
 # --bench: also the peers the benchmark compares with (contrib/bench-compare.sh)
 [ "${1:-}" = --bench ] && pkgs+=(s3fs)
