@@ -64,6 +64,7 @@ reader() {
 t0=$(date +%s)
 reader >"$H_TMP/reader1.out" 2>&1 &
 R1=$!
+H_PIDS+=($R1)
 "$CTL" resume "$M" >/dev/null
 timeout 240 "$CTL" migrate --wait "$M/a" >"$H_TMP/migrate-a.out" 2>&1
 mrc=$?
@@ -143,6 +144,7 @@ out_start=$(date +%s)
 echo "--mode stall-before --stall 600" >"$CONTROL"
 nfs_reader 35 >"$H_TMP/nfs1.out" &
 NR=$!
+H_PIDS+=($NR)
 read_fail "S3 accepting but never answering" f1.bin
 wait $NR
 read -r nok nfail <"$H_TMP/nfs1.out"
@@ -155,6 +157,7 @@ h_wait_gone "$PROXY_PID" 10
 rm -f "$CONTROL"
 nfs_reader 20 >"$H_TMP/nfs2.out" &
 NR=$!
+H_PIDS+=($NR)
 read_fail "S3 refusing connections" f2.bin
 wait $NR
 read -r nok nfail <"$H_TMP/nfs2.out"
