@@ -22,3 +22,8 @@ TESTS += tests/integration/migrate.sh tests/integration/migrate-crash.sh \
 EXTRA_DIST += tests/integration/migrate.sh tests/integration/migrate-crash.sh \
 	tests/integration/migrate-two.sh tests/integration/migrate-crawl.sh \
 	tests/integration/rebuild.sh tests/integration/scan.sh
+
+# A mixed fleet (spec 7): with revalidate=1, objects an old host overwrote in S3 after we
+# migrated them are re-migrated, or kept beside ours as NAME.conflict-s3-* (src/fleet.c).
+TESTS += tests/integration/revalidate.sh
+EXTRA_DIST += tests/integration/revalidate.sh
