@@ -12,3 +12,9 @@ EXTRA_DIST += tests/integration/faults-nfs.sh
 # mount, S3 and the export hold the model's bytes and the daemon's RSS is back near baseline.
 TESTS += tests/integration/load.sh
 EXTRA_DIST += tests/integration/load.sh
+# nfsrestart.sh's client: tests/integ/nfsstore.c with its "restart" suite compiled in
+# (the nfsstore binary leaves it out, so that nfsstore.sh neither runs nor skips it).
+check_PROGRAMS += tests/integ/nfsrestart
+tests_integ_nfsrestart_SOURCES = tests/integ/nfsstore.c
+tests_integ_nfsrestart_CFLAGS = $(unit_cflags) -DNFSSTORE_RESTART
+tests_integ_nfsrestart_LDADD = $(unit_ldadd)

@@ -4,7 +4,11 @@
  *
  * Environment: FERRY_NFS_URL (v3), FERRY_NFS4_URL (v4), FERRY_NFS_EXPORT (the exported
  * directory on this host), FERRY_LOCAL_DIR (a scratch directory for the local store).
- * A suite whose variable is unset is skipped. */
+ * A suite whose variable is unset is skipped, or fails under CI=true (cannot_run).
+ *
+ * The "restart" suite is compiled in only with -DNFSSTORE_RESTART (the binary
+ * tests/integ/nfsrestart, driven by tests/integration/nfsrestart.sh): criterion reports a
+ * test its --filter leaves out as skipped, so nfsstore.sh's binary does not hold it. */
 #include <criterion/criterion.h>
 #include <stdatomic.h>
 #include <fcntl.h>
@@ -25,6 +29,16 @@
 #ifndef RENAME_NOREPLACE
 #define RENAME_NOREPLACE (1 << 0)
 #endif
+
+/* cannot_run("why", ...): this test cannot run here; a skip, but a failure under CI=true
+ * (where a skipped test would hide a missing setup step). */
+#define cannot_run(...)                                                                   \
+	do {                                                                              \
+		const char *ci_ = getenv("CI");                                           \
+		if (ci_ && strcmp(ci_, "true") == 0)                                      \
+			cr_assert_fail("cannot run under CI: " __VA_ARGS__);              \
+		cr_skip_test(__VA_ARGS__);                                                \
+	} while (0)
 
 enum kind { NFS3, NFS4, LOCAL };
 static enum kind g_kind;
@@ -61,7 +75,7 @@ static void run(enum kind k, const char *name, void (*fn)(struct store *))
 {
 	const char *url = getenv(kind_env(k));
 	if (!url || !*url)
-		cr_skip_test("%s is not set", kind_env(k));
+		cannot_run("%s is not set", kind_env(k));
 	g_kind = k;
 	log_init(LOG_TO_STDERR, getenv("FERRY_DEBUG") ? LOG_DEBUG : LOG_WARNING, "nfsstore");
 	struct store *st = open_store(url, 4);
@@ -557,7 +571,7 @@ STORE_TEST(xattrs)
 	}
 	int rc = store_setxattr(st, P("f"), "user.color", "blue", 4, 0);
 	if (rc == -ENOTSUP || rc == -EOPNOTSUPP)
-		cr_skip_test("the scratch filesystem has no user xattrs");
+		cannot_run("the scratch filesystem has no user xattrs");
 	cr_assert_eq(rc, 0);
 	cr_assert_eq(store_getxattr(st, P("f"), "user.color", buf, sizeof(buf)), 4);
 	cr_assert_eq(memcmp(buf, "blue", 4), 0);
@@ -768,7 +782,7 @@ Test(local_misc, never_leaves_root, .timeout = 60)
 {
 	const char *dir = getenv("FERRY_LOCAL_DIR");
 	if (!dir)
-		cr_skip_test("FERRY_LOCAL_DIR is not set");
+		cannot_run("FERRY_LOCAL_DIR is not set");
 	char esc[512], outside[512];
 	snprintf(outside, sizeof(outside), "%s.outside-%ld", dir, (long)getpid());
 	mkdir(outside, 0755);
@@ -795,6 +809,7 @@ Test(local_misc, never_leaves_root, .timeout = 60)
 	store_destroy(st);
 }
 
+#ifdef NFSSTORE_RESTART
 /* ---- across a server restart (driven by tests/integration/nfsrestart.sh) ----
  * The script stops and restarts ganesha while this test runs; the two talk through files
  * in FERRY_RESTART_DIR: ready -> (script stops the server) down -> outage-seen ->
@@ -941,3 +956,4 @@ Test(restart, hung_server, .timeout = 300)
 	cr_assert_eq(store_stat(st, "/", &a), 0);
 	store_destroy(st);
 }
+#endif /* NFSSTORE_RESTART */

@@ -7,7 +7,7 @@
 source "$abs_top_srcdir/tests/lib/harness.sh"
 h_init
 h_start_nfs
-prog=$H_BUILD/tests/integ/nfsstore
+prog=$H_BUILD/tests/integ/nfsrestart   # nfsstore.c with the restart suite
 [ -x "$prog" ] || h_bail "$prog is not built"
 export FERRY_NFS_URL=$H_NFS_URL FERRY_NFS4_URL=$H_NFS4_URL
 export FERRY_RESTART_DIR=$H_TMP/sync

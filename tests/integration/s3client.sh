@@ -27,7 +27,7 @@ suite big "110 MiB multipart round trip, ranged and streamed reads"
 
 # TLS: a second s3rver over https with a self-signed certificate for 127.0.0.1
 if openssl req -x509 -newkey rsa:2048 -nodes -keyout "$H_TMP/tls.key" -out "$H_TMP/tls.crt" -days 2 \
-	-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1; then
+	-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>"$H_TMP/openssl.err"; then
 	tls_port=$(h_free_port)
 	mkdir -p "$H_TMP/s3tls"
 	NODE_OPTIONS=--openssl-legacy-provider h_bg "$H_S3RVER_BIN" -d "$H_TMP/s3tls" -a 127.0.0.1 -p "$tls_port" \
@@ -36,7 +36,7 @@ if openssl req -x509 -newkey rsa:2048 -nodes -keyout "$H_TMP/tls.key" -out "$H_T
 	S3_TLS_URL=https://127.0.0.1:$tls_port S3_TLS_CA=$H_TMP/tls.crt suite tls \
 		"https: self-signed peer refused by default, accepted with s3_ca_file or s3_insecure_tls"
 else
-	h_skip "https suite" "openssl could not make a certificate"
+	h_skip "https suite" "openssl could not make a certificate: $(tail -n 1 "$H_TMP/openssl.err")"
 fi
 
 want=$(cat "$H_TMP/big.sha256" 2>/dev/null)

@@ -223,7 +223,7 @@ h_umount
 
 # --- TLS: a self-signed https endpoint is refused at mount time ---------------------------
 if openssl req -x509 -newkey rsa:2048 -nodes -keyout "$H_TMP/tls.key" -out "$H_TMP/tls.crt" -days 2 \
-	-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1; then
+	-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>"$H_TMP/openssl.err"; then
 	tls_port=$(h_free_port)
 	mkdir -p "$H_TMP/s3tls"
 	NODE_OPTIONS=--openssl-legacy-provider h_bg "$H_S3RVER_BIN" -d "$H_TMP/s3tls" -a 127.0.0.1 -p "$tls_port" \
@@ -239,7 +239,7 @@ if openssl req -x509 -newkey rsa:2048 -nodes -keyout "$H_TMP/tls.key" -out "$H_T
 	h_is "$?" 0 "with s3_ca_file naming the CA the mount succeeds"
 	h_umount
 else
-	h_skip "TLS at mount time" "openssl could not make a certificate"
+	h_skip "TLS at mount time" "openssl could not make a certificate: $(tail -n 1 "$H_TMP/openssl.err")"
 fi
 
 h_done
