@@ -997,6 +997,32 @@ Test(faults, multipart_upload)
 	cfg_free(&c2);
 }
 
+/* A part upload that fails for good (the proxy answers 500 to every PUT ...partNumber=):
+ * the client gives up after its retries, sends AbortMultipartUpload (s3faults.sh finds the
+ * DELETE ...?uploadId= in the proxy's log) and returns the part's error, -EIO, not the
+ * abort's (s3rver answers it 405, which would be -ENOTSUP). */
+Test(faults, multipart_part_fails)
+{
+	if (strcmp(env("FAULT_EXPECT", "ok"), "partfail") != 0)
+		return;
+	struct ferry_config c2;
+	struct s3_client *x;
+	make_cfg(&c2, env("S3_URL", ""));
+	c2.s3_part_size = 5u << 20;
+	c2.s3_multipart_threshold = 6u << 20;
+	cr_assert_eq(s3_client_new(&c2, &x), 0);
+	struct pat p = { 16u << 20, 57 };
+	uint64_t e0 = stats_get(s3_errors);
+	int rc = s3_put(x, K("mpabort"), p.size, pat_read, &p, NULL, NULL);
+	printf("# multipart upload with every part failing: rc %d (%s)\n", rc, strerror(-rc));
+	cr_assert_eq(rc, -EIO, "the part's error, not the abort's: %d", rc);
+	cr_assert_geq(stats_get(s3_errors) - e0, 1, "the error counter moved");
+	struct s3_object_info oi;
+	cr_assert_eq(s3_head(x, K("mpabort"), &oi), -ENOENT, "no object was made");
+	s3_client_free(x);
+	cfg_free(&c2);
+}
+
 /* Seeds faults/obj (run against s3rver directly). */
 Test(faults, seed)
 {

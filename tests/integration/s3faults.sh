@@ -72,4 +72,18 @@ fault "server that never answers: -ETIMEDOUT within the low-speed window x attem
 
 # the proxy's log proves the faults happened
 h_ok "the proxy injected faults" grep -q " reset-mid after " "$H_TMP/proxy.log"
+
+# A multipart upload whose part uploads fail for good (500 to every PUT ...partNumber=):
+# the client aborts the upload (DELETE ...?uploadId=, which s3rver answers 405) and
+# returns the part's error.
+: >"$H_TMP/proxy.log"
+fault "every part upload answered 500: the upload fails with -EIO" partfail 60 2 10 multipart_part_fails -- \
+	--mode 500 --methods PUT --match partNumber=
+h_ok "... the part uploads were refused by the proxy" grep -qE "^[0-9.]+ [0-9]+ PUT /$H_BUCKET/[^ ]*mpabort\?[^ ]*partNumber=[^ ]* 500\$" "$H_TMP/proxy.log"
+h_ok "... the client sent AbortMultipartUpload (DELETE ?uploadId=) after them" \
+	awk -v b="/$H_BUCKET/" '$3 == "PUT" && index($4, "partNumber=") { put = NR }
+		$3 == "DELETE" && index($4, b) == 1 && $4 ~ /mpabort\?uploadId=/ && $5 == "none" { del = NR }
+		END { exit !(put && del > put) }' "$H_TMP/proxy.log"
+h_ok "... and logged the part failure as the reason" \
+	grep -qE "multipart upload of [^ ]*mpabort failed \(Input/output error\): aborting it" "$H_TMP/s3client.log"
 h_done

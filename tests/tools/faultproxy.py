@@ -3,11 +3,13 @@
 must survive, for tests/integration/s3faults.sh. Python 3 standard library only.
 
   faultproxy.py --upstream http://127.0.0.1:PORT --port-file F --mode MODE
-                [--first N | --share P [--seed S]] [--methods GET,HEAD] [--stall SECONDS]
-                [--rate BYTES_PER_S] [--after BYTES] [--log FILE] [--control FILE]
+                [--first N | --share P [--seed S]] [--methods GET,HEAD] [--match TEXT]
+                [--stall SECONDS] [--rate BYTES_PER_S] [--after BYTES] [--log FILE]
+                [--control FILE]
 
-Modes (applied to the requests selected by --first/--share and --methods; every other
-request is forwarded untouched):
+Modes (applied to the requests selected by --first/--share, --methods and --match (a
+text the request's path and query must contain, e.g. "partNumber=" for the part uploads of
+a multipart upload); every other request is forwarded untouched):
   none          forward everything
   503 / 500     answer with that status and an S3 <Error> (ServiceUnavailable / InternalError)
   slowdown      503 with the S3 error code SlowDown
@@ -21,11 +23,12 @@ request is forwarded untouched):
 
 --control FILE changes the fault at run time (tests/integration/faults-*.sh): while FILE
 exists, each request reads it, one "--option value" per word as on the command line
-(--mode, --share, --first, --seed, --methods, --stall, --after, --rate); options it does
+(--mode, --share, --first, --seed, --methods, --match, --stall, --after, --rate); options it does
 not name keep their command-line values. Without FILE, the command line applies.
 
 It listens on 127.0.0.1 on a free port and writes the port to --port-file once ready.
-Each request is logged (number, method, path, what was done) to --log.
+Each request is logged to --log as one line "TIME NUMBER METHOD PATH?QUERY FAULT" (FAULT is
+"none" for a request forwarded untouched).
 """
 import argparse
 import http.client
@@ -82,11 +85,13 @@ def current():
     return a
 
 
-def selected(a, n, method):
+def selected(a, n, method, path):
     """Whether request number n (1-based) gets the fault, under options a."""
     if a.mode == "none":
         return False
     if a.methods and method not in a.methods:
+        return False
+    if a.match and a.match not in path:
         return False
     if a.first is not None:
         return n <= a.first
@@ -98,9 +103,9 @@ def selected(a, n, method):
 MIX = ["500", "503", "slowdown", "reset", "stall-mid", "reset-mid"]
 
 
-def pick(a, n, method):
+def pick(a, n, method, path):
     """The fault request n gets under options a ('none' for none)."""
-    if not selected(a, n, method):
+    if not selected(a, n, method, path):
         return "none"
     if a.mode != "mix":
         return a.mode
@@ -136,7 +141,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             COUNT += 1
             n = COUNT
         a = current()
-        fault = pick(a, n, method)
+        fault = pick(a, n, method, self.path)
         log("%d %s %s %s" % (n, method, self.path, fault))
 
         if fault in ERRORS:
@@ -243,6 +248,7 @@ def main():
     p.add_argument("--share", type=float)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--methods", default="")
+    p.add_argument("--match", default="")
     p.add_argument("--stall", type=float, default=3600.0)
     p.add_argument("--rate", type=float, default=1 << 20)
     p.add_argument("--after", type=int, default=1 << 20)
@@ -254,7 +260,7 @@ def main():
     # the --control file's parser: the fault options only, none required
     PARSER = argparse.ArgumentParser(add_help=False)
     for act in p._actions:
-        if act.dest in ("mode", "first", "share", "seed", "methods", "stall", "rate", "after"):
+        if act.dest in ("mode", "first", "share", "seed", "methods", "match", "stall", "rate", "after"):
             PARSER.add_argument(*act.option_strings, type=act.type, choices=act.choices,
                                 default=argparse.SUPPRESS)
     if ARGS.log:
