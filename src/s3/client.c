@@ -726,9 +726,9 @@ static int s3_attempt(struct s3_client *c, struct s3_req *rq, struct s3_resp *rs
 	int lvl = (rc == -ENOENT && rq->enoent_ok) || rc == -ERANGE ? LOG_DEBUG
 		  : *transient ? LOG_WARNING : LOG_ERR;
 	if (lvl != LOG_DEBUG || log_get_level() >= LOG_DEBUG)
-		log_msg(lvl, "s3: %s %s%s: HTTP %ld %s%s%s(request id %s)", rq->method,
+		log_msg(lvl, "s3: %s %s%s: HTTP %ld%s%s%s%s (request id %s)", rq->method,
 			rq->key ? "key " : "bucket", rq->key ? rq->key : "", rs->status,
-			xe.code[0] ? xe.code : "", xe.message[0] ? ": " : "", xe.message,
+			xe.code[0] ? " " : "", xe.code, xe.message[0] ? ": " : "", xe.message,
 			xe.request_id[0] ? xe.request_id : "-");
 	/* keep the parsed code for callers that need it */
 	buf_reset(&rs->errbody);

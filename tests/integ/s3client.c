@@ -1023,6 +1023,24 @@ Test(faults, multipart_part_fails)
 	cfg_free(&c2);
 }
 
+/* Errors the client cannot retry (the proxy answers 403 AccessDenied to faults/obj, run
+ * with S3TEST_LOG=7 so that a 404 is logged too): 403 is -EACCES, tried once; a missing key
+ * is -ENOENT. s3faults.sh checks that each failure's log line names the S3 error code and
+ * the request id. */
+Test(faults, errors_mapped)
+{
+	if (strcmp(env("FAULT_EXPECT", "ok"), "eacces") != 0)
+		return;
+	char buf[100];
+	struct s3_object_info oi;
+	uint64_t r0 = stats_get(s3_requests), t0r = stats_get(s3_retries);
+	cr_assert_eq(s3_get_range(cl, "faults/obj", NULL, 0, sizeof(buf), buf), -EACCES);
+	cr_assert_eq(stats_get(s3_requests) - r0, 1, "a 403 is not retried");
+	cr_assert_eq(stats_get(s3_retries), t0r);
+	cr_assert_eq(s3_head(cl, "faults/obj", &oi), -EACCES);
+	cr_assert_eq(s3_get_range(cl, K("missing"), NULL, 0, sizeof(buf), buf), -ENOENT);
+}
+
 /* Seeds faults/obj (run against s3rver directly). */
 Test(faults, seed)
 {

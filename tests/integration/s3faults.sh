@@ -86,4 +86,20 @@ h_ok "... the client sent AbortMultipartUpload (DELETE ?uploadId=) after them" \
 		END { exit !(put && del > put) }' "$H_TMP/proxy.log"
 h_ok "... and logged the part failure as the reason" \
 	grep -qE "multipart upload of [^ ]*mpabort failed \(Input/output error\): aborting it" "$H_TMP/s3client.log"
+
+# Errors that are not retried, logged with the S3 error code and request id: 403
+# AccessDenied (the proxy, for faults/obj) is -EACCES, a missing key (s3rver) -ENOENT.
+: >"$H_TMP/s3client.log"
+start_proxy --mode 403 --match /faults/obj
+out=$(S3_URL="$PROXY_URL" S3_BUCKET="$H_BUCKET" FAULT_EXPECT=eacces S3TEST_LOG=7 \
+	"$PROG" --ascii -j1 --filter 'faults/errors_mapped' 2>&1)
+rc=$?
+printf '%s\n' "$out" >>"$H_TMP/s3client.log"
+h_ok "403 maps to -EACCES (tried once), a missing key to -ENOENT" test "$rc" = 0 || h_diag "$(tail -n 15 <<<"$out")"
+h_ok "... the 403's log line names AccessDenied and the request id" \
+	grep -qE "s3: GET key faults/obj: HTTP 403 AccessDenied: Access Denied \(request id faultproxy-[0-9]+\)" "$H_TMP/s3client.log"
+# s3rver sends no x-amz-request-id; the proxy adds one (faultproxy-N) as S3 would
+h_ok "... the 404's log line names NoSuchKey and the request id of the reply's header" \
+	grep -qE "s3: GET key [^ ]*/missing: HTTP 404 NoSuchKey: .* \(request id faultproxy-[0-9]+\)" "$H_TMP/s3client.log"
+stop_proxy
 h_done

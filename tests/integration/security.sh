@@ -6,7 +6,8 @@
 # 0600 file but can read a 0644 one; (c) a symlink on NFS pointing outside the export is
 # shown, never followed by ferryfs itself (readlink, migration, mirror, verify, scan); and
 # an https endpoint with a self-signed certificate is refused at mount time (exit 1, the
-# cause named). The 0644-config-with-secret and -o secret refusals are in command.sh.
+# cause named), accepted with s3_ca_file, and with s3_insecure_tls=1 only with a loud
+# warning in the log. The 0644-config-with-secret and -o secret refusals are in command.sh.
 . "$(dirname "$0")/../lib/harness.sh"
 h_init fuse
 h_need_cmd setpriv getfattr
@@ -237,6 +238,11 @@ if openssl req -x509 -newkey rsa:2048 -nodes -keyout "$H_TMP/tls.key" -out "$H_T
 	h_ok "... leaving nothing mounted" bash -c "! grep -q ' $M fuse' /proc/mounts"
 	mount_debug "$H_TMP/tls2.log" "$TLSBASE,state_dir=$H_TMP/tls-state,s3_ca_file=$H_TMP/tls.crt"
 	h_is "$?" 0 "with s3_ca_file naming the CA the mount succeeds"
+	h_umount
+	mount_debug "$H_TMP/tls3.log" "$TLSBASE,state_dir=$H_TMP/tls-state3,s3_insecure_tls=1"
+	h_is "$?" 0 "with s3_insecure_tls=1 the mount succeeds without the CA"
+	h_ok "... and logs its loud warning that certificates are not verified" \
+		grep -qE 'warning: s3: WARNING: s3_insecure_tls is set: TLS certificates of https://127.0.0.1:[0-9]+ are NOT verified' "$H_TMP/tls3.log"
 	h_umount
 else
 	h_skip "TLS at mount time" "openssl could not make a certificate: $(tail -n 1 "$H_TMP/openssl.err")"

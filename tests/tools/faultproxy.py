@@ -13,6 +13,7 @@ a multipart upload); every other request is forwarded untouched):
   none          forward everything
   503 / 500     answer with that status and an S3 <Error> (ServiceUnavailable / InternalError)
   slowdown      503 with the S3 error code SlowDown
+  403           403 with the S3 error code AccessDenied (not transient: never retried)
   reset         read the request, then reset the connection (TCP RST) without answering
   stall-before  read the request, then say nothing for --stall seconds, then close
   stall-mid     forward, send the headers and --after bytes of the body, stall, close
@@ -27,6 +28,8 @@ exists, each request reads it, one "--option value" per word as on the command l
 not name keep their command-line values. Without FILE, the command line applies.
 
 It listens on 127.0.0.1 on a free port and writes the port to --port-file once ready.
+A forwarded reply without an x-amz-request-id header (s3rver sends none) gets
+"x-amz-request-id: faultproxy-NUMBER", as S3 would send one.
 Each request is logged to --log as one line "TIME NUMBER METHOD PATH?QUERY FAULT" (FAULT is
 "none" for a request forwarded untouched).
 """
@@ -51,6 +54,7 @@ ERRORS = {
     "503": (503, "ServiceUnavailable", "Please reduce your request rate."),
     "500": (500, "InternalError", "We encountered an internal error. Please try again."),
     "slowdown": (503, "SlowDown", "Please reduce your request rate."),
+    "403": (403, "AccessDenied", "Access Denied"),
 }
 HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "te", "upgrade"}
 
@@ -185,6 +189,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         for k, v in resp.getheaders():
             if k.lower() not in HOP and k.lower() != "content-length":
                 self.send_header(k, v)
+        if resp.getheader("x-amz-request-id") is None:
+            # s3rver sends none; S3 always does (clients log it with each error)
+            self.send_header("x-amz-request-id", "faultproxy-%d" % n)
         self.send_header("Content-Length", rlen if rlen is not None else "0")
         self.end_headers()
         if method == "HEAD" or resp.status == 204 or resp.status == 304:
@@ -242,7 +249,7 @@ def main():
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--port-file", required=True)
     p.add_argument("--mode", default="none",
-                   choices=["none", "503", "500", "slowdown", "reset", "stall-before", "stall-mid",
+                   choices=["none", "503", "500", "slowdown", "403", "reset", "stall-before", "stall-mid",
                             "reset-mid", "slow-body", "mix"])
     p.add_argument("--first", type=int)
     p.add_argument("--share", type=float)
