@@ -20,3 +20,6 @@ EXTRA_DIST += tests/integration/security.sh
 # fsx-style data integrity on large files (tests/tools/model.py, tests/tools/fsx.py).
 TESTS += tests/integration/model.sh
 EXTRA_DIST += tests/integration/model.sh
+# s3_prefix (spec 9): the prefix's keys at the root, write-back and migration under it.
+TESTS += tests/integration/prefix.sh
+EXTRA_DIST += tests/integration/prefix.sh
