@@ -598,6 +598,7 @@ static int stats_text(struct ferry *fy, struct buf *b)
 		{ "s3_retries", stats_get(s3_retries) }, { "nfs_errors", stats_get(nfs_errors) },
 		{ "paused", (uint64_t)mig_paused(fy) }, { "rate", mig_rate(fy) },
 		{ "uptime_s", (uint64_t)(util_now_s() - fy->started) },
+		{ "heap_bytes", stats_heap_bytes() },
 	};
 	int rc = 0;
 	for (size_t i = 0; i < ARRAY_SIZE(rows) && !rc; i++)

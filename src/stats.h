@@ -24,6 +24,11 @@ struct ferry_stats {
 
 extern struct ferry_stats ferry_stats;
 
+/* Bytes the C allocator has handed out and not got back (glibc's mallinfo2: in-use heap
+ * chunks plus mmapped blocks), 0 where it cannot tell. Unlike RSS it does not count freed
+ * memory an arena keeps: the figure a leak makes grow (tests/integration/load.sh). */
+uint64_t stats_heap_bytes(void);
+
 #define stats_inc(field) atomic_fetch_add_explicit(&ferry_stats.field, 1, memory_order_relaxed)
 #define stats_add(field, n) atomic_fetch_add_explicit(&ferry_stats.field, (n), memory_order_relaxed)
 #define stats_get(field) atomic_load_explicit(&ferry_stats.field, memory_order_relaxed)

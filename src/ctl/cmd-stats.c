@@ -44,7 +44,7 @@ static int cmd_stats(int argc, char **argv)
 			      strcmp(key, "uptime_s") && strcmp(key, "failed") && strcmp(key, "rate") &&
 			      strcmp(key, "conflicts") &&
 			      strcmp(key, "migrated_files") && strcmp(key, "migrated_bytes") &&
-			      strcmp(key, "read_only");
+			      strcmp(key, "read_only") && strcmp(key, "heap_bytes");
 		printf("# TYPE ferryfs_%s%s %s\n", key, counter ? "_total" : "", counter ? "counter" : "gauge");
 		printf("ferryfs_%s%s{mount=\"%s\"} %llu\n", key, counter ? "_total" : "", mount, v);
 	}
