@@ -56,18 +56,19 @@ fd = os.open(sys.argv[1], os.O_RDONLY)
 os.unlink(sys.argv[1])
 time.sleep(1.2)            # past attr_timeout: the kernel asks the daemon again
 for _ in range(3):
-    try:
-        os.fstat(fd)
-    except OSError:
-        pass
-    os.pread(fd, 100, 0)
+    for call in (lambda: os.fstat(fd), lambda: os.pread(fd, 100, 0)):
+        try:
+            call()
+        except OSError as e:     # ESTALE from NFS: no silly rename (doc/reliability.md)
+            print('%s: %s' % (sys.argv[1].rsplit('/', 1)[1], e.strerror))
 os.close(fd)
 EOF
 }
 echo gone >"$M/unlinked-nfs"
 h_seed_s3 unlinked-s3 <<<"gone too"
-unlinked_open "$M/unlinked-nfs"
-unlinked_open "$M/unlinked-s3"
+unlinked_open "$M/unlinked-nfs" >"$H_TMP/unlinked.out" 2>&1
+unlinked_open "$M/unlinked-s3" >>"$H_TMP/unlinked.out" 2>&1
+h_diag "after unlink, through the open handle: $(sort "$H_TMP/unlinked.out" | uniq -c | tr -s ' \n' ' ')"
 h_ok "fstat of open files unlinked meanwhile (NFS, S3-only): the daemon stays up" \
 	bash -c "kill -0 $H_FERRY_PID && ls '$M/load' >/dev/null" || h_bail "the daemon died"
 
@@ -156,36 +157,33 @@ h_ok "and through the mount again, after the drain" \
 # - heap_bytes (user.ferryfs.stats: glibc's in-use chunks, freed memory not counted):
 #   the second phase, the same load again, may add at most 2 MiB over the first. A leak
 #   of 512 bytes per operation (4,000+ a phase) exceeds that; measured: +0.2 MiB.
-# - RSS: back within the read-ahead cap + 64 MiB of the baseline, and at most 24 MiB more
+# - RSS: back within the read-ahead cap + 96 MiB of the baseline, and at most 24 MiB more
 #   anonymous memory after phase 2 than after phase 1. RSS keeps what glibc's arenas (16
 #   on 2 cores) hold after free, the read-ahead's huge-page part buffers among it, and
 #   stacks of FUSE threads started under load; file pages are mostly the LMDB ledger's
-#   map. Measured: RSS +50-60 MiB over the baseline after phase 1 and +9-11 MiB more
-#   after phase 2, while the heap in use stayed at 14 MiB (doc/reliability.md).
+#   map. Measured: RSS +50-80 MiB over the baseline after phase 1 and +7-11 MiB more
+#   after phase 2 (45-180 s runs), while the heap in use stayed at 13-14 MiB
+#   (doc/reliability.md).
 # An ASan build's RSS is its quarantine and shadow (LeakSanitizer checks leaks there).
 rss_after=$(settle)
 anon_after=$(anon_kib)
 heap_after=$(stat_of heap_bytes)
 h_diag "RSS after phase 2, settled: $((rss_after / 1024)) MiB ($(rss_split)), heap in use $((heap_after / 1048576)) MiB"
-slack_kib=$(((RA_MAX_MIB + 64) * 1024))
+slack_kib=$(((RA_MAX_MIB + 96) * 1024))
 grow_kib=$((24 * 1024))
-h_diag "RSS: baseline $((rss_base / 1024)) MiB, peak during the load $((rss_peak / 1024)) MiB, after phase 1 $((rss_mid / 1024)) MiB, after phase 2 $((rss_after / 1024)) MiB (bound: baseline + ${RA_MAX_MIB} MiB read-ahead cap + 64 MiB = $(((rss_base + slack_kib) / 1024)) MiB)"
+h_diag "RSS: baseline $((rss_base / 1024)) MiB, peak during the load $((rss_peak / 1024)) MiB, after phase 1 $((rss_mid / 1024)) MiB, after phase 2 $((rss_after / 1024)) MiB (bound: baseline + ${RA_MAX_MIB} MiB read-ahead cap + 96 MiB = $(((rss_base + slack_kib) / 1024)) MiB)"
 if [ "$H_SAN" = 1 ]; then
-	h_skip "heap in use after the second phase" "sanitizer build"
-	h_skip "RSS back near its baseline" "sanitizer build"
-	h_skip "RSS growth of the second phase" "sanitizer build"
+	h_diag "memory points not run: a sanitizer build's RSS is ASan's quarantine and shadow"
 else
-	if [ "${heap_mid:-0}" -gt 0 ]; then
-		h_ok "heap in use after phase 2 is at most 2 MiB over phase 1 ($(((heap_after - heap_mid) / 1024)) KiB more)" \
-			test $((heap_after - heap_mid)) -le $((2 * 1048576))
-	else
-		h_skip "heap in use after the second phase" "no heap_bytes from this C library"
-	fi
+	h_ok "the daemon reports heap_bytes" test "${heap_mid:-0}" -gt 0
+	h_ok "heap in use after phase 2 is at most 2 MiB over phase 1 ($(((heap_after - heap_mid) / 1024)) KiB more)" \
+		test $((heap_after - heap_mid)) -le $((2 * 1048576))
 	h_ok "RSS after the load is back near its baseline (<= baseline + $((slack_kib / 1024)) MiB)" \
 		test "$rss_after" -le $((rss_base + slack_kib))
 	h_ok "the second phase left at most 24 MiB more anonymous memory behind than the first ($(((anon_after - anon_mid) / 1024)) MiB)" \
 		test $((anon_after - anon_mid)) -le "$grow_kib"
 fi
+
 [ -n "${LOAD_HOLD:-}" ] && { h_diag "holding the mount $LOAD_HOLD s: daemon pid $H_FERRY_PID"; sleep "$LOAD_HOLD"; }
 
 # --- the daemon is well ----------------------------------------------------------------
