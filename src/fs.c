@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,11 +34,27 @@ struct fs_file {
 	struct jn_file *jf;        /* open for writing: what the journal knows of it */
 	enum route_src src;
 	uint64_t s3_ino;           /* an S3 handle's inode number, for fstat once its name is gone */
+	atomic_int wrote;          /* written since the last flush (see fs_flush) */
 };
 
 /* Names of hard-linked files the kernel may hold attributes for (links.h); written by
  * fs_init and fs_destroy only, when no other handler runs. */
 static struct lk_table *fs_links;
+
+static void relinked(struct lk_names *names);
+
+/* The data or attributes of a file changed through path: drop what the kernel caches for
+ * its other names (links.h), as relinked does after a link count changed; otherwise they
+ * show the old size, mode and pages until their attribute timeout. path may be NULL (a
+ * file unlinked while open). */
+static void retouched(const char *path)
+{
+	struct lk_names others;
+	if (!path)
+		return;
+	lk_linked(fs_links, path, &others);   /* -ENOMEM: none, as without the table */
+	relinked(&others);
+}
 
 static struct ferry *fs_ctx(void)
 {
@@ -291,6 +308,8 @@ static int open_impl(const char *path, struct fuse_file_info *fi)
 			jn_release(fy, jf, NULL);
 		else
 			((struct fs_file *)(uintptr_t)fi->fh)->jf = jf;
+		if (!rc && trunc)
+			retouched(path);
 		return rc;
 	}
 	if (e.src == ROUTE_NFS)
@@ -349,7 +368,21 @@ static int fs_write(const char *path, const char *buf, size_t size, off_t off,
 	if (rc)
 		return rc;
 	ssize_t n = store_pwrite(h->st, h->f, buf, size, (uint64_t)off);
+	if (n > 0)
+		atomic_store(&h->wrote, 1);
 	return (int)n;
+}
+
+/* close(2): what was written through this handle shows through the file's other names
+ * now (close-to-open, as on NFS), not after their attribute timeout. Not per write: a
+ * WRITE holds the written name's pages locked, and writers on two names of one file
+ * would each wait for the other's invalidation. */
+static int fs_flush(const char *path, struct fuse_file_info *fi)
+{
+	struct fs_file *h = (struct fs_file *)(uintptr_t)fi->fh;
+	if (atomic_exchange(&h->wrote, 0))
+		retouched(path);
+	return 0;
 }
 
 static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
@@ -369,12 +402,18 @@ static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 		return rc;
 	if (fi && fi->fh) {
 		struct fs_file *h = (struct fs_file *)(uintptr_t)fi->fh;
-		if (h->src == ROUTE_NFS)
-			return done(modified(store_ftruncate(h->st, h->f, (uint64_t)size), path));
+		if (h->src == ROUTE_NFS) {
+			rc = done(modified(store_ftruncate(h->st, h->f, (uint64_t)size), path));
+			goto out;
+		}
 	}
 	if (!path)
 		return done(-ENOENT);   /* unlinked while open, and not through an NFS handle */
-	return done(changed(ns_truncate(&fy->route, path, (uint64_t)size), path));
+	rc = done(changed(ns_truncate(&fy->route, path, (uint64_t)size), path));
+out:
+	if (rc == 0)
+		retouched(path);
+	return rc;
 }
 
 /* The attribute calls get a NULL path for a file unlinked while open (libfuse's
@@ -387,7 +426,10 @@ static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 	int rc = journal(LEDGER_OP_CHMOD, path, NULL);
 	if (rc)
 		return rc;
-	return done(changed(ns_chmod(&fs_ctx()->route, path, mode), path));
+	rc = done(changed(ns_chmod(&fs_ctx()->route, path, mode), path));
+	if (rc == 0)
+		retouched(path);
+	return rc;
 }
 
 static int fs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
@@ -398,7 +440,10 @@ static int fs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_inf
 	int rc = journal(LEDGER_OP_CHOWN, path, NULL);
 	if (rc)
 		return rc;
-	return done(changed(ns_chown(&fs_ctx()->route, path, uid, gid), path));
+	rc = done(changed(ns_chown(&fs_ctx()->route, path, uid, gid), path));
+	if (rc == 0)
+		retouched(path);
+	return rc;
 }
 
 static int fs_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
@@ -409,7 +454,10 @@ static int fs_utimens(const char *path, const struct timespec tv[2], struct fuse
 	int rc = journal(LEDGER_OP_UTIMENS, path, NULL);
 	if (rc)
 		return rc;
-	return done(changed(ns_utimens(&fs_ctx()->route, path, tv), path));
+	rc = done(changed(ns_utimens(&fs_ctx()->route, path, tv), path));
+	if (rc == 0)
+		retouched(path);
+	return rc;
 }
 
 static int fs_mkdir(const char *path, mode_t mode)
@@ -826,6 +874,7 @@ static const struct fuse_operations fs_ops = {
 	.open = fs_open,
 	.read = fs_read,
 	.release = fs_release,
+	.flush = fs_flush,
 	.statfs = fs_statfs,
 	.create = fs_create,
 	.write = fs_write,

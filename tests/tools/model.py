@@ -30,15 +30,16 @@ What is NOT compared, on purpose (each a documented deviation or outside the con
 - A directory's st_size and st_nlink: spec 4 ("S3-only directories": dir_mode and mtime
   only); ferryfs reports nlink 2 for an S3-only directory (src/route.c) and a merged
   directory's NFS link count does not count its S3-only subdirectories.
-- Nothing is excluded for hard links, but the model waits out a known window: with the
+- Nothing is excluded for hard links, but the model waits out one window: with the
   path-based FUSE API each name of a hard-linked file is its own kernel inode. After a link,
-  unlink or rename, ferryfs invalidates the other names (src/links.c, doc/namespace.md), so
-  st_nlink is compared at once. After a change of the data or attributes through one name
-  (write, truncate, chmod, an open with O_TRUNC) nothing tells the kernel, and the other
-  names' cached st_size, mode and page cache lag for up to attr_timeout (1 s). A step that
-  touches such a file through another name or a handle within LINK_LAG of such a change
-  sleeps until the window has passed, then compares everything; a checkpoint leaves the
-  file's names out (the next checkpoint and `verify` compare them).
+  unlink, rename, truncate, chmod or an open with O_TRUNC, and at the close of a handle
+  that wrote, ferryfs invalidates the other names (src/links.c, fs.c `retouched`,
+  doc/namespace.md), so all of that is compared at once. Bytes written through a handle
+  still open reach the other names' cached size and pages only at that close or after
+  attr_timeout (1 s): close-to-open, as on NFS. A step that touches such a file through
+  another name or a handle within LINK_LAG of a write through a handle sleeps until the
+  window has passed, then compares everything; a checkpoint leaves the file's names out
+  (the next checkpoint and `verify` compare them).
 - Reads and writes through a handle whose file has no name left (unlinked, or replaced by a
   rename, while open): POSIX keeps the file until the last close, ferryfs answers ESTALE.
   The new store is NFSv3, which has no open state, and libnfs does no "silly rename" as
@@ -330,9 +331,9 @@ DIRS = ['d', 'sd', 'nd', 'e', 'sd/sub', 'a', 'new', 'd/a', 'e/b', 'sd/a', 'a/x',
         's1']
 HANDLES = 3
 HANDLE_OPS = ('hwrite', 'pread', 'read', 'ftruncate', 'fstat', 'fsync', 'close')
-# changes of a file's data or attributes other than its link count (see the module
-# comment: link, unlink and rename tell the kernel about the other names, src/links.c)
-DATA_OPS = ('open', 'hwrite', 'ftruncate', 'writeat', 'append', 'create', 'truncate', 'chmod')
+# changes of a file's data that the other names of a hard-linked file see only once the
+# handle is closed (see the module comment); everything else they see at once
+DATA_OPS = ('hwrite',)
 MIGRATE_XATTR = 'user.ferryfs.migrate'
 
 
