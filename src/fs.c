@@ -35,6 +35,7 @@ struct fs_file {
 	enum route_src src;
 	uint64_t s3_ino;           /* an S3 handle's inode number, for fstat once its name is gone */
 	atomic_int wrote;          /* written since the last flush (see fs_flush) */
+	int linked;                /* opened with more than one name (see fs_flush) */
 };
 
 /* Names of hard-linked files the kernel may hold attributes for (links.h); written by
@@ -42,17 +43,29 @@ struct fs_file {
 static struct lk_table *fs_links;
 
 static void relinked(struct lk_names *names);
+static struct ferry *fs_ctx(void);
 
 /* The data or attributes of a file changed through path: drop what the kernel caches for
  * its other names (links.h), as relinked does after a link count changed; otherwise they
  * show the old size, mode and pages until their attribute timeout. path may be NULL (a
- * file unlinked while open). */
+ * file unlinked while open). A name not in the table (not stat'ed since it got its second
+ * link, say right after link(2)) is looked up first: one stat on the new store. */
 static void retouched(const char *path)
 {
 	struct lk_names others;
 	if (!path)
 		return;
 	lk_linked(fs_links, path, &others);   /* -ENOMEM: none, as without the table */
+	if (!others.n) {
+		struct ferry *fy = fs_ctx();
+		struct route_entry e;
+		struct stat st;
+		if (route_lookup(&fy->route, path, &e) || e.src != ROUTE_NFS || e.attr.nlink < 2)
+			return;
+		route_to_stat(&fy->route, path, &e, &st);
+		lk_seen(fs_links, path, &st);
+		lk_linked(fs_links, path, &others);
+	}
 	relinked(&others);
 }
 
@@ -308,6 +321,8 @@ static int open_impl(const char *path, struct fuse_file_info *fi)
 			jn_release(fy, jf, NULL);
 		else
 			((struct fs_file *)(uintptr_t)fi->fh)->jf = jf;
+		if (!rc)
+			((struct fs_file *)(uintptr_t)fi->fh)->linked = e.attr.nlink > 1;
 		if (!rc && trunc)
 			retouched(path);
 		return rc;
@@ -376,11 +391,13 @@ static int fs_write(const char *path, const char *buf, size_t size, off_t off,
 /* close(2): what was written through this handle shows through the file's other names
  * now (close-to-open, as on NFS), not after their attribute timeout. Not per write: a
  * WRITE holds the written name's pages locked, and writers on two names of one file
- * would each wait for the other's invalidation. */
+ * would each wait for the other's invalidation. Only for a file that had other names
+ * when it was opened (a link made while it is open is seen after the attribute timeout),
+ * so that closing an ordinary file costs nothing more. */
 static int fs_flush(const char *path, struct fuse_file_info *fi)
 {
 	struct fs_file *h = (struct fs_file *)(uintptr_t)fi->fh;
-	if (atomic_exchange(&h->wrote, 0))
+	if (atomic_exchange(&h->wrote, 0) && h->linked)
 		retouched(path);
 	return 0;
 }

@@ -131,6 +131,15 @@ if os.stat(b).st_size != 6 or open(b, 'rb').read() != b'longer':
 os.chmod(a, 0o600)
 if stat.S_IMODE(os.stat(b).st_mode) != 0o600:
     sys.exit('b after chmod(a, 0600): %o' % stat.S_IMODE(os.stat(b).st_mode))
+# right after link(2), before any stat of the old name (seed 4242: chmod s1 after link s1 new/a)
+c, e = os.path.join(d, 'c'), os.path.join(d, 'e')
+with open(c, 'wb') as f:
+    f.write(b'c')
+os.link(c, e)
+os.stat(e)
+os.chmod(c, 0o640)
+if stat.S_IMODE(os.stat(e).st_mode) != 0o640:
+    sys.exit('e after link(c, e), chmod(c, 0640): %o' % stat.S_IMODE(os.stat(e).st_mode))
 PY
 todo_point "an open file whose name was unlinked can still be written and read" \
 	"ESTALE: NFSv3 has no open state and libnfs no silly rename (fs.c: hard_remove)" \

@@ -40,6 +40,9 @@ What is NOT compared, on purpose (each a documented deviation or outside the con
   another name or a handle within LINK_LAG of a write through a handle sleeps until the
   window has passed, then compares everything; a checkpoint leaves the file's names out
   (the next checkpoint and `verify` compare them).
+- A stat or tree difference of exactly "st_nlink one more" while a copy publishes a file
+  (link(tmp, name), then unlink of the temporary: doc/namespace.md, "Copy-up and
+  migration") is looked at again after LINK_LAG and must be gone then (publish_nlink).
 - Reads and writes through a handle whose file has no name left (unlinked, or replaced by a
   rename, while open): POSIX keeps the file until the last close, ferryfs answers ESTALE.
   The new store is NFSv3, which has no open state, and libnfs does no "silly rename" as
