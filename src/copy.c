@@ -295,7 +295,8 @@ static void copy_record(struct route *r, const char *src, const char *dst,
 					   .migrated = time(NULL), .has_sha256 = true };
 		snprintf(rec.etag, sizeof(rec.etag), "%s", res->attr.etag);
 		for (int i = 0; i < 32; i++)
-			sscanf(res->sha256 + 2 * i, "%2hhx", &rec.sha256[i]);
+			rec.sha256[i] = (unsigned char)(util_hexval(res->sha256[2 * i]) << 4 |
+							util_hexval(res->sha256[2 * i + 1]));
 		rc = ledger_commit_migration(r->ledger, dst, &rec, fileid);
 		if (rc == -ESTALE)
 			rc = 0;   /* a writer got there first: the file is modified, not migrated */
