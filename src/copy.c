@@ -91,12 +91,13 @@ static void tmp_name(const char *dst, char *out, size_t outlen)
 		 (int)getpid(), atomic_fetch_add(&copy_seq, 1));
 }
 
-/* The sink: bytes arrive from S3 in curl's small chunks, get hashed (MD5 here, in the
- * receiving thread) and gathered into SINK_BUF blocks. A full block is handed to a writer
- * thread that hashes it with SHA-256 and writes it to NFS while the next block arrives, so
- * the S3 stream does not stall for each NFS write. The thread is started by the first full
- * block: a file smaller than a block never starts one. Blocks are written and SHA-hashed
- * in order: the receiver hands over block k+1 only after the writer finished block k.
+/* The sink: bytes arrive from S3 in curl's small chunks, get hashed (MD5 and SHA-256,
+ * here in the receiving thread, while they are in its cache) and gathered into SINK_BUF
+ * blocks. A full block is handed to a writer thread that writes it to NFS while the next
+ * block arrives, so the S3 stream does not stall for each NFS write (the NFS write is the
+ * slower side: the writer does nothing else). The thread is started by the first full
+ * block: a file smaller than a block never starts one. Blocks are written in order: the
+ * receiver hands over block k+1 only after the writer finished block k.
  * wlock protects the hand-off fields (whave, wstop, werr). */
 struct sink_ctx {
 	struct route *r;
@@ -118,12 +119,10 @@ struct sink_ctx {
 
 #define SINK_BUF (8u << 20)
 
-/* SHA-256 and write one block at its offset (either thread; never both at once). */
+/* Write one block at its offset (either thread; never both at once). */
 static int sink_write(struct sink_ctx *c, const char *data, size_t len, uint64_t at)
 {
 	size_t done = 0;
-	if (!EVP_DigestUpdate(c->sha, data, len))
-		return -EIO;
 	while (done < len) {
 		ssize_t n = store_pwrite(c->r->nfs, c->out, data + done, len - done, at + done);
 		if (n < 0)
@@ -229,7 +228,7 @@ static int sink(void *arg, const void *data, size_t len)
 	int rc;
 	if (atomic_load_explicit(&copy_cancel, memory_order_relaxed))
 		return -ECANCELED;
-	if (!EVP_DigestUpdate(c->md5, data, len))
+	if (!EVP_DigestUpdate(c->md5, data, len) || !EVP_DigestUpdate(c->sha, data, len))
 		return -EIO;
 	if (!c->buf[c->cur] && !(c->buf[c->cur] = malloc(SINK_BUF)))
 		return -ENOMEM;
