@@ -82,7 +82,7 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	cfg->entry_timeout = 1.0;      /* other hosts change NFS and S3: keep caches short */
 	cfg->attr_timeout = 1.0;
 	cfg->negative_timeout = 0;
-	cfg->hard_remove = 1;
+	cfg->hard_remove = 0;          /* open files lose their name by a hide (ns_hide) */
 	fs_links = lk_new(LK_MAX_NAMES, LK_MAX_BYTES);
 	if (!fs_links)
 		log_warn("out of memory: other names of a hard link may show a stale link count");
@@ -137,11 +137,33 @@ static int fs_errno(int rc)
 	}
 }
 
+/* The path libfuse passes for an open file: NULL once the file lost its name (libfuse
+ * renamed it to a ".fuse_hidden" name, see fs_hide): no name of it is journaled, mirrored,
+ * queued or changed by name. */
+static const char *named(const char *path)
+{
+	return ns_is_hidden(path) ? NULL : path;
+}
+
 static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 {
 	struct ferry *fy = fs_ctx();
 	struct route_entry e;
 	int rc;
+	if (ns_is_hidden(path) && !(fi && fi->fh)) {
+		/* fstat(2) (the kernel asks by name), or libfuse's probe for a free hidden name */
+		uint64_t s3_ino;
+		rc = ns_hidden_stat(&fy->route, path, &e, &s3_ino);
+		if (rc == 0)
+			route_to_stat(&fy->route, NULL, &e, st);
+		if (rc == 0 && s3_ino)
+			st->st_ino = (ino_t)s3_ino;
+		if (rc == 0)
+			ns_hidden_nlink(st, 1);
+		return fs_errno(rc);
+	}
+	int hidden = ns_is_hidden(path);
+	path = named(path);
 	if (fi && fi->fh) {
 		struct fs_file *h = (struct fs_file *)(uintptr_t)fi->fh;
 		memset(&e, 0, sizeof(e));
@@ -151,10 +173,11 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
 			route_to_stat(&fy->route, path, &e, st);
 			if (!path && h->src == ROUTE_S3)
 				st->st_ino = (ino_t)h->s3_ino;
+			ns_hidden_nlink(st, hidden);
 			lk_seen(fs_links, path, st);
 			return 0;
 		}
-		/* no path: the name was removed while open (hard_remove), the handle is all
+		/* no path: the name was removed while open (a hidden file), the handle is all
 		 * there is to ask */
 		if (!path)
 			return fs_errno(rc);
@@ -163,6 +186,7 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
 	if (rc)
 		return fs_errno(rc);
 	route_to_stat(&fy->route, path, &e, st);
+	ns_hidden_nlink(st, 0);
 	lk_seen(fs_links, path, st);
 	return 0;
 }
@@ -191,9 +215,11 @@ static int fill_one(void *arg, const char *name, const struct stat *st, enum rou
 {
 	(void)src;
 	struct fill_ctx *c = arg;
+	struct stat own = *st;
+	ns_hidden_nlink(&own, 0);
 	if (c->plus)      /* the kernel caches these attributes as a lookup's */
-		lk_seen_in(fs_links, c->dir, name, st);
-	if (c->filler(c->buf, name, st, 0, c->plus ? FUSE_FILL_DIR_PLUS : 0))
+		lk_seen_in(fs_links, c->dir, name, &own);
+	if (c->filler(c->buf, name, &own, 0, c->plus ? FUSE_FILL_DIR_PLUS : 0))
 		return -ENOBUFS;      /* never happens with offset 0: libfuse buffers it all */
 	return 0;
 }
@@ -379,7 +405,7 @@ static int fs_write(const char *path, const char *buf, size_t size, off_t off,
 	struct fs_file *h = (struct fs_file *)(uintptr_t)fi->fh;
 	if (h->src != ROUTE_NFS)
 		return -EBADF;
-	int rc = jn_write(fs_ctx(), h->jf, path);   /* the first write journals (spec 7) */
+	int rc = jn_write(fs_ctx(), h->jf, named(path));   /* the first write journals (spec 7) */
 	if (rc)
 		return rc;
 	ssize_t n = store_pwrite(h->st, h->f, buf, size, (uint64_t)off);
@@ -398,7 +424,7 @@ static int fs_flush(const char *path, struct fuse_file_info *fi)
 {
 	struct fs_file *h = (struct fs_file *)(uintptr_t)fi->fh;
 	if (atomic_exchange(&h->wrote, 0) && h->linked)
-		retouched(path);
+		retouched(named(path));
 	return 0;
 }
 
@@ -414,6 +440,7 @@ static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 	struct ferry *fy = fs_ctx();
 	if (size < 0)
 		return -EINVAL;
+	path = named(path);
 	int rc = journal(LEDGER_OP_TRUNCATE, path, NULL);
 	if (rc)
 		return rc;
@@ -433,12 +460,12 @@ out:
 	return rc;
 }
 
-/* The attribute calls get a NULL path for a file unlinked while open (libfuse's
- * hard_remove); the new store is changed by name only: ENOENT. */
+/* The attribute calls get a hidden path for a file unlinked while open (fs_hide); the
+ * new store is changed by name only: ENOENT. */
 static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
 	(void)fi;
-	if (!path)
+	if (!named(path))
 		return -ENOENT;
 	int rc = journal(LEDGER_OP_CHMOD, path, NULL);
 	if (rc)
@@ -452,7 +479,7 @@ static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 static int fs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
 {
 	(void)fi;
-	if (!path)
+	if (!named(path))
 		return -ENOENT;
 	int rc = journal(LEDGER_OP_CHOWN, path, NULL);
 	if (rc)
@@ -466,7 +493,7 @@ static int fs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_inf
 static int fs_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
 {
 	(void)fi;
-	if (!path)
+	if (!named(path))
 		return -ENOENT;
 	int rc = journal(LEDGER_OP_UTIMENS, path, NULL);
 	if (rc)
@@ -534,22 +561,43 @@ static int fs_link(const char *from, const char *to)
 	return rc;
 }
 
-static int fs_unlink(const char *path)
+/* Remove path's name: unlinked, or, when `hidden` is given, renamed to that hidden name
+ * of a file still open (fs_hide). Both are an unlink for everyone else. */
+static int remove_name(const char *path, const char *hidden)
 {
 	struct ferry *fy = fs_ctx();
 	int rc = journal(LEDGER_OP_UNLINK, path, NULL);
 	if (rc)
 		return rc;
-	rc = changed(ns_unlink(&fy->route, path), path);
+	rc = changed(hidden ? ns_hide(&fy->route, path, hidden) : ns_unlink(&fy->route, path), path);
 	if (rc == 0 && fy->ledger)
 		ledger_file_delete(fy->ledger, path);   /* -ENOENT when it had no record */
 	rc = done(rc);
-	if (rc == 0) {
+	if (rc == 0) {   /* (ns_hidden_nlink keeps a hidden name off the others' count) */
 		struct lk_names others;
 		lk_unlinked(fs_links, path, &others);
 		relinked(&others);
 	}
 	return rc;
+}
+
+static int fs_unlink(const char *path)
+{
+	if (ns_is_hidden(path))   /* the last close of a hidden file (fs_hide) */
+		return fs_errno(ns_hidden_unlink(&fs_ctx()->route, path));
+	return remove_name(path, NULL);
+}
+
+/* libfuse (hard_remove off) keeps a file that loses its name while open (unlink, or a
+ * rename onto it): it renames it to "<dir>/.fuse_hidden<N>" first, passes that name for
+ * the open handles, and unlinks it at the last close. Here that rename is the unlink of
+ * `path`, except that the new store keeps the file under a reserved name (ns_hide):
+ * NFSv3 handles of a removed file are stale, and libnfs does no silly rename. */
+static int fs_hide(const char *path, const char *hidden)
+{
+	if (ns_is_hidden(path))
+		return -ENOENT;       /* a hidden file is not renamed again */
+	return remove_name(path, hidden);
 }
 
 static int fs_rmdir(const char *path)
@@ -563,6 +611,10 @@ static int fs_rmdir(const char *path)
 static int fs_rename(const char *from, const char *to, unsigned int flags)
 {
 	struct ferry *fy = fs_ctx();
+	if (ns_is_hidden(to) && !flags)
+		return fs_hide(from, to);
+	if (ns_is_hidden(from))
+		return -ENOENT;       /* the user cannot name a hidden file */
 	int rc = journal(LEDGER_OP_RENAME, from, to);
 	if (rc)
 		return rc;
@@ -602,7 +654,7 @@ static int fs_release(const char *path, struct fuse_file_info *fi)
 	if (h->ra)
 		ra_close(h->ra);   /* returns once no fetch uses h->f */
 	int rc = store_close(h->st, h->f);
-	jn_release(fs_ctx(), h->jf, path);
+	jn_release(fs_ctx(), h->jf, named(path));
 	free(h);
 	return rc;
 }

@@ -13,9 +13,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cfg.h"
 #include "copy.h"
@@ -42,7 +44,7 @@ int ns_check_new_name(const char *path)
 {
 	const char *leaf = strrchr(path, '/') + 1;
 	size_t len = strlen(leaf);
-	if (name_is_reserved(leaf, len))
+	if (name_is_reserved(leaf, len) || ns_is_hidden(path))
 		return -EPERM;
 	if (len > NAME_MAX_SEGMENT)
 		return -ENAMETOOLONG;
@@ -366,6 +368,192 @@ int ns_unlink(struct route *r, const char *path)
 			return rc;
 	}
 	return whiteout_file(r, path);
+}
+
+/* --- files hidden while open ---------------------------------------------------------
+ * libfuse (hard_remove off) renames a file still open to "<dir>/.fuse_hidden<16 hex>"
+ * instead of removing it, and unlinks that name at the last close. Such a name is never
+ * made on a store: it maps to the reserved "<dir>/.ferryfs.hidden.<host>.<pid>.<16 hex>"
+ * on the new store alone (doc/namespace.md, "Open files that lose their name"). */
+#define HIDDEN_FUSE ".fuse_hidden"
+#define HIDDEN_PREFIX ".ferryfs.hidden."
+
+static char hidden_tag[96];          /* "<host>.<pid>", written once (hidden_once) */
+static pthread_once_t hidden_once = PTHREAD_ONCE_INIT;
+
+/* Every hidden file of this mount, for what the new store cannot say: an S3-only file has
+ * nothing there (its open handles read S3), so its attributes are kept for a stat of the
+ * hidden name (fstat(2) asks by name); a file on the new store counts its hidden names in
+ * its link count, which the mount's other names must not show (ns_hidden_nlink). Entries
+ * live from the hide to the unlink of the hidden name. hidden_lock (a leaf) protects the
+ * list; hidden_nfs counts its new-store entries, read without the lock. */
+struct hidden_file {
+	char *path;                  /* the ".fuse_hidden" path */
+	int s3;                      /* an S3-only file: attr holds its attributes */
+	struct store_attr attr;
+	uint64_t ino;                /* st_ino as the mount reports it */
+	struct hidden_file *next;
+};
+static pthread_mutex_t hidden_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct hidden_file *hidden_files;
+static atomic_int hidden_nfs;
+
+/* Take the entry of hidden out of the list (freed by the caller), NULL when none. Called
+ * with hidden_lock held. */
+static struct hidden_file *hidden_take(const char *hidden)
+{
+	struct hidden_file **pp, *h = NULL;
+	for (pp = &hidden_files; *pp; pp = &(*pp)->next)
+		if (!strcmp((*pp)->path, hidden)) {
+			h = *pp;
+			*pp = h->next;
+			if (!h->s3)
+				atomic_fetch_sub(&hidden_nfs, 1);
+			break;
+		}
+	return h;
+}
+
+static void hidden_free(struct hidden_file *h)
+{
+	if (h)
+		free(h->path);
+	free(h);
+}
+
+/* Record a hide. Out of memory: -ENOMEM for an S3-only file (which could not be stat'ed
+ * after), nothing for one on the new store (only its other names' link count is off). */
+static int hidden_add(struct route *r, const char *path, const char *hidden,
+		      const struct route_entry *e)
+{
+	struct stat st;
+	struct hidden_file *h = calloc(1, sizeof(*h));
+	if (!h || !(h->path = strdup(hidden))) {
+		free(h);
+		return e->src == ROUTE_S3 ? -ENOMEM : 0;
+	}
+	route_to_stat(r, path, e, &st);
+	h->s3 = e->src == ROUTE_S3;
+	h->attr = e->attr;
+	h->ino = (uint64_t)st.st_ino;
+	pthread_mutex_lock(&hidden_lock);
+	hidden_free(hidden_take(hidden));   /* (libfuse never reuses a name in use) */
+	h->next = hidden_files;
+	hidden_files = h;
+	if (!h->s3)
+		atomic_fetch_add(&hidden_nfs, 1);
+	pthread_mutex_unlock(&hidden_lock);
+	return 0;
+}
+
+void ns_hidden_nlink(struct stat *st, int self)
+{
+	unsigned n = 0;
+	if (!S_ISREG(st->st_mode) || st->st_nlink < 2 || !atomic_load(&hidden_nfs))
+		return;
+	pthread_mutex_lock(&hidden_lock);
+	for (struct hidden_file *h = hidden_files; h; h = h->next)
+		n += !h->s3 && h->ino == (uint64_t)st->st_ino;
+	pthread_mutex_unlock(&hidden_lock);
+	if (self && n)
+		n--;                  /* libfuse takes a hidden name's own link off */
+	if (n && st->st_nlink > n)
+		st->st_nlink -= n;
+}
+
+static void hidden_init(void)
+{
+	char host[64] = "host";
+	gethostname(host, sizeof(host) - 1);
+	host[sizeof(host) - 1] = '\0';
+	for (char *h = host; *h; h++)
+		if (*h == '/' || *h == '.')
+			*h = '_';
+	snprintf(hidden_tag, sizeof(hidden_tag), "%s.%ld", host, (long)getpid());
+}
+
+int ns_is_hidden(const char *path)
+{
+	const char *leaf = path ? strrchr(path, '/') : NULL;
+	return leaf && !strncmp(leaf + 1, HIDDEN_FUSE, sizeof(HIDDEN_FUSE) - 1);
+}
+
+/* The new store's name for a hidden path. 0 / -ENAMETOOLONG. */
+static int hidden_nfs_path(const char *hidden, char *out, size_t outlen)
+{
+	pthread_once(&hidden_once, hidden_init);
+	const char *leaf = strrchr(hidden, '/') + 1;
+	int n = snprintf(out, outlen, "%.*s" HIDDEN_PREFIX "%s.%s", (int)(leaf - hidden), hidden,
+			 hidden_tag, leaf + sizeof(HIDDEN_FUSE) - 1);
+	return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
+}
+
+int ns_hide(struct route *r, const char *path, const char *hidden)
+{
+	char to[NAME_MAX_PATH + 200];
+	struct route_entry e;
+	int rc = hidden_nfs_path(hidden, to, sizeof(to));
+	if (rc)
+		return rc;
+	if ((rc = route_lookup(r, path, &e)))
+		return rc;
+	if (S_ISDIR(e.attr.mode))
+		return -EISDIR;
+	if ((rc = hidden_add(r, path, hidden, &e)))
+		return rc;
+	if (e.src == ROUTE_NFS) {
+		pthread_mutex_t *m = copyup_stripe(path);   /* as ns_unlink */
+		pthread_mutex_lock(m);
+		rc = store_rename(r->nfs, path, to, 0);
+		pthread_mutex_unlock(m);
+		if (rc) {
+			pthread_mutex_lock(&hidden_lock);
+			hidden_free(hidden_take(hidden));
+			pthread_mutex_unlock(&hidden_lock);
+			return rc;
+		}
+	}
+	return whiteout_file(r, path);
+}
+
+int ns_hidden_stat(struct route *r, const char *hidden, struct route_entry *out, uint64_t *s3_ino)
+{
+	char p[NAME_MAX_PATH + 200];
+	memset(out, 0, sizeof(*out));
+	*s3_ino = 0;
+	pthread_mutex_lock(&hidden_lock);
+	for (struct hidden_file *h = hidden_files; h; h = h->next)
+		if (h->s3 && !strcmp(h->path, hidden)) {
+			out->src = ROUTE_S3;
+			out->attr = h->attr;
+			*s3_ino = h->ino;
+			break;
+		}
+	pthread_mutex_unlock(&hidden_lock);
+	if (*s3_ino)
+		return 0;
+	int rc = hidden_nfs_path(hidden, p, sizeof(p));
+	if (rc)
+		return rc == -ENAMETOOLONG ? -ENOENT : rc;
+	out->src = ROUTE_NFS;
+	rc = store_stat(r->nfs, p, &out->attr);
+	return rc == -ENOTDIR ? -ENOENT : rc;
+}
+
+int ns_hidden_unlink(struct route *r, const char *hidden)
+{
+	char p[NAME_MAX_PATH + 200];
+	pthread_mutex_lock(&hidden_lock);
+	struct hidden_file *h = hidden_take(hidden);
+	pthread_mutex_unlock(&hidden_lock);
+	int s3 = h && h->s3;
+	hidden_free(h);
+	if (s3)
+		return 0;
+	int rc = hidden_nfs_path(hidden, p, sizeof(p));
+	if (!rc)
+		rc = store_unlink(r->nfs, p);
+	return rc == -ENOENT ? 0 : rc;   /* an S3-only file had nothing on the new store */
 }
 
 static int first_entry(void *arg, const char *name, const struct stat *st, enum route_src src)

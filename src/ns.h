@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -44,6 +45,20 @@ int ns_symlink(struct route *r, const char *target, const char *path, const stru
 int ns_link(struct route *r, const char *from, const char *to);
 int ns_unlink(struct route *r, const char *path);
 int ns_rmdir(struct route *r, const char *path);
+
+/* Open files that lose their name (libfuse's ".fuse_hidden" names, doc/namespace.md):
+ * 1 when path's last segment is such a name (never a user's name: ns_check_new_name). */
+int ns_is_hidden(const char *path);
+/* Unlink path as ns_unlink does, except that a file on the new store is renamed to the
+ * reserved name that `hidden` maps to, so that its open handles keep working. */
+int ns_hide(struct route *r, const char *path, const char *hidden);
+/* Stat (-ENOENT when absent; libfuse takes the hidden name off st_nlink; *s3_ino is the
+ * inode number of a hidden S3-only file, else 0) and remove a hidden path's file. */
+int ns_hidden_stat(struct route *r, const char *hidden, struct route_entry *out, uint64_t *s3_ino);
+int ns_hidden_unlink(struct route *r, const char *hidden);
+/* Take this mount's hidden names of a file on the new store off st's link count (self: st
+ * is a hidden name's own, whose link libfuse takes off). */
+void ns_hidden_nlink(struct stat *st, int self);
 /* flags: 0 or RENAME_NOREPLACE (RENAME_EXCHANGE is EINVAL). */
 int ns_rename(struct route *r, const char *from, const char *to, unsigned flags);
 

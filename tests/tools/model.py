@@ -44,11 +44,9 @@ What is NOT compared, on purpose (each a documented deviation or outside the con
   (link(tmp, name), then unlink of the temporary: doc/namespace.md, "Copy-up and
   migration") is looked at again after LINK_LAG and must be gone then (publish_nlink).
 - Reads and writes through a handle whose file has no name left (unlinked, or replaced by a
-  rename, while open): POSIX keeps the file until the last close, ferryfs answers ESTALE.
-  The new store is NFSv3, which has no open state, and libnfs does no "silly rename" as
-  the kernel's NFS client does; fs.c mounts with hard_remove (doc/reliability.md, "Model-
-  based testing", found by seed 20261123; model.sh has a TODO test point for it). Such
-  operations run on both sides but are not compared; they are counted in the summary.
+  rename, while open) are compared like any other (POSIX keeps the file until the last
+  close; ferryfs keeps it under a hidden name: doc/namespace.md, "Open files that lose
+  their name"; found by seed 20261123); they are counted in the summary.
 - rename of a directory with more S3-only objects than rename_dir_limit gives EXDEV
   (spec 5, doc/namespace.md "rename of a directory"): an arena holds 6 objects and
   the mount runs with the default limit (10000), so every rename here is below the limit.
@@ -436,12 +434,8 @@ def build_machine():
             orphan = self.orphan(op)
             want = self.L.do(op)
             got = self.M.do(op)
-            if orphan and want != got:
-                # the known deviation of the module comment: not compared, counted
-                Cfg.orphans += 1
-                self.log('%s step %d %s: an open file with no name left: local %r, mount %r '
-                         '(known, not compared)' % (self.arena, self.n, fmt_op(op), want, got))
-                got = want
+            if orphan:
+                Cfg.orphans += 1     # compared like any other operation, counted
             if op[0] in DATA_OPS:
                 after = self.inodes(op)
                 for ino in set(before) | set(after):
@@ -623,7 +617,7 @@ def run_cmd(args):
         return 1
     print('model: %d steps in %d examples over %d arenas, all results, errnos and trees '
           'equal (%.0f s, seed %d; %d transient st_nlink+1 during a publish, %d operations '
-          'on an open file with no name left not compared)'
+          'on an open file with no name left)'
           % (Cfg.steps_run, Cfg.examples, Cfg.arenas, dt, args.seed, Cfg.transients,
              Cfg.orphans))
     if Cfg.steps_run < args.steps:
