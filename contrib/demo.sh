@@ -96,6 +96,22 @@ if command -v getfattr >/dev/null; then
 	done
 fi
 
+say "A write goes to the new store, and is written back to S3 (reversible)"
+run sh -c "printf 'Quarterly report Q4: written through ferryfs.\\n' >'$DEMO/mnt/reports/q4.txt'"
+run "$TOP/build/ferryctl" sync-back --wait "$DEMO/mnt"
+run /usr/bin/aws --endpoint-url "$H_S3_URL" s3 cp "s3://$H_BUCKET/reports/q4.txt" -
+say "Migrating the rest in the background: the crawl copies every S3 file to NFS"
+run "$TOP/build/ferryctl" migrate --all --wait "$DEMO/mnt"
+run "$TOP/build/ferryctl" status "$DEMO/mnt"
+run nfs-ls -R "$H_NFS_URL"
+if command -v getfattr >/dev/null; then
+	for f in reports/q1.txt photos/beach.jpg; do
+		printf '%-18s %s, served from %s\n' "$f" \
+			"$(getfattr --only-values -n user.ferryfs.state "$DEMO/mnt/$f" 2>/dev/null || echo '?')" \
+			"$(getfattr --only-values -n user.ferryfs.source "$DEMO/mnt/$f" 2>/dev/null || echo '?')"
+	done
+fi
+
 say "The mount stays up"
 cat <<EOF
 Explore it:      ls $DEMO/mnt
