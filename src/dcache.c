@@ -1,11 +1,14 @@
 /* dcache.c - the short-lived directory cache (see dcache.h).
  *
- * Locking: one mutex, dc_lock, protects the slot table, every published dc_dir in it and
+ * Locking: one mutex, dc_lock, protects the slot table, every published dc_dir in it
+ * (its refs and dropped fields; its entries are immutable once published) and
  * dc_entries. A dc_dir being built (between dc_begin and dc_commit) belongs to the one
  * thread building it and is not reachable from the table. No other lock is ever taken
- * while dc_lock is held. */
+ * while dc_lock is held, and no callback runs with it: dc_replay holds a reference
+ * (refs) instead, so a listing dropped meanwhile is freed by the last holder. */
 #include "dcache.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -18,13 +21,26 @@ struct dc_ent {
 	struct store_attr attr;
 };
 
+/* One S3 entry as the old store listed it, before the merge (dc_replay). */
+struct dc_raw {
+	char *name;
+	uint32_t type;
+	int has_attr;
+	struct store_attr attr;
+};
+
 struct dc_dir {
 	char *path;
 	int on_nfs;
 	double born;
 	struct dc_ent *v;
 	size_t n, cap;
+	struct dc_raw *raw;    /* the S3 side as listed, for readdir (dc_replay) */
+	size_t nraw, capraw;
+	int raw_rc;            /* what S3's readdir returned: 0 or -ENOENT; 1: not recorded */
 	int failed;        /* out of memory while building: never published */
+	int refs;          /* dc_replay calls reading it (dc_lock) */
+	int dropped;       /* no longer in the table: the last dc_replay frees it (dc_lock) */
 };
 
 /* One S3 path found by a lookup (not a listing), kept DC_ONE_TTL_S. */
@@ -34,17 +50,91 @@ struct dc_one {
 	double born;
 };
 
+/* A directory a lookup found on S3 and not on the new store, kept DC_TTL_S. */
+struct dc_off {
+	char *path;                /* NULL: empty */
+	double born;
+};
+
 static pthread_mutex_t dc_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct dc_dir *dc_slots[DC_MAX_DIRS];   /* protected by dc_lock */
 static size_t dc_entries;                        /* protected by dc_lock */
 static struct dc_one dc_ones[DC_ONE_SLOTS];      /* protected by dc_lock */
+static struct dc_off dc_offs[DC_OFF_SLOTS];      /* protected by dc_lock */
+static uint64_t dc_gen;                          /* dc_forget calls; protected by dc_lock */
+
+static uint64_t hash_n(const char *path, size_t len)
+{
+	uint64_t h = 1469598103934665603ull;       /* FNV-1a */
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)path[i]) * 1099511628211ull;
+	return h;
+}
 
 static size_t one_slot(const char *path)
 {
-	uint64_t h = 1469598103934665603ull;       /* FNV-1a */
-	for (const char *s = path; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return (size_t)(h % DC_ONE_SLOTS);
+	return (size_t)(hash_n(path, strlen(path)) % DC_ONE_SLOTS);
+}
+
+/* The slot of dc_offs for the first len bytes of path, if it holds exactly them. */
+static struct dc_off *off_find(const char *path, size_t len)
+{
+	struct dc_off *o = &dc_offs[hash_n(path, len) % DC_OFF_SLOTS];
+	if (o->path && !strncmp(o->path, path, len) && o->path[len] == '\0')
+		return o;
+	return NULL;
+}
+
+static void off_drop(struct dc_off *o)
+{
+	free(o->path);
+	o->path = NULL;
+}
+
+uint64_t dc_generation(void)
+{
+	pthread_mutex_lock(&dc_lock);
+	uint64_t g = dc_gen;
+	pthread_mutex_unlock(&dc_lock);
+	return g;
+}
+
+void dc_note_off_nfs(const char *dir, uint64_t gen)
+{
+	if (!strcmp(dir, "/"))
+		return;
+	char *copy = strdup(dir);
+	if (!copy)
+		return;              /* a cache: not remembering is always correct */
+	pthread_mutex_lock(&dc_lock);
+	if (gen == dc_gen) {  /* nothing changed through the mount since the new store said so */
+		struct dc_off *o = &dc_offs[hash_n(dir, strlen(dir)) % DC_OFF_SLOTS];
+		free(o->path);
+		o->path = copy;
+		o->born = util_now_s();
+		copy = NULL;
+	}
+	pthread_mutex_unlock(&dc_lock);
+	free(copy);
+}
+
+int dc_off_nfs(const char *path)
+{
+	int off = 0;
+	double now = util_now_s();
+	pthread_mutex_lock(&dc_lock);
+	/* every proper ancestor but the root: "/a" and "/a/b" of "/a/b/c" */
+	for (const char *s = strchr(path + 1, '/'); s && !off; s = strchr(s + 1, '/')) {
+		struct dc_off *o = off_find(path, (size_t)(s - path));
+		if (!o)
+			continue;
+		if (now - o->born > DC_TTL_S)
+			off_drop(o);
+		else
+			off = 1;
+	}
+	pthread_mutex_unlock(&dc_lock);
+	return off;
 }
 
 static void one_drop(struct dc_one *o)
@@ -74,6 +164,9 @@ static void dir_free(struct dc_dir *d)
 	for (size_t i = 0; i < d->n; i++)
 		free(d->v[i].name);
 	free(d->v);
+	for (size_t i = 0; i < d->nraw; i++)
+		free(d->raw[i].name);
+	free(d->raw);
 	free(d->path);
 	free(d);
 }
@@ -90,7 +183,41 @@ struct dc_dir *dc_begin(const char *dir, int on_nfs)
 	}
 	d->on_nfs = on_nfs;
 	d->born = util_now_s();
+	d->raw_rc = 1;
 	return d;
+}
+
+void dc_add_raw(struct dc_dir *d, const struct store_dirent *de)
+{
+	if (!d || d->failed)
+		return;
+	if (d->nraw == d->capraw) {
+		size_t cap = d->capraw ? d->capraw * 2 : 64;
+		struct dc_raw *v = realloc(d->raw, cap * sizeof(*v));
+		if (!v) {
+			d->failed = 1;
+			return;
+		}
+		d->raw = v;
+		d->capraw = cap;
+	}
+	struct dc_raw *e = &d->raw[d->nraw];
+	e->name = strdup(de->name);
+	if (!e->name) {
+		d->failed = 1;
+		return;
+	}
+	e->type = de->type;
+	e->has_attr = de->attr != NULL;
+	if (de->attr)
+		e->attr = *de->attr;
+	d->nraw++;
+}
+
+void dc_raw_done(struct dc_dir *d, int rc)
+{
+	if (d && (rc == 0 || rc == -ENOENT))
+		d->raw_rc = rc;
 }
 
 void dc_add(struct dc_dir *d, const char *name, const struct store_attr *attr)
@@ -129,9 +256,13 @@ void dc_abort(struct dc_dir *d)
 /* Drop slot i. Called with dc_lock held. */
 static void slot_drop(size_t i)
 {
-	dc_entries -= dc_slots[i]->n;
-	dir_free(dc_slots[i]);
+	struct dc_dir *d = dc_slots[i];
+	dc_entries -= d->n + d->nraw;
 	dc_slots[i] = NULL;
+	if (d->refs)
+		d->dropped = 1;    /* being replayed: the last dc_replay frees it */
+	else
+		dir_free(d);
 }
 
 /* The slot holding the oldest listing, or DC_MAX_DIRS when none. dc_lock held. */
@@ -148,7 +279,7 @@ void dc_commit(struct dc_dir *d)
 {
 	if (!d)
 		return;
-	if (d->failed || d->n > DC_MAX_ENTRIES) {
+	if (d->failed || d->n + d->nraw > DC_MAX_ENTRIES) {
 		dir_free(d);
 		return;
 	}
@@ -167,14 +298,14 @@ void dc_commit(struct dc_dir *d)
 		slot_drop(free_slot);
 	}
 	/* keep the total bounded: evict the oldest listings until the new one fits */
-	while (dc_entries + d->n > DC_MAX_ENTRIES) {
+	while (dc_entries + d->n + d->nraw > DC_MAX_ENTRIES) {
 		size_t o = slot_oldest();
 		if (o == DC_MAX_DIRS)
 			break;
 		slot_drop(o);
 	}
 	dc_slots[free_slot] = d;
-	dc_entries += d->n;
+	dc_entries += d->n + d->nraw;
 	pthread_mutex_unlock(&dc_lock);
 }
 
@@ -221,6 +352,40 @@ enum dc_answer dc_lookup(const char *path, struct store_attr *attr, int *parent_
 	return ans;
 }
 
+int dc_replay(const char *dir, int on_nfs, store_dirent_fn fn, void *arg)
+{
+	struct dc_dir *d = NULL;
+	double now = util_now_s();
+	pthread_mutex_lock(&dc_lock);
+	for (size_t i = 0; i < DC_MAX_DIRS; i++) {
+		if (!dc_slots[i] || strcmp(dc_slots[i]->path, dir))
+			continue;
+		if (now - dc_slots[i]->born > DC_TTL_S)
+			slot_drop(i);
+		else if (dc_slots[i]->raw_rc != 1 && dc_slots[i]->on_nfs == on_nfs)
+			d = dc_slots[i];
+		break;
+	}
+	if (d)
+		d->refs++;
+	pthread_mutex_unlock(&dc_lock);
+	if (!d)
+		return 1;
+	int rc = d->raw_rc;
+	for (size_t i = 0; i < d->nraw && !rc; i++) {
+		struct dc_raw *e = &d->raw[i];
+		struct store_dirent de = { .name = e->name, .type = e->type,
+					   .attr = e->has_attr ? &e->attr : NULL };
+		rc = fn(arg, &de);
+	}
+	pthread_mutex_lock(&dc_lock);
+	int last = --d->refs == 0 && d->dropped;
+	pthread_mutex_unlock(&dc_lock);
+	if (last)
+		dir_free(d);
+	return rc;
+}
+
 void dc_forget(const char *path)
 {
 	const char *slash = strrchr(path, '/');
@@ -244,6 +409,20 @@ void dc_forget(const char *path)
 					     (o->path[len] == '\0' || o->path[len] == '/'))))
 			one_drop(o);
 	}
+	/* what is off the new store: path and below, and path's ancestors (a change at path
+	 * may have made them on the new store: a copy-up makes its parents) */
+	for (size_t i = 0; i < DC_OFF_SLOTS; i++) {
+		struct dc_off *o = &dc_offs[i];
+		if (o->path && (len == 1 || (!strncmp(o->path, path, len) &&
+					     (o->path[len] == '\0' || o->path[len] == '/'))))
+			off_drop(o);
+	}
+	for (const char *s = strchr(path + 1, '/'); s; s = strchr(s + 1, '/')) {
+		struct dc_off *o = off_find(path, (size_t)(s - path));
+		if (o)
+			off_drop(o);
+	}
+	dc_gen++;
 	pthread_mutex_unlock(&dc_lock);
 }
 
@@ -255,5 +434,8 @@ void dc_clear(void)
 			slot_drop(i);
 	for (size_t i = 0; i < DC_ONE_SLOTS; i++)
 		one_drop(&dc_ones[i]);
+	for (size_t i = 0; i < DC_OFF_SLOTS; i++)
+		off_drop(&dc_offs[i]);
+	dc_gen++;
 	pthread_mutex_unlock(&dc_lock);
 }

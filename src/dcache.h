@@ -6,6 +6,12 @@
  *     names already applied), with the attributes the listing carried.
  * And, for DC_ONE_TTL_S, each S3 path a lookup found (HEAD and listing, outside any cached
  * listing), so that the FUSE lookup and the open right after it cost one S3 stat, not two.
+ * And the S3 side of each listing as S3 delivered it (before the merge), so that a readdir
+ * of the same directory within DC_TTL_S merges it again with a fresh new-store listing
+ * instead of listing S3 again (a warm `ls -l` costs one NFS READDIR, no S3 request).
+ * And, for DC_TTL_S, each directory a lookup found in S3 and not on the new store: no path
+ * below it can be on the new store either (nor whited out, nor under an opaque marker), so
+ * lookups below it ask S3 alone.
  * Entries on the new store are never served from here: NFS attributes are always fresh.
  * Every change made through this mount forgets what it touches (dc_forget); changes by
  * other hosts are seen once the entry expires (DC_TTL_S). */
@@ -19,6 +25,7 @@
 #define DC_MAX_ENTRIES 500000
 #define DC_ONE_TTL_S 1.0    /* the kernel's own attribute timeout (fs.c) */
 #define DC_ONE_SLOTS 4096
+#define DC_OFF_SLOTS 1024
 
 struct dc_dir;  /* a listing being built */
 
@@ -26,6 +33,12 @@ struct dc_dir;  /* a listing being built */
 struct dc_dir *dc_begin(const char *dir, int on_nfs);
 /* Record one S3 entry of the merged listing. */
 void dc_add(struct dc_dir *d, const char *name, const struct store_attr *attr);
+/* Record one S3 entry as the old store's readdir delivered it (before the merge). */
+void dc_add_raw(struct dc_dir *d, const struct store_dirent *de);
+/* The S3 listing recorded by dc_add_raw ended with rc: 0 or -ENOENT make it complete
+ * (dc_replay serves it); anything else leaves it unused. */
+void dc_raw_done(struct dc_dir *d, int rc);
+
 /* Publish (complete) or drop (abandoned: listing failed) the recording. */
 void dc_commit(struct dc_dir *d);
 void dc_abort(struct dc_dir *d);
@@ -38,12 +51,26 @@ void dc_abort(struct dc_dir *d);
 enum dc_answer { DC_MISS, DC_S3, DC_ABSENT };
 enum dc_answer dc_lookup(const char *path, struct store_attr *attr, int *parent_on_nfs);
 
+/* When a fresh listing of dir (younger than DC_TTL_S) recorded its S3 side, and dir was
+ * then on the new store exactly when on_nfs says it is now: hand its S3 entries, as S3
+ * delivered them, to fn (no lock held) and return what S3's readdir returned then (0 or
+ * -ENOENT) or what fn returned. 1 when there is no such listing: list S3. */
+int dc_replay(const char *dir, int on_nfs, store_dirent_fn fn, void *arg);
+
 /* Remember that a lookup found path in S3 with attr (after whiteouts and opaque
  * directories were checked): answered as DC_S3 for DC_ONE_TTL_S. */
 void dc_note_s3(const char *path, const struct store_attr *attr);
 
+/* Directories off the new store. dc_generation() is read before the new store is asked;
+ * dc_note_off_nfs(dir, gen) then remembers that dir is not on the new store, unless a
+ * change through the mount (dc_forget) came in between. dc_off_nfs(path): 1 when one of
+ * path's proper ancestors (the root excepted) is remembered so, younger than DC_TTL_S. */
+uint64_t dc_generation(void);
+void dc_note_off_nfs(const char *dir, uint64_t gen);
+int dc_off_nfs(const char *path);
+
 /* Forget the listing of path's parent and of path itself and everything below it (and the
- * lookups of path and below). */
+ * lookups of path and below, and what is off the new store at, below and above path). */
 void dc_forget(const char *path);
 void dc_clear(void);
 

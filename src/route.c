@@ -51,16 +51,21 @@ int route_lookup(struct route *r, const char *path, struct route_entry *out)
 	if (ans != DC_MISS && !parent_on_nfs)
 		return ans == DC_S3 ? s3_entry(out, &cached) : -ENOENT;
 
-	int rc = store_stat(r->nfs, path, &out->attr);
+	/* An ancestor a lookup found in S3 alone (dcache, 5 s): the new store cannot have
+	 * path, a whiteout of it or an opaque parent either. */
+	int off_nfs = dc_off_nfs(path);
+	uint64_t gen = dc_generation();
+	int rc = off_nfs ? -ENOENT : store_stat(r->nfs, path, &out->attr);
 	if (rc == 0) {
 		out->src = ROUTE_NFS;
 		return 0;
 	}
 	if (rc != -ENOENT && rc != -ENOTDIR)
 		return rc;
+	int nfs_absent = rc == -ENOENT;
 	if (ans != DC_MISS)
 		return ans == DC_S3 ? s3_entry(out, &cached) : -ENOENT;
-	if (strcmp(path, "/") != 0) {
+	if (strcmp(path, "/") != 0 && !off_nfs) {
 		rc = wh_is_whiteout(r, path);
 		if (rc)
 			return rc > 0 ? -ENOENT : rc;
@@ -76,6 +81,8 @@ int route_lookup(struct route *r, const char *path, struct route_entry *out)
 	if (rc == 0) {
 		out->src = ROUTE_S3;
 		dc_note_s3(path, &out->attr);
+		if (nfs_absent && S_ISDIR(out->attr.mode))
+			dc_note_off_nfs(path, gen);
 		return 0;
 	}
 	return rc == -ENOTDIR ? -ENOENT : rc;
@@ -269,6 +276,14 @@ static int on_s3_entry(void *arg, const struct store_dirent *de)
 	return 0;
 }
 
+/* An entry of a real S3 listing: recorded as it came (for dc_replay), then merged. */
+static int on_s3_listed(void *arg, const struct store_dirent *de)
+{
+	struct merge_ctx *m = arg;
+	dc_add_raw(m->dc, de);
+	return on_s3_entry(arg, de);
+}
+
 static int emit_s3(struct merge_ctx *m)
 {
 	int rc = 0;
@@ -308,7 +323,8 @@ static int emit_s3(struct merge_ctx *m)
 	return rc;
 }
 
-int route_readdir(struct route *r, const char *path, route_fill_fn fn, void *arg)
+static int readdir_impl(struct route *r, const char *path, route_fill_fn fn, void *arg,
+			int may_replay)
 {
 	struct merge_ctx m = { .r = r, .dir = path, .fn = fn, .arg = arg };
 	int found = 0, rc;
@@ -325,13 +341,21 @@ int route_readdir(struct route *r, const char *path, route_fill_fn fn, void *arg
 		qsort(m.nfs_names.names, m.nfs_names.n, sizeof(char *), cmp_str);
 	if (m.whiteouts.n > 1)
 		qsort(m.whiteouts.names, m.whiteouts.n, sizeof(char *), cmp_str);
-	m.dc = dc_begin(path, found);
 	if (m.opaque || atomic_load_explicit(&r->finished, memory_order_relaxed)) {
+		m.dc = dc_begin(path, found);
 		rc = found ? 0 : -ENOENT;
 		goto out;
 	}
 
-	rc = store_readdir(r->s3, path, on_s3_entry, &m);
+	/* The S3 side of a listing younger than DC_TTL_S is merged again with the fresh
+	 * new-store listing above (whiteouts, opaque, clashes all re-applied); it is not
+	 * recorded again, so it still expires DC_TTL_S after S3 was listed. */
+	rc = may_replay ? dc_replay(path, found, on_s3_entry, &m) : 1;
+	if (rc == 1) {
+		m.dc = dc_begin(path, found);
+		rc = store_readdir(r->s3, path, on_s3_listed, &m);
+		dc_raw_done(m.dc, rc);
+	}
 	if (rc == 0)
 		rc = emit_s3(&m);
 	else if (rc == -ENOENT || rc == -ENOTDIR)
@@ -348,4 +372,14 @@ out:
 		free(m.files[i].name);
 	free(m.files);
 	return rc;
+}
+
+int route_readdir(struct route *r, const char *path, route_fill_fn fn, void *arg)
+{
+	return readdir_impl(r, path, fn, arg, 0);
+}
+
+int route_readdir_cached(struct route *r, const char *path, route_fill_fn fn, void *arg)
+{
+	return readdir_impl(r, path, fn, arg, 1);
 }

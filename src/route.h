@@ -46,6 +46,12 @@ typedef int (*route_fill_fn)(void *arg, const char *name, const struct stat *st,
 /* List a directory: the union of its new-store and S3 entries, the new store winning a
  * name clash, names that cannot be POSIX names (or are reserved) left out and counted. */
 int route_readdir(struct route *r, const char *path, route_fill_fn fn, void *arg);
+/* The same for a listing shown to the user (FUSE readdir): S3's side may come from a
+ * listing of the directory younger than 5 s (dcache.h), merged again with a fresh
+ * new-store listing. Not for callers that change S3 or the namespace from what they see
+ * (rmdir's emptiness check, a directory rename's copy, the mirror's reconcile): an object
+ * another host put in S3 within those 5 s would be missed, and hidden or deleted. */
+int route_readdir_cached(struct route *r, const char *path, route_fill_fn fn, void *arg);
 
 /* The inode number an S3-only path reports: a hash of prefix and path, top bit set (clear
  * of NFS file ids). A copy-up records it in the ledger's inomap for the new NFS file id,

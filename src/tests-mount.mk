@@ -6,6 +6,10 @@ TESTS += tests/integration/posix.sh tests/integration/writes.sh \
 EXTRA_DIST += tests/integration/posix.sh tests/integration/writes.sh \
 	tests/integration/command.sh tests/integration/concurrency.sh
 
+# The listing cache (issue 7): warm readdirs without S3, changes through the mount at once.
+TESTS += tests/integration/listcache.sh
+EXTRA_DIST += tests/integration/listcache.sh
+
 # The end of a migration (spec 7): ferryctl finish (src/ctl/cmd-finish.c, src/fleet.c).
 TESTS += tests/integration/finish.sh
 EXTRA_DIST += tests/integration/finish.sh

@@ -22,11 +22,13 @@ struct keystore {
 	struct store base;
 	const char *const *keys;   /* full keys, prefix "" */
 	size_t n;
+	int listed;                /* readdir calls */
 };
 
 static int ks_readdir(struct store *st, const char *path, store_dirent_fn fn, void *arg)
 {
 	struct keystore *k = (struct keystore *)st;
+	k->listed++;
 	char dir[4200];
 	snprintf(dir, sizeof(dir), "%s", strcmp(path, "/") ? path + 1 : "");
 	if (*dir)
@@ -156,7 +158,7 @@ Test(route, unreachable_and_shadowed_keys_are_hidden_and_counted)
 	/* sorted as S3 sorts them (bytewise) */
 	const char *keys[] = { "..", "./x", ".ferryfs.wh.abc", "/abs", "a", "a/inner.txt",
 			       "both.txt", "ok.txt", "sub//b", "sub/c", long_key };
-	struct keystore s3 = { { &ks_ops }, keys, sizeof(keys) / sizeof(keys[0]) };
+	struct keystore s3 = { { &ks_ops }, keys, sizeof(keys) / sizeof(keys[0]), 0 };
 	const char *nfs_names[] = { "both.txt", "nfs.txt", ".ferryfs.opaque-not", ".ferryfs-marker" };
 	struct dirstore nfs = { { &ds_ops }, nfs_names, 4 };
 	struct ferry_config cfg;
@@ -206,7 +208,7 @@ Test(route, unreachable_and_shadowed_keys_are_hidden_and_counted)
 Test(route, lookups_of_impossible_names_are_enoent)
 {
 	const char *keys[] = { "ok.txt" };
-	struct keystore s3 = { { &ks_ops }, keys, 1 };
+	struct keystore s3 = { { &ks_ops }, keys, 1, 0 };
 	struct dirstore nfs = { { &ds_ops }, NULL, 0 };
 	struct ferry_config cfg;
 	cfg_init(&cfg);
@@ -239,4 +241,88 @@ Test(route, conflict_copy_names)
 	cr_assert_eq(fleet_conflict_name(path, "0123456789abcdef", out, sizeof(out)), -ENAMETOOLONG,
 		     "a leaf of 240 + 21 bytes would be over NAME_MAX");
 	cr_assert_eq(fleet_conflict_name("/d/m.txt", "0123456789", out, 10), -ENAMETOOLONG);
+}
+
+/* A second readdir within DC_TTL_S merges the recorded S3 listing again with a fresh
+ * new-store listing: no S3 request, and what changed on the new store shows at once. */
+Test(route, a_warm_readdir_merges_the_recorded_s3_listing_again)
+{
+	const char *keys[] = { "a.txt", "b.txt", "d/x" };
+	struct keystore s3 = { { &ks_ops }, keys, 3, 0 };
+	const char *nfs_names[] = { "b.txt", "new.txt" };
+	struct dirstore nfs = { { &ds_ops }, nfs_names, 0 };
+	struct ferry_config cfg;
+	cfg_init(&cfg);
+	struct route r = { .cfg = &cfg, .nfs = &nfs.base, .s3 = &s3.base };
+
+	dc_clear();
+	struct listing l1 = { 0 };
+	cr_assert_eq(route_readdir(&r, "/", collect, &l1), 0);
+	cr_expect_eq(s3.listed, 1);
+	cr_expect_eq(l1.n, 3, "a.txt, b.txt and d");
+
+	/* the new store gains b.txt (a copy-up) and new.txt: both show, b.txt from NFS */
+	nfs.n = 2;
+	struct listing l2 = { 0 };
+	cr_assert_eq(route_readdir_cached(&r, "/", collect, &l2), 0);
+	cr_expect_eq(s3.listed, 1, "the S3 side came from the cache");
+	cr_expect_eq(l2.n, 4, "a.txt, b.txt, d, new.txt; got %d", l2.n);
+	int b = find(&l2, "b.txt");
+	cr_expect_geq(b, 0);
+	cr_expect_eq(l2.src[b], ROUTE_NFS, "the new store still wins a clash");
+	cr_expect_geq(find(&l2, "new.txt"), 0);
+	cr_expect(S_ISDIR(l2.mode[find(&l2, "d")]), "d is still a directory");
+	cr_expect_eq(l2.src[find(&l2, "a.txt")], ROUTE_S3);
+
+	/* a change through the mount forgets the listing: S3 is listed again */
+	dc_forget("/a.txt");
+	struct listing l3 = { 0 };
+	cr_assert_eq(route_readdir_cached(&r, "/", collect, &l3), 0);
+	cr_expect_eq(s3.listed, 2, "listed again after dc_forget");
+	cr_expect_eq(l3.n, 4);
+
+	/* the namespace's own callers (rmdir, rename, the mirror) always list S3 */
+	struct listing l5 = { 0 };
+	cr_assert_eq(route_readdir(&r, "/", collect, &l5), 0);
+	cr_expect_eq(s3.listed, 3, "route_readdir lists S3 even with a fresh listing cached");
+	cr_expect_eq(l5.n, 4);
+
+	/* a subdirectory has its own listing */
+	struct listing l4 = { 0 };
+	cr_assert_eq(route_readdir_cached(&r, "/d", collect, &l4), 0);
+	cr_expect_eq(s3.listed, 4);
+	cr_expect_eq(l4.n, 1);
+	dc_clear();
+	cfg_free(&cfg);
+}
+
+/* Directories off the new store: remembered below them, forgotten by a change at, below
+ * or above them, and not remembered at all when a change came in between. */
+Test(route, directories_off_the_new_store)
+{
+	dc_clear();
+	uint64_t g = dc_generation();
+	dc_note_off_nfs("/a", g);
+	cr_expect_eq(dc_off_nfs("/a/x"), 1);
+	cr_expect_eq(dc_off_nfs("/a/b/c"), 1, "below a subdirectory too");
+	cr_expect_eq(dc_off_nfs("/a"), 0, "not /a itself: its parent is asked");
+	cr_expect_eq(dc_off_nfs("/ab/x"), 0, "a sibling with a longer name is not below /a");
+	cr_expect_eq(dc_off_nfs("/x"), 0);
+
+	dc_forget("/a/b/new.txt");     /* a copy-up below /a makes /a on the new store */
+	cr_expect_eq(dc_off_nfs("/a/x"), 0, "a change below forgets the ancestor");
+
+	g = dc_generation();
+	dc_note_off_nfs("/a/b", g);
+	cr_expect_eq(dc_off_nfs("/a/b/x"), 1);
+	dc_forget("/a");
+	cr_expect_eq(dc_off_nfs("/a/b/x"), 0, "a change above forgets what is below");
+
+	g = dc_generation();
+	dc_forget("/elsewhere");       /* a change while the new store was being asked */
+	dc_note_off_nfs("/a", g);
+	cr_expect_eq(dc_off_nfs("/a/x"), 0, "a note older than a change is not kept");
+	dc_note_off_nfs("/", dc_generation());
+	cr_expect_eq(dc_off_nfs("/x"), 0, "the root is always on the new store");
+	dc_clear();
 }
