@@ -47,10 +47,12 @@
 #include "ledger.h"
 #include "log.h"
 #include "naming.h"
+#include "ns.h"
 #include "route.h"
 #include "s3/client.h"
 #include "store/store.h"
 #include "util.h"
+#include "whiteout.h"
 
 static atomic_uint_fast64_t mr_puts, mr_deletes, mr_errors, mr_carried, mr_batches;
 
@@ -146,6 +148,7 @@ struct run {
 	unsigned char *del_tree;/* 1: dels[i] is a prefix: every key under it */
 	size_t ndel, capdel;
 	int held;               /* the current item met a foreign change (see upload) */
+	int absent;             /* the current item is absent from the view (queue_absent) */
 };
 
 /* upload: S3 holds another version than this ledger knows: not overwritten */
@@ -714,6 +717,84 @@ static int queue_absent(struct run *x, const char *path)
 	return rc;
 }
 
+/* A name the view does not show and whose keys S3 no longer has (a batch deleted them)
+ * needs its whiteout no more: S3 is the store it hid. Left in place, it would hide the
+ * name for good, also from what a host not yet on ferryfs writes there later (spec 7,
+ * a rolling update: the application deletes a file and another host makes it again).
+ *
+ * Not at once: a migrator (of this host or another) may be copying the object the
+ * delete removed, and a copy publishes unless the name is whited out (copies that took
+ * a second or more ask S3 again first and find it gone). So the whiteout goes when the
+ * delete is MIRROR_WH_GRACE_MS old, by when every such short copy is over; and only if
+ * S3 has nothing at the name or under it then (keys that are not mount paths are never
+ * deleted, and must stay hidden), under the path's lock, as a create through the mount
+ * removes it; the listing cache forgets the parent, whose S3 side may have been listed
+ * before the delete. Only the mount does this (not sync-back --state); a whiteout whose
+ * time comes after the unmount, or that fails to go, simply stays, as before. The list
+ * is the mirror thread's; wh_lock (a leaf) guards it all the same. */
+#define MIRROR_WH_GRACE_MS 5000
+#define MIRROR_WH_MAX 4096
+
+static pthread_mutex_t wh_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct wh_due {
+	char *path;
+	uint64_t at_ms;         /* when S3 had forgotten the name */
+} wh_due[MIRROR_WH_MAX];
+static size_t wh_ndue;
+
+static void wh_note(const char *path)
+{
+	char *p = strdup(path);
+	pthread_mutex_lock(&wh_lock);
+	if (p && wh_ndue < MIRROR_WH_MAX) {
+		wh_due[wh_ndue++] = (struct wh_due){ p, util_now_ns() / 1000000 };
+		p = NULL;
+	}
+	pthread_mutex_unlock(&wh_lock);
+	free(p);
+}
+
+static void drop_whiteout(struct mirror *m, const char *path)
+{
+	struct route *r = m->r;
+	struct store_attr a;
+	pthread_mutex_t *lock = m->in_mount ? ns_path_lock(path) : NULL;
+	if (lock)
+		pthread_mutex_lock(lock);
+	if (wh_is_whiteout(r, path) == 1 && store_stat(r->s3, path, &a) == -ENOENT) {
+		int rc = wh_remove(r, path);
+		if (rc)
+			log_debug("mirror: keeping the whiteout of %s: %s", path, strerror(-rc));
+		else
+			log_debug("mirror: %s is gone from S3: its whiteout is removed", path);
+		if (m->in_mount)
+			dc_forget(path);
+	}
+	if (lock)
+		pthread_mutex_unlock(lock);
+}
+
+/* Drop the whiteouts whose grace is over (all of them with now_ms = UINT64_MAX and
+ * m = NULL: forget the list). */
+static void wh_run(struct mirror *m, uint64_t now_ms)
+{
+	for (;;) {
+		char *path = NULL;
+		pthread_mutex_lock(&wh_lock);
+		if (wh_ndue && (now_ms == UINT64_MAX || wh_due[0].at_ms + MIRROR_WH_GRACE_MS <= now_ms)) {
+			path = wh_due[0].path;
+			memmove(&wh_due[0], &wh_due[1], (wh_ndue - 1) * sizeof(wh_due[0]));
+			wh_ndue--;
+		}
+		pthread_mutex_unlock(&wh_lock);
+		if (!path)
+			return;
+		if (m)
+			drop_whiteout(m, path);
+		free(path);
+	}
+}
+
 /* ------------------------------------------------------------------------------------
  * one batch */
 
@@ -754,8 +835,12 @@ static int replay_item(struct run *x, const struct mirror_item *it)
 	log_debug("mirror: %s (%s%s): %s", it->path, it->flags & MIRROR_NODE ? "node" : "",
 		  it->flags & MIRROR_TREE ? " tree" : "", rc ? strerror(-rc) :
 		  e.src == ROUTE_S3 ? "only in S3" : "on the new store");
-	if (rc == -ENOENT || rc == -ENOTDIR)
-		return strcmp(it->path, "/") ? queue_absent(x, it->path) : 0;
+	if (rc == -ENOENT || rc == -ENOTDIR) {
+		if (!strcmp(it->path, "/"))
+			return 0;
+		x->absent = 1;
+		return queue_absent(x, it->path);
+	}
 	if (rc)
 		return rc;
 	if (e.src == ROUTE_S3)
@@ -788,6 +873,7 @@ struct par {
 	struct run *x;              /* the batch's run: deletes are merged into it */
 	struct mirror_plan *p;
 	unsigned char *bad;         /* per item: 1 failed, 2 busy (carried) */
+	unsigned char *absent;      /* per item: 1 absent from the view, its keys deleted */
 	pthread_mutex_t lock;       /* protects next and the merge into x; a leaf */
 	size_t next;
 	int rc;                     /* first -ENOMEM of a merge */
@@ -797,7 +883,10 @@ static void replay_one(struct par *pa, struct run *w, size_t i)
 {
 	size_t before = w->ndel;
 	w->held = 0;
+	w->absent = 0;
 	int r = replay_item(w, &pa->p->v[i]);
+	if (r == 0 && w->absent)
+		pa->absent[i] = 1;
 	if (r == 0 && w->held)
 		r = 1;            /* kept in the journal like a busy path, not a failure */
 	if (r == 1) {
@@ -836,9 +925,10 @@ static void *replay_worker(void *arg)
 	return NULL;
 }
 
-static int replay_all(struct run *x, struct mirror_plan *p, unsigned char *bad)
+static int replay_all(struct run *x, struct mirror_plan *p, unsigned char *bad,
+		      unsigned char *absent)
 {
-	struct par pa = { .x = x, .p = p, .bad = bad };
+	struct par pa = { .x = x, .p = p, .bad = bad, .absent = absent };
 	pthread_t th[MIRROR_WORKERS];
 	unsigned n = p->n < MIRROR_WORKERS ? (unsigned)p->n : MIRROR_WORKERS, started = 0;
 	pthread_mutex_init(&pa.lock, NULL);
@@ -859,7 +949,7 @@ int mirror_batch(struct mirror *m, size_t *failed, size_t *carried)
 	struct run x = { .m = m, .c = store_s3_client(m->r->s3) };
 	size_t nfail = 0, ncarry = 0, taken = 0;
 	m->last_items = 0;
-	unsigned char *bad = NULL;
+	unsigned char *bad = NULL, *absent = NULL;
 	int rc;
 	if (failed)
 		*failed = 0;
@@ -867,6 +957,8 @@ int mirror_batch(struct mirror *m, size_t *failed, size_t *carried)
 		*carried = 0;
 	if (!x.c)
 		return -EINVAL;
+	if (m->in_mount)
+		wh_run(m, util_now_ns() / 1000000);
 	/* count what we take: the plan merges entries */
 	rc = ledger_journal_foreach(m->l, 0, m->batch ? m->batch : 512, on_entry, &c);
 	if (rc < 0 || c.rc)
@@ -878,13 +970,14 @@ int mirror_batch(struct mirror *m, size_t *failed, size_t *carried)
 	taken = c.count;
 	mirror_plan_finish(&p);
 	m->last_items = p.n;
-	if (!(bad = calloc(p.n ? p.n : 1, 1))) {
+	if (!(bad = calloc(p.n ? p.n : 1, 1)) || !(absent = calloc(p.n ? p.n : 1, 1))) {
 		rc = -ENOMEM;
 		goto out;
 	}
 	/* uploads (deletes queued), several paths at once, then deletes */
-	if ((rc = replay_all(&x, &p, bad)))
+	if ((rc = replay_all(&x, &p, bad, absent)))
 		goto out;
+	int deleted = 1;
 	for (size_t i = 0; i < x.ndel; i++) {
 		int r = delete_one(&x, x.dels[i], x.del_tree[i]);
 		if (r < 0) {
@@ -895,9 +988,14 @@ int mirror_batch(struct mirror *m, size_t *failed, size_t *carried)
 			for (size_t j = 0; j < p.n; j++)
 				if (!bad[j] && (p.v[j].flags & MIRROR_TREE))
 					bad[j] = 1;
+			deleted = 0;
 			break;
 		}
 	}
+	if (deleted && m->in_mount)
+		for (size_t i = 0; i < p.n; i++)
+			if (absent[i] && !bad[i])
+				wh_note(p.v[i].path);
 	/* every path busy and nothing else in the journal: leave it as it is (journaling the
 	 * same entries again every second would only churn the ledger) */
 	size_t nbusy = 0;
@@ -941,6 +1039,7 @@ out:
 	free(x.dels);
 	free(x.del_tree);
 	free(bad);
+	free(absent);
 	mirror_plan_free(&p);
 	if (rc < 0)
 		atomic_fetch_add(&mr_errors, 1);
@@ -1187,6 +1286,7 @@ void mirror_stop(struct ferry *fy)
 	pthread_mutex_unlock(&MR.lock);
 	pthread_join(MR.th, NULL);
 	MR.running = 0;
+	wh_run(NULL, UINT64_MAX);
 }
 
 static int value_is(const char *value, size_t size, const char *want)

@@ -13,7 +13,10 @@
 #   - kill -9 during the write-back of 300 files of 64 KiB and one of 40 MiB: the next
 #     mount finishes it, S3 ends with exactly the mount's content;
 #   - two mounts (two ledgers) on the same bucket and export, each reverting: S3 holds
-#     both hosts' changes.
+#     both hosts' changes;
+#   - a version written to S3 by an old host is never overwritten by write-back;
+#   - a file and a directory deleted through the mount, once write-back deleted their
+#     keys, lose their whiteouts, so what an old host writes there later shows.
 source "$abs_top_srcdir/tests/lib/harness.sh"
 h_init fuse
 h_start_s3
@@ -231,6 +234,30 @@ h_is "$(h_aws s3 cp "s3://$B/held/m.txt" -)" "ours, through the mount" "S3 holds
 sib=$(h_aws s3 ls "s3://$B/held/" | awk 'NF == 4 && $4 ~ /conflict-s3-/ {print $4}')
 h_is "$(h_aws s3 cp "s3://$B/held/$sib" - 2>&1)" "theirs, from an old host" \
 	"... and the old host's version beside it ($sib): nothing lost"
+h_umount
+
+# --- 7. a name deleted through the mount and made again in S3 by an old host ---------
+# Once write-back has deleted the name's keys, its whiteout goes (after a grace of 5 s):
+# it would otherwise hide the name from S3 for good.
+printf 'first\n' | seed again/f.txt
+printf 'sub\n' | seed again/d/x.txt
+mkdir -p "$H_EXPORT/again"
+h_mount
+M=$H_MNT
+wh_count() { find "$H_EXPORT/again" -maxdepth 1 -name '.ferryfs.wh.*' | wc -l; }
+rm "$M/again/f.txt"
+rm -r "$M/again/d"
+mkdir "$M/again/m"
+rmdir "$M/again/m"
+h_ok "the deletes reach S3" h_wait_for 20 bash -c \
+	"[ -z \"\$(/usr/bin/aws --endpoint-url '$H_S3_URL' s3 ls 's3://$B/again/')\" ]"
+h_ok "then the whiteouts go (S3 has nothing at those names)" h_wait_for 20 bash -c "[ \$(find '$H_EXPORT/again' -maxdepth 1 -name '.ferryfs.wh.*' | wc -l) = 0 ]"
+h_is "$(ls -A "$M/again" | tr '\n' ' ')" "" "... and the directory is still empty through the mount"
+printf 'second, from an old host\n' | seed again/f.txt
+printf 'made again\n' | seed again/d/y.txt
+h_ok "what an old host writes there later shows through the mount" h_wait_for 10 bash -c \
+	"[ \"\$(cat '$M/again/f.txt' 2>/dev/null)\" = 'second, from an old host' ]"
+h_is "$(cat "$M/again/d/y.txt" 2>&1)" "made again" "... a directory too"
 h_umount
 
 h_done
