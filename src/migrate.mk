@@ -18,10 +18,12 @@ ferryctl_SOURCES += src/ctl/ctl.c src/ctl/ctl.h src/ctl/cmd-show.c src/ctl/cmd-s
 # Integration tests (real s3rver + nfs-ganesha through tests/lib/harness.sh)
 TESTS += tests/integration/migrate.sh tests/integration/migrate-crash.sh \
 	tests/integration/migrate-two.sh tests/integration/migrate-crawl.sh \
-	tests/integration/rebuild.sh tests/integration/scan.sh
+	tests/integration/rebuild.sh tests/integration/scan.sh \
+	tests/integration/migrate-commit.sh tests/integration/migrate-verify.sh
 EXTRA_DIST += tests/integration/migrate.sh tests/integration/migrate-crash.sh \
 	tests/integration/migrate-two.sh tests/integration/migrate-crawl.sh \
-	tests/integration/rebuild.sh tests/integration/scan.sh
+	tests/integration/rebuild.sh tests/integration/scan.sh \
+	tests/integration/migrate-commit.sh tests/integration/migrate-verify.sh
 
 # A mixed fleet (spec 7): with revalidate=1, objects an old host overwrote in S3 after we
 # migrated them are re-migrated, or kept beside ours as NAME.conflict-s3-* (src/fleet.c).

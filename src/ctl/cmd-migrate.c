@@ -18,7 +18,8 @@
 #include "ledger.h"
 #include "util.h"
 
-#define POLL_MS 200
+#define POLL_MS 200         /* a crawl: its stats, five times a second */
+#define POLL_FILE_MS 25     /* up to 16 files: a getxattr each; a done copy is seen at once */
 
 static int file_done(const char *state, int *failed)
 {
@@ -127,7 +128,7 @@ static int wait_files(char **paths, int n)
 		}
 		ctl_progress(n - left, n, "%d of %d files migrated", n - left, n);
 		if (left)
-			usleep(POLL_MS * 1000);
+			usleep((left <= 16 ? POLL_FILE_MS : POLL_MS) * 1000);
 	}
 	ctl_progress_done();
 	free(done);

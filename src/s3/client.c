@@ -105,6 +105,7 @@ struct s3_req {
 	struct buf *resp;       /* 2xx body collected here (NULL: discarded) */
 	/* streaming GET */
 	s3_sink_fn sink;
+	s3_info_fn on_info;     /* the reply's attributes, before its first body byte */
 	void *sink_arg;
 	uint64_t range_start;   /* what was asked in the Range header */
 	int ranged;
@@ -339,6 +340,12 @@ static size_t s3_on_body(char *data, size_t size, size_t n, void *arg)
 		if (rq->pin && rq->pin[0] && rs->info.etag[0] && strcmp(rq->pin, rs->info.etag) != 0) {
 			rs->sink_rc = -ESTALE;
 			return 0;
+		}
+		if (rq->on_info) {
+			struct s3_object_info oi = rs->info;
+			oi.size = rs->have_range ? rs->range_total
+				  : rs->have_length ? rs->content_length : 0;
+			rq->on_info(rq->sink_arg, &oi);
 		}
 	}
 	if (rs->skip) {
@@ -981,6 +988,13 @@ int s3_head(struct s3_client *c, const char *key, struct s3_object_info *out)
 int s3_get_stream(struct s3_client *c, const char *key, const char *if_match, uint64_t off,
 		  uint64_t len, s3_sink_fn sink, void *arg, struct s3_object_info *info)
 {
+	return s3_get_stream_info(c, key, if_match, off, len, sink, NULL, arg, info);
+}
+
+int s3_get_stream_info(struct s3_client *c, const char *key, const char *if_match, uint64_t off,
+		       uint64_t len, s3_sink_fn sink, s3_info_fn on_info, void *arg,
+		       struct s3_object_info *info)
+{
 	char pin[80] = "", range[64], quoted[84];
 	uint64_t done = 0;
 	unsigned failures = 0, resumes = 0;
@@ -995,6 +1009,7 @@ int s3_get_stream(struct s3_client *c, const char *key, const char *if_match, ui
 		s3_req_init(&rq, "GET", key);
 		rq.enoent_ok = 1;
 		rq.sink = sink;
+		rq.on_info = on_info;
 		rq.sink_arg = arg;
 		uint64_t start = off + done;
 		rq.want = len == UINT64_MAX ? UINT64_MAX : len - done;

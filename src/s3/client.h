@@ -74,6 +74,16 @@ typedef int (*s3_sink_fn)(void *arg, const void *data, size_t len);
 int s3_get_stream(struct s3_client *c, const char *key, const char *if_match, uint64_t off,
 		  uint64_t len, s3_sink_fn sink, void *arg, struct s3_object_info *info);
 
+/* Called once per attempt, before that attempt's first body byte reaches the sink, with the
+ * reply's object attributes (size: the whole object's, from Content-Range or
+ * Content-Length): a streaming reader learns the ETag before the body. */
+typedef void (*s3_info_fn)(void *arg, const struct s3_object_info *info);
+
+/* s3_get_stream, and on_info(arg, ...) as described above (NULL: none). */
+int s3_get_stream_info(struct s3_client *c, const char *key, const char *if_match, uint64_t off,
+		       uint64_t len, s3_sink_fn sink, s3_info_fn on_info, void *arg,
+		       struct s3_object_info *info);
+
 /* GET bytes [off, off+len) into buf: the count read (short only at the end of the
  * object; 0 at or past the end) or -errno. Same pinning and resume rules. */
 ssize_t s3_get_range(struct s3_client *c, const char *key, const char *if_match, uint64_t off,

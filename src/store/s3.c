@@ -497,15 +497,41 @@ static ssize_t s3s_pread(struct store *st, struct store_file *f, void *buf, size
 	return s3_get_range(s->client, f->key, f->attr.etag, off, len, buf);
 }
 
+/* A lazy handle's whole-object GET: its first reply's headers are the HEAD we skipped, and
+ * they settle the handle before the first body byte reaches the caller's sink, so the
+ * sink may store_fstat the handle (the copy decides from the ETag how to verify). */
+struct lazy_stream {
+	struct s3_store *s;
+	struct store_file *f;
+	store_sink_fn sink;
+	void *arg;
+};
+
+static void lazy_info(void *arg, const struct s3_object_info *oi)
+{
+	struct lazy_stream *ls = arg;
+	if (ls->f->lazy) {     /* the first attempt; a resumed one is pinned to this ETag */
+		s3s_file_attr(ls->s, oi, &ls->f->attr);
+		ls->f->lazy = 0;
+	}
+}
+
+static int lazy_sink(void *arg, const void *data, size_t len)
+{
+	struct lazy_stream *ls = arg;
+	return ls->sink(ls->arg, data, len);
+}
+
 static int s3s_read_stream(struct store *st, struct store_file *f, uint64_t off, uint64_t len,
 			   store_sink_fn sink, void *arg)
 {
 	struct s3_store *s = s3s(st);
 	int rc;
 	if (f->lazy && off == 0 && len == UINT64_MAX) {
-		/* the whole object in one GET, whose response headers are the HEAD we skipped */
+		struct lazy_stream ls = { s, f, sink, arg };
 		struct s3_object_info oi;
-		rc = s3_get_stream(s->client, f->key, f->attr.etag, 0, UINT64_MAX, sink, arg, &oi);
+		rc = s3_get_stream_info(s->client, f->key, f->attr.etag, 0, UINT64_MAX, lazy_sink,
+					lazy_info, &ls, &oi);
 		if (!rc) {
 			s3s_file_attr(s, &oi, &f->attr);
 			f->lazy = 0;

@@ -33,12 +33,8 @@ total=$(find "$H_TMP/src" -type f -printf '%s\n' | awk '{ t += $1 } END { print 
 h_aws s3 cp --only-show-errors --recursive "$H_TMP/src" "s3://$H_BUCKET/" || h_bail "seeding S3"
 
 # bodies at 1.5 MB/s per request: the whole migration takes about 10 s
-"$PY3" "$H_SRC/tests/tools/faultproxy.py" --upstream "$H_S3_URL" --mode slow-body --rate 1500000 \
-	--methods GET --port-file "$H_TMP/slow.port" &
-H_PIDS+=($!)
-h_wait_for 20 test -s "$H_TMP/slow.port" || h_bail "faultproxy did not start"
-REAL_S3_URL=$H_S3_URL
-H_S3_URL=http://127.0.0.1:$(cat "$H_TMP/slow.port")
+h_slow_s3 1500000
+H_S3_URL=$H_SLOW_S3_URL
 
 # exported_ok: every regular file on the export under its own name is byte-identical to
 # its source; prints the offenders

@@ -22,14 +22,8 @@ pattern 8000000 2 >"$H_TMP/v2.bin"
 h_seed_s3 repl/obj.bin "$H_TMP/v1.bin"
 
 # S3 through a proxy that sends bodies at 2 MB/s
-"$PY3" "$H_SRC/tests/tools/faultproxy.py" --upstream "$H_S3_URL" --mode slow-body --rate 2000000 \
-	--methods GET --port-file "$H_TMP/slow.port" &
-H_PIDS+=($!)
-h_wait_for 20 test -s "$H_TMP/slow.port" || h_bail "faultproxy did not start"
-REAL_S3_URL=$H_S3_URL
-H_S3_URL=http://127.0.0.1:$(cat "$H_TMP/slow.port")
-h_mount workers=2
-H_S3_URL=$REAL_S3_URL
+h_slow_s3 2000000
+H_S3_URL=$H_SLOW_S3_URL h_mount workers=2
 M=$H_MNT
 E=$H_EXPORT
 
@@ -62,18 +56,16 @@ h_is "$(stat -c %i "$M/crash/big.bin")" "$ino" "st_ino survived the crash and th
 h_ok "umount" h_umount
 
 # --- an object replaced while it is copied ---
-H_S3_URL=http://127.0.0.1:$(cat "$H_TMP/slow.port")
 H_MNT=$H_TMP/mnt2
 H_STATE=$H_TMP/state2
-h_mount workers=1
-H_S3_URL=$REAL_S3_URL
+H_S3_URL=$H_SLOW_S3_URL h_mount workers=1
 M=$H_MNT
 setfattr -n user.ferryfs.migrate -v now "$M/repl/obj.bin"
 h_ok "the copy of version 1 is in progress" h_wait_for 20 bash -c \
 	"[ \$(find '$E/repl' -name '.ferryfs.tmp.*' | wc -l) = 1 ]"
 sleep 1   # a second into a four-second transfer (copy.c writes NFS in 8 MiB blocks)
 curl -sS -f --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
-	-H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -T "$H_TMP/v2.bin" "$REAL_S3_URL/$H_BUCKET/repl/obj.bin" -o /dev/null
+	-H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -T "$H_TMP/v2.bin" "$H_S3_URL/$H_BUCKET/repl/obj.bin" -o /dev/null
 h_ok "the file ends migrated" h_wait_for 90 bash -c \
 	"[ \"\$(getfattr --only-values -n user.ferryfs.state '$M/repl/obj.bin')\" = migrated ]"
 h_ok "the new content landed on NFS" cmp "$E/repl/obj.bin" "$H_TMP/v2.bin"

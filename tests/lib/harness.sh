@@ -330,6 +330,19 @@ h_seed_nfs() {
 
 # --- ferryfs ------------------------------------------------------------------------
 
+# h_slow_s3 RATE: start tests/tools/faultproxy.py in front of s3rver, sending GET bodies at
+# RATE bytes/s, so that a copy is surely in progress for a while; its URL in
+# H_SLOW_S3_URL (mount through it with: H_S3_URL=$H_SLOW_S3_URL h_mount ...). Stopped on
+# exit like every process in H_PIDS.
+h_slow_s3() {
+	rm -f "$H_TMP/slow.port"
+	"$PY3" "$H_SRC/tests/tools/faultproxy.py" --upstream "$H_S3_URL" --mode slow-body \
+		--rate "$1" --methods GET --port-file "$H_TMP/slow.port" &
+	H_PIDS+=($!)
+	h_wait_for 20 test -s "$H_TMP/slow.port" || h_bail "faultproxy did not start"
+	H_SLOW_S3_URL=http://127.0.0.1:$(cat "$H_TMP/slow.port")
+}
+
 # h_mount [OPTS]: mount ferryfs over the servers at $H_MNT (state in $H_STATE).
 h_mount() {
 	H_MNT=${H_MNT:-$H_TMP/mnt}

@@ -19,6 +19,12 @@ a multipart upload); every other request is forwarded untouched):
   stall-mid     forward, send the headers and --after bytes of the body, stall, close
   reset-mid     forward, send the headers and --after bytes of the body, then reset
   slow-body     forward, sending the body at --rate bytes/s
+  corrupt-body  forward, with the body's byte number --after (0-based) inverted: a reply
+                whose headers (ETag, length) are right and whose bytes are not
+  multipart-etag  forward, showing every ETag as AWS S3 shows a multipart upload's
+                ("<32 hex>-3"; s3rver gives a multipart object the MD5 of its whole body):
+                in ETag headers and listing bodies; If-Match / If-None-Match are mapped
+                back before forwarding
   mix           each selected request gets one of 500, 503, slowdown, reset, stall-mid,
                 reset-mid, chosen by --seed (stall-mid and reset-mid only for GET)
 
@@ -35,6 +41,7 @@ Each request is logged to --log as one line "TIME NUMBER METHOD PATH?QUERY FAULT
 """
 import argparse
 import http.client
+import re
 import http.server
 import random
 import socket
@@ -172,6 +179,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         up = urllib.parse.urlsplit(ARGS.upstream)
         conn = http.client.HTTPConnection(up.hostname, up.port, timeout=120)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
+        mp = fault == "multipart-etag"
+        if mp:
+            headers = {k: (re.sub(r'([0-9a-fA-F]{32})-3', r'\1', v)
+                           if k.lower() in ("if-match", "if-none-match") else v)
+                       for k, v in headers.items()}
         try:
             conn.request(method, self.path, body=body if (body or method in ("PUT", "POST")) else None,
                          headers=headers)
@@ -182,11 +194,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         rlen = resp.getheader("Content-Length")
         data = None
-        if rlen is None and method != "HEAD":
+        xml = "xml" in (resp.getheader("Content-Type") or "")
+        if (rlen is None or (mp and xml)) and method != "HEAD":
             data = resp.read()
+            if mp and xml:
+                data = re.sub(rb'<ETag>(&quot;|")?([0-9a-fA-F]{32})(&quot;|")?</ETag>',
+                              rb'<ETag>\1\2-3\3</ETag>', data)
             rlen = str(len(data))
         self.send_response(resp.status, resp.reason)
         for k, v in resp.getheaders():
+            if mp and k.lower() == "etag":
+                v = re.sub(r'^"?([0-9a-fA-F]{32})"?$', r'"\1-3"', v)
             if k.lower() not in HOP and k.lower() != "content-length":
                 self.send_header(k, v)
         if resp.getheader("x-amz-request-id") is None:
@@ -216,6 +234,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     else:
                         self._reset()
                     return
+                if fault == "corrupt-body" and sent <= a.after < sent + len(part):
+                    i = a.after - sent
+                    part = part[:i] + bytes([part[i] ^ 0xFF]) + part[i + 1:]
+                    log("%d corrupt-body: byte %d inverted" % (n, a.after))
                 if fault == "slow-body":
                     for i in range(0, len(part), 4096):
                         piece = part[i:i + 4096]
@@ -250,7 +272,7 @@ def main():
     p.add_argument("--port-file", required=True)
     p.add_argument("--mode", default="none",
                    choices=["none", "503", "500", "slowdown", "403", "reset", "stall-before", "stall-mid",
-                            "reset-mid", "slow-body", "mix"])
+                            "reset-mid", "slow-body", "corrupt-body", "multipart-etag", "mix"])
     p.add_argument("--first", type=int)
     p.add_argument("--share", type=float)
     p.add_argument("--seed", type=int, default=1)
