@@ -384,12 +384,17 @@ static int cmd_finish(int argc, char **argv)
 		print_examples(f.ex_stale, f.stale);
 		blocked = 1;
 	}
-	if (st.journal_pending) {
+	if (st.journal_pending && already) {
+		/* written after this mount finished: the new store holds them; write-back to
+		 * the retired S3 goes on and blocks nothing (doc/migration.md) */
+		printf("note: the journal holds %llu change(s) made since finish, on their way to S3\n",
+		       (unsigned long long)st.journal_pending);
+	} else if (st.journal_pending) {
 		printf("not finished: the journal holds %llu change(s) not yet written back to S3 "
 		       "(ferryctl sync-back %s --wait)\n", (unsigned long long)st.journal_pending, root);
 		blocked = 1;
 	}
-	if (queued || st.copying || st.files[LEDGER_FAILED]) {
+	if (!already && (queued || st.copying || st.files[LEDGER_FAILED])) {
 		printf("not finished: migrations queued %llu, copying %llu, failed %llu (ferryctl status %s)\n",
 		       (unsigned long long)queued, (unsigned long long)st.copying,
 		       (unsigned long long)st.files[LEDGER_FAILED], root);

@@ -6,7 +6,8 @@
 # unlinks (whiteouts) and an rmdir + mkdir (opaque) were done through the mount. The
 # finished mount no longer reads S3 (a deleted file stays deleted though S3 still has it),
 # across a remount too; another host's mount switches through the marker object in S3
-# before the whiteouts go; finish again is harmless.
+# before the whiteouts go; finish again is harmless, also while changes made since wait in
+# the journal for write-back.
 source "$abs_top_srcdir/tests/lib/harness.sh"
 h_init fuse
 h_start_s3
@@ -124,13 +125,22 @@ printf 'after finish\n' >"$M/after.txt"
 h_is "$(cat "$E/after.txt")" "after finish" "writes still land on the new store"
 OUT=$("$CTL" finish --grace 0 "$M" 2>&1)
 h_is "$?" 0 "finish again is harmless"
+h_diag "$OUT"
 h_ok "... and says it was finished already" bash -c "printf '%s' \"\$1\" | grep -q 'finished already'" _ "$OUT"
 
 # --- across a remount ---
+# (mirror=off: a change made now stays in the journal, as one not yet written back would)
 h_umount
-h_mount workers=2,revalidate=0
+h_mount workers=2,revalidate=0,mirror=off
 h_ok "after a remount the deleted file stays deleted" test ! -e "$M/del.txt"
 h_is "$(ls "$M/redo")" "new.txt" "... and the remade directory shows only its new file"
 h_ok "the daemon logged that the mount is finished" grep -q "this mount was finished" "$H_TMP/ferryfs.log"
+printf 'after the remount\n' >"$M/after2.txt"
+h_ok "a change after finish is journaled (write-back to S3 goes on)" \
+	bash -c "[ \"\$(getfattr --only-values -n user.ferryfs.stats '$M' | awk '\$1 == \"journal_pending\" { print \$2 }')\" -ge 1 ]"
+OUT=$("$CTL" finish --grace 0 "$M" 2>&1)
+h_is "$?" 0 "finish again with that change still in the journal is harmless"
+h_diag "$OUT"
+h_ok "... and notes the change" bash -c "printf '%s' \"\$1\" | grep -q 'made since finish'" _ "$OUT"
 h_umount
 h_done
