@@ -29,6 +29,7 @@ void cfg_init(struct ferry_config *cfg)
 	cfg->s3_part_size = 16ull << 20;
 	cfg->s3_multipart_threshold = 64ull << 20;
 	cfg->readahead_max = 256ull << 20;
+	cfg->kernel_readahead = 1ull << 20;
 	cfg->nfs_connections = 8;
 	cfg->workers = 4;
 	cfg->migrate_on = MIGRATE_ON_OPEN;
@@ -162,6 +163,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "s3_part_size", K_SIZE, F(s3_part_size), 0, 0, 0, "a size from 5M to 5G" },
 	{ "s3_multipart_threshold", K_SIZE, F(s3_multipart_threshold), 0, 0, 0, "a size" },
 	{ "readahead_max", K_SIZE, F(readahead_max), 0, 0, 0, "a size such as 256M (0: no read-ahead)" },
+	{ "kernel_readahead", K_SIZE, F(kernel_readahead), 0, 0, 0, "a size up to 64M (0: the kernel's default)" },
 	{ "nfs", K_STR, F(nfs), 0, 0, 0, "nfs://host/export[/dir][?version=3|4] or an absolute path" },
 	{ "nfs_connections", K_UINT, F(nfs_connections), 1, 256, 0, "1..256" },
 	{ "state_dir", K_STR, F(state_dir), 0, 0, 0, "an absolute path on local disk" },
@@ -419,6 +421,9 @@ int cfg_finish(struct ferry_config *cfg, char *err, size_t errlen)
 		return fail(err, errlen, "bad value for option 's3_part_size': expected a size from 5M to 5G");
 	if (cfg->s3_multipart_threshold < cfg->s3_part_size)
 		cfg->s3_multipart_threshold = cfg->s3_part_size;
+	if (cfg->kernel_readahead > (64ull << 20))
+		return fail(err, errlen, "bad value for option 'kernel_readahead': expected a size up to 64M "
+			    "(0: the kernel's default)");
 	if (!cfg->name && cfg->mountpoint) {
 		const char *b = strrchr(cfg->mountpoint, '/');
 		b = b && b[1] ? b + 1 : "root";

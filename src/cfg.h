@@ -39,6 +39,7 @@ struct ferry_config {
 	uint64_t s3_part_size;       /* multipart part size in bytes (default 16 MiB) */
 	uint64_t s3_multipart_threshold; /* bodies at least this large use multipart (default 64 MiB) */
 	uint64_t readahead_max;      /* global cap on read-ahead memory in bytes (default 256 MiB) */
+	uint64_t kernel_readahead;   /* the kernel's read-ahead on the mount (1 MiB; 0: its own) */
 
 	/* NFS, the new store */
 	char *nfs;            /* nfs://host/export/dir?... or an absolute local path */

@@ -13,5 +13,5 @@ tests_unit_test_links_SOURCES = tests/unit/test_links.c
 tests_unit_test_links_CFLAGS = $(unit_cflags)
 tests_unit_test_links_LDADD = $(unit_ldadd)
 
-TESTS += tests/integration/fallthrough.sh
-EXTRA_DIST += tests/integration/fallthrough.sh
+TESTS += tests/integration/fallthrough.sh tests/integration/kernelra.sh
+EXTRA_DIST += tests/integration/fallthrough.sh tests/integration/kernelra.sh

@@ -113,6 +113,21 @@ int util_sha256_hex(const void *p, size_t n, char out[65])
 	return 0;
 }
 
+void util_unescape_octal(char *s)
+{
+	char *o = s;
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+		    s[3] >= '0' && s[3] <= '7') {
+			*o++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+			s += 3;
+		} else {
+			*o++ = *s;
+		}
+	}
+	*o = '\0';
+}
+
 char *util_strdup(const char *s) { return s ? strdup(s) : NULL; }
 char *util_strndup(const char *s, size_t n) { return strndup(s, n); }
 

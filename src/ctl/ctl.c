@@ -79,20 +79,8 @@ static int is_ferry_mount(const char *root)
 	while (!found && fgets(line, sizeof(line), f)) {
 		if (sscanf(line, "%4095s %4095s %255s", dev, mnt, type) != 3)
 			continue;
-		/* /proc/mounts escapes spaces as \040 */
-		char um[4096];
-		size_t o = 0;
-		for (const char *s = mnt; *s && o + 1 < sizeof(um); s++) {
-			if (s[0] == '\\' && isdigit((unsigned char)s[1]) && isdigit((unsigned char)s[2]) &&
-			    isdigit((unsigned char)s[3])) {
-				um[o++] = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
-				s += 3;
-			} else {
-				um[o++] = *s;
-			}
-		}
-		um[o] = '\0';
-		if (!strcmp(um, root) && !strcmp(type, "fuse.ferryfs"))
+		util_unescape_octal(mnt);   /* /proc/mounts escapes spaces as \040 */
+		if (!strcmp(mnt, root) && !strcmp(type, "fuse.ferryfs"))
 			found = 1;
 	}
 	fclose(f);
@@ -108,8 +96,10 @@ int ctl_mounts(char roots[][4096], int max)
 		return 0;
 	while (n < max && fgets(line, sizeof(line), f))
 		if (sscanf(line, "%4095s %4095s %255s", dev, mnt, type) == 3 &&
-		    !strcmp(type, "fuse.ferryfs"))
+		    !strcmp(type, "fuse.ferryfs")) {
+			util_unescape_octal(mnt);
 			snprintf(roots[n++], 4096, "%s", mnt);
+		}
 	fclose(f);
 	return n;
 }

@@ -356,7 +356,8 @@ h_mount() {
 	H_PIDS+=("$H_FERRY_PID")
 	H_FERRY_PIDS+=("$H_FERRY_PID")
 	H_MOUNTS+=("$H_MNT")
-	if ! h_wait_for 30 grep -q " $H_MNT fuse" /proc/mounts; then
+	local esc=${H_MNT// /\\040}     # as /proc/mounts writes a space
+	if ! h_wait_for 30 grep -qF " $esc fuse" /proc/mounts; then
 		h_bail "ferryfs did not mount (see ferryfs.log)"
 	fi
 }
