@@ -8,6 +8,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <linux/magic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -220,6 +221,18 @@ static int open_stores(struct ferry *fy, int probe)
 	return 0;
 }
 
+/* A peer that closes a socket must fail our send, not end the daemon: SIGPIPE is ignored
+ * for the process's whole life. curl and libnfs pass MSG_NOSIGNAL, but a TLS library's
+ * close_notify at a connection's cleanup need not. libfuse ignores it while its handlers
+ * are installed and puts back the default when they are removed, before the stores and
+ * their connections are shut down: so this runs again then. */
+static void ignore_sigpipe(void)
+{
+	struct sigaction sa = { .sa_handler = SIG_IGN };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGPIPE, &sa, NULL);
+}
+
 static void close_stores(struct ferry *fy)
 {
 	store_destroy(fy->s3);
@@ -239,6 +252,7 @@ int main(int argc, char **argv)
 	char mnt[PATH_MAX];
 	int status = 2, rc;
 
+	ignore_sigpipe();
 	cfg_init(&cfg);
 	if (parse_cmdline(argc, argv, &cl))
 		goto out_cfg;
@@ -354,6 +368,10 @@ int main(int argc, char **argv)
 	/* 0: unmounted; > 0: ended by SIGTERM/SIGINT/SIGHUP (a clean stop); < 0: an error */
 	rc = fuse_loop_mt(fuse, loop);
 	status = rc >= 0 ? 0 : 1;
+	if (rc < 0)
+		log_err("the FUSE session ended with an error: %s", strerror(-rc));
+	else
+		log_info("the FUSE session ended (%s)", rc ? strsignal(rc) : "unmounted");
 	/* Stop the read-ahead workers before the stores go: after a lazy unmount the kernel
 	 * may never send RELEASE for the last open files, whose fetches would otherwise
 	 * still be running against a destroyed S3 client. */
@@ -364,6 +382,13 @@ int main(int argc, char **argv)
 	fuse_loop_cfg_destroy(loop);
 out_signals:
 	fuse_remove_signal_handlers(fuse_get_session(fuse));
+	ignore_sigpipe();
+	/* FUSE goes before the stores: fuse_destroy unlinks the files that lost their name
+	 * while open and were still open at the end (a lazy unmount), through fs_unlink,
+	 * which needs the stores, the ledger and the write-back; then it calls fs_destroy. */
+	fuse_unmount(fuse);
+	fuse_destroy(fuse);
+	fuse = NULL;
 out_stores:
 	mirror_stop(&fy);
 	fleet_stop(&fy);
@@ -371,9 +396,11 @@ out_stores:
 	close_stores(&fy);
 	ledger_close(fy.ledger);
 out_unmount:
-	fuse_unmount(fuse);
+	if (fuse)
+		fuse_unmount(fuse);
 out_fuse:
-	fuse_destroy(fuse);
+	if (fuse)
+		fuse_destroy(fuse);
 out_curl:
 	curl_global_cleanup();
 out_cfg:

@@ -155,7 +155,28 @@ exec 7<&-
 h_wait_gone "$H_FERRY_PID" 30
 h_ok "the daemon exits once the last file is closed" bash -c "! kill -0 $H_FERRY_PID 2>/dev/null"
 wait "$H_FERRY_PID"
-h_is "$?" 0 "... with status 0"
+st=$?
+h_is "$st" 0 "... with status 0" || h_diag "$(tail -n 40 "$H_TMP/ferryfs.log")"
+
+# --- a lazy unmount while a file that lost its name is open: at the daemon's end, libfuse
+# unlinks its hidden name through the filesystem, whose stores must still be there ---
+H_STATE=$(state)
+h_mount
+printf 'written through the mount\n' >"$H_MNT/gone.txt"
+exec 7<"$H_MNT/gone.txt"
+rm "$H_MNT/gone.txt"
+h_ok "a file unlinked while open is hidden on the export" \
+	bash -c "find '$H_EXPORT' -name '.ferryfs.hidden.*' | grep -q ."
+fusermount3 -uz "$H_MNT"
+h_ok "after a lazy unmount it still reads" bash -c "grep -q 'written through' <&7"
+exec 7<&-
+h_wait_gone "$H_FERRY_PID" 30
+h_ok "the daemon exits once it is closed" bash -c "! kill -0 $H_FERRY_PID 2>/dev/null"
+wait "$H_FERRY_PID"
+st=$?
+h_is "$st" 0 "... with status 0" || h_diag "$(tail -n 40 "$H_TMP/ferryfs.log")"
+h_ok "... leaving no hidden name on the export" \
+	bash -c "! find '$H_EXPORT' \( -name '.ferryfs.hidden.*' -o -name '.fuse_hidden*' \) | grep ."
 
 # --- SIGTERM to the daemon: it unmounts and exits 0 ---
 H_STATE=$(state)
