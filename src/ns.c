@@ -376,7 +376,7 @@ int ns_unlink(struct route *r, const char *path)
  * made on a store: it maps to the reserved "<dir>/.ferryfs.hidden.<host>.<pid>.<16 hex>"
  * on the new store alone (doc/namespace.md, "Open files that lose their name"). */
 #define HIDDEN_FUSE ".fuse_hidden"
-#define HIDDEN_PREFIX ".ferryfs.hidden."
+#define HIDDEN_PREFIX WH_HIDDEN_PREFIX
 
 static char hidden_tag[96];          /* "<host>.<pid>", written once (hidden_once) */
 static pthread_once_t hidden_once = PTHREAD_ONCE_INIT;

@@ -17,6 +17,8 @@
 #define WH_PREFIX ".ferryfs.wh."
 #define WH_OPAQUE ".ferryfs.opaque"
 #define WH_TMP_PREFIX ".ferryfs.tmp."
+/* a file still open when its name went (ns.c, "<dir>/.ferryfs.hidden.<host>.<pid>.<hex>") */
+#define WH_HIDDEN_PREFIX ".ferryfs.hidden."
 
 /* The marker path whiting out `path` (its parent + "/.ferryfs.wh.<hex>"). out >= 4200. */
 int wh_marker_path(const char *path, char *out, size_t outlen);

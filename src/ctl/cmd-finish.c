@@ -17,7 +17,11 @@
  *    have, before their whiteouts disappear.
  * 4. Walk the new store and remove every whiteout (.ferryfs.wh.*) and opaque marker
  *    (.ferryfs.opaque), and temporary copy files (.ferryfs.tmp.*) of processes that are
- *    gone (this host's, or older than an hour: a live copy writes more often than that).
+ *    gone (this host's, or older than an hour: a live copy writes more often than that),
+ *    and the hidden names of files that were open when their name went
+ *    (.ferryfs.hidden.*) of this host's processes that are gone (a crash kept them: the
+ *    last close never came). Another host's are left and listed: a file may stay open
+ *    for days, and no age tells that it is not.
  * A finished mount (the ledger's "finished" checkpoint, or the marker in S3) skips the check
  * and only does 2-4 again, so an interrupted finish can be run again.
  *
@@ -62,7 +66,7 @@ struct finish {
 	uint64_t missing, stale;
 	char *ex_missing[FIN_EXAMPLES], *ex_stale[FIN_EXAMPLES];
 	/* marker sweep */
-	uint64_t wh, opaque, tmp, tmp_left, dirs;
+	uint64_t wh, opaque, tmp, tmp_left, gone, gone_left, dirs;
 };
 
 static void example(char **ex, uint64_t n, const char *path)
@@ -194,9 +198,9 @@ static int collect(void *arg, const struct store_dirent *de)
 	return 0;
 }
 
-/* A temporary copy file nobody will finish: this host's, of a process that is not a live
- * ferryfs; or any host's, untouched for an hour. */
-static int tmp_dead(struct finish *f, const char *path, const char *name)
+/* 1 when name ("<prefix><host>.<pid>.<...>") was made by a process of this host that is
+ * not a live ferryfs (the pid gone, or reused by another program). */
+static int ours_dead(const char *name, size_t prefix_len)
 {
 	char host[64] = "host";
 	gethostname(host, sizeof(host) - 1);
@@ -204,22 +208,29 @@ static int tmp_dead(struct finish *f, const char *path, const char *name)
 	for (char *h = host; *h; h++)
 		if (*h == '/' || *h == '.')
 			*h = '_';
-	const char *rest = name + sizeof(WH_TMP_PREFIX) - 1;
+	const char *rest = name + prefix_len;
 	size_t hl = strlen(host);
-	if (!strncmp(rest, host, hl) && rest[hl] == '.') {
-		long pid = strtol(rest + hl + 1, NULL, 10);
-		char p[64], comm[64] = "";
-		snprintf(p, sizeof(p), "/proc/%ld/comm", pid);
-		FILE *fp = pid > 0 ? fopen(p, "r") : NULL;
-		if (fp) {
-			if (!fgets(comm, sizeof(comm), fp))
-				comm[0] = '\0';
-			fclose(fp);
-		}
-		comm[strcspn(comm, "\n")] = '\0';
-		if (strcmp(comm, "ferryfs"))
-			return 1;
+	if (strncmp(rest, host, hl) || rest[hl] != '.')
+		return 0;
+	long pid = strtol(rest + hl + 1, NULL, 10);
+	char p[64], comm[64] = "";
+	snprintf(p, sizeof(p), "/proc/%ld/comm", pid);
+	FILE *fp = pid > 0 ? fopen(p, "r") : NULL;
+	if (fp) {
+		if (!fgets(comm, sizeof(comm), fp))
+			comm[0] = '\0';
+		fclose(fp);
 	}
+	comm[strcspn(comm, "\n")] = '\0';
+	return strcmp(comm, "ferryfs") != 0;
+}
+
+/* A temporary copy file nobody will finish: this host's, of a process that is not a live
+ * ferryfs; or any host's, untouched for an hour. */
+static int tmp_dead(struct finish *f, const char *path, const char *name)
+{
+	if (ours_dead(name, sizeof(WH_TMP_PREFIX) - 1))
+		return 1;
 	struct store_attr a;
 	return store_stat(f->nfs, path, &a) == 0 && a.mtime.tv_sec + FIN_TMP_MAX_AGE < time(NULL);
 }
@@ -246,6 +257,14 @@ static int sweep_dir(struct finish *f, const char *dir)
 			else {
 				f->tmp_left++;
 				printf("left: %s (a copy that may still be running on another host)\n", child);
+			}
+		} else if (!strncmp(name, WH_HIDDEN_PREFIX, sizeof(WH_HIDDEN_PREFIX) - 1)) {
+			if (ours_dead(name, sizeof(WH_HIDDEN_PREFIX) - 1))
+				count = &f->gone;
+			else {
+				f->gone_left++;
+				printf("left: %s (a file unlinked while open, that a live mount may still "
+				       "hold open; remove it once no host does)\n", child);
 			}
 		}
 		if (count) {
@@ -452,8 +471,12 @@ static int cmd_finish(int argc, char **argv)
 		       (unsigned long long)f.unreachable, (unsigned long long)f.shadowed);
 	printf("removed %llu whiteout(s), %llu opaque marker(s), %llu temporary file(s)",
 	       (unsigned long long)f.wh, (unsigned long long)f.opaque, (unsigned long long)f.tmp);
+	if (f.gone)
+		printf(", %llu unlinked file(s) a crash had kept", (unsigned long long)f.gone);
 	if (f.tmp_left)
 		printf("; %llu temporary file(s) of live copies left", (unsigned long long)f.tmp_left);
+	if (f.gone_left)
+		printf("; %llu unlinked file(s) still open left", (unsigned long long)f.gone_left);
 	printf("\nfinished: the new store (%s) holds the complete tree; %s serves it alone and no "
 	       "longer reads S3\n", cfg.nfs, root);
 	status = f.errors ? 1 : 0;

@@ -7,7 +7,8 @@
 # finished mount no longer reads S3 (a deleted file stays deleted though S3 still has it),
 # across a remount too; another host's mount switches through the marker object in S3
 # before the whiteouts go; finish again is harmless, also while changes made since wait in
-# the journal for write-back.
+# the journal for write-back; the hidden name of a file unlinked while open that a crash
+# kept is removed, one a live mount holds open is named and left.
 source "$abs_top_srcdir/tests/lib/harness.sh"
 h_init fuse
 h_start_s3
@@ -142,5 +143,32 @@ OUT=$("$CTL" finish --grace 0 "$M" 2>&1)
 h_is "$?" 0 "finish again with that change still in the journal is harmless"
 h_diag "$OUT"
 h_ok "... and notes the change" bash -c "printf '%s' \"\$1\" | grep -q 'made since finish'" _ "$OUT"
+
+# --- files unlinked while open: the hidden name a crash kept goes, a live one stays ---
+hidden() { find "$E" -name '.ferryfs.hidden.*' | wc -l; }
+printf 'open at the crash\n' >"$M/crashed.txt"
+printf 'open at finish\n' >"$M/held.txt"
+exec 8<"$M/crashed.txt"
+rm "$M/crashed.txt"
+h_is "$(hidden)" 1 "a file unlinked while open keeps a hidden name on the export"
+kill -9 "$H_FERRY_PID"
+h_wait_gone "$H_FERRY_PID" 10
+exec 8<&-
+fusermount3 -uz "$M" 2>/dev/null
+h_is "$(hidden)" 1 "... which a crash leaves behind"
+h_mount workers=2,revalidate=0,mirror=off
+exec 9<"$M/held.txt"
+rm "$M/held.txt"
+h_is "$(hidden)" 2 "another file unlinked while this mount holds it open"
+OUT=$("$CTL" finish --grace 0 "$M" 2>&1)
+h_is "$?" 0 "finish with both"
+h_diag "$OUT"
+h_ok "... removes the one the crash kept" bash -c "printf '%s' \"\$1\" | grep -q '1 unlinked file(s) a crash had kept'" _ "$OUT"
+h_ok "... and names the one still open, leaving it" bash -c \
+	"printf '%s' \"\$1\" | grep -q '^left: .*\.ferryfs\.hidden\..*still hold open'" _ "$OUT"
+h_is "$(hidden)" 1 "one hidden name is left on the export"
+h_ok "the open file still reads" bash -c "grep -q 'open at finish' <&9"
+exec 9<&-
+h_ok "once closed, its hidden name goes too" h_wait_for 10 bash -c "[ \$(find '$E' -name '.ferryfs.hidden.*' | wc -l) = 0 ]"
 h_umount
 h_done
