@@ -43,9 +43,10 @@ struct dc_dir {
 	int dropped;       /* no longer in the table: the last dc_replay frees it (dc_lock) */
 };
 
-/* One S3 path found by a lookup (not a listing), kept DC_ONE_TTL_S. */
+/* One S3 path a lookup (not a listing) found, or found absent, kept DC_ONE_TTL_S. */
 struct dc_one {
 	char *path;                /* NULL: empty */
+	int absent;                /* 1: S3 had nothing at path (attr unused) */
 	struct store_attr attr;
 	double born;
 };
@@ -62,6 +63,12 @@ static size_t dc_entries;                        /* protected by dc_lock */
 static struct dc_one dc_ones[DC_ONE_SLOTS];      /* protected by dc_lock */
 static struct dc_off dc_offs[DC_OFF_SLOTS];      /* protected by dc_lock */
 static uint64_t dc_gen;                          /* dc_forget calls; protected by dc_lock */
+static _Thread_local int dc_bypassed;            /* this thread never reads the cache */
+
+void dc_bypass(int on)
+{
+	dc_bypassed = on;
+}
 
 static uint64_t hash_n(const char *path, size_t len)
 {
@@ -122,6 +129,8 @@ int dc_off_nfs(const char *path)
 {
 	int off = 0;
 	double now = util_now_s();
+	if (dc_bypassed)
+		return 0;
 	pthread_mutex_lock(&dc_lock);
 	/* every proper ancestor but the root: "/a" and "/a/b" of "/a/b/c" */
 	for (const char *s = strchr(path + 1, '/'); s && !off; s = strchr(s + 1, '/')) {
@@ -152,9 +161,28 @@ void dc_note_s3(const char *path, const struct store_attr *attr)
 	struct dc_one *o = &dc_ones[one_slot(path)];
 	free(o->path);
 	o->path = copy;
+	o->absent = 0;
 	o->attr = *attr;
 	o->born = util_now_s();
 	pthread_mutex_unlock(&dc_lock);
+}
+
+void dc_note_s3_absent(const char *path, uint64_t gen)
+{
+	char *copy = strdup(path);
+	if (!copy)
+		return;
+	pthread_mutex_lock(&dc_lock);
+	if (gen == dc_gen) {     /* no change through the mount since S3 was asked */
+		struct dc_one *o = &dc_ones[one_slot(path)];
+		free(o->path);
+		o->path = copy;
+		copy = NULL;
+		o->absent = 1;
+		o->born = util_now_s();
+	}
+	pthread_mutex_unlock(&dc_lock);
+	free(copy);
 }
 
 static void dir_free(struct dc_dir *d)
@@ -315,7 +343,7 @@ enum dc_answer dc_lookup(const char *path, struct store_attr *attr, int *parent_
 	size_t plen = slash == path ? 1 : (size_t)(slash - path);
 	const char *leaf = slash + 1;
 	enum dc_answer ans = DC_MISS;
-	if (!*leaf)
+	if (!*leaf || dc_bypassed)
 		return DC_MISS;       /* the root has no parent listing */
 	double now = util_now_s();
 	pthread_mutex_lock(&dc_lock);
@@ -343,9 +371,10 @@ enum dc_answer dc_lookup(const char *path, struct store_attr *attr, int *parent_
 		if (o->path && now - o->born > DC_ONE_TTL_S)
 			one_drop(o);
 		else if (o->path && !strcmp(o->path, path)) {
-			*attr = o->attr;
+			if (!o->absent)
+				*attr = o->attr;
 			*parent_on_nfs = 1;   /* not known: the new store is still asked first */
-			ans = DC_S3;
+			ans = o->absent ? DC_ABSENT : DC_S3;
 		}
 	}
 	pthread_mutex_unlock(&dc_lock);
@@ -356,6 +385,8 @@ int dc_replay(const char *dir, int on_nfs, store_dirent_fn fn, void *arg)
 {
 	struct dc_dir *d = NULL;
 	double now = util_now_s();
+	if (dc_bypassed)
+		return 1;
 	pthread_mutex_lock(&dc_lock);
 	for (size_t i = 0; i < DC_MAX_DIRS; i++) {
 		if (!dc_slots[i] || strcmp(dc_slots[i]->path, dir))

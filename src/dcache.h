@@ -5,7 +5,8 @@
  *   - its S3 entries after the merge rules (whiteouts, opaque, shadowing, unreachable
  *     names already applied), with the attributes the listing carried.
  * And, for DC_ONE_TTL_S, each S3 path a lookup found (HEAD and listing, outside any cached
- * listing), so that the FUSE lookup and the open right after it cost one S3 stat, not two.
+ * listing), or found absent, so that the FUSE lookup and the open or create right after it
+ * cost one S3 stat, not two.
  * And the S3 side of each listing as S3 delivered it (before the merge), so that a readdir
  * of the same directory within DC_TTL_S merges it again with a fresh new-store listing
  * instead of listing S3 again (a warm `ls -l` costs one NFS READDIR, no S3 request).
@@ -60,6 +61,20 @@ int dc_replay(const char *dir, int on_nfs, store_dirent_fn fn, void *arg);
 /* Remember that a lookup found path in S3 with attr (after whiteouts and opaque
  * directories were checked): answered as DC_S3 for DC_ONE_TTL_S. */
 void dc_note_s3(const char *path, const struct store_attr *attr);
+
+/* Remember that a lookup found nothing at path in S3 (no object, no key below it), unless
+ * a change through the mount (dc_forget) came in between (gen: dc_generation() read before
+ * S3 was asked): answered as DC_ABSENT for DC_ONE_TTL_S, the new store still asked first.
+ * The FUSE lookup of a new name and the create right after it then ask S3 once, not twice.
+ * S3 answers are trusted this long anyway: a found path (dc_note_s3), the kernel's own
+ * entry cache. Whether to white out is never decided from here (ns.c asks S3). */
+void dc_note_s3_absent(const char *path, uint64_t gen);
+
+/* For the calling thread from now on: 1 = never answer from the cache (dc_lookup is always
+ * DC_MISS, dc_replay 1, dc_off_nfs 0). For threads that change S3 from what they see (the
+ * write-back: an object another host put in S3 a moment ago must not look absent, and be
+ * deleted). */
+void dc_bypass(int on);
 
 /* Directories off the new store. dc_generation() is read before the new store is asked;
  * dc_note_off_nfs(dir, gen) then remembers that dir is not on the new store, unless a

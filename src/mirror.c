@@ -904,6 +904,7 @@ static void replay_one(struct par *pa, struct run *w, size_t i)
 static void *replay_worker(void *arg)
 {
 	struct par *pa = arg;
+	dc_bypass(1);            /* the view from the stores themselves (dcache.h) */
 	struct run w = { .m = pa->x->m, .c = pa->x->c };
 	for (;;) {
 		pthread_mutex_lock(&pa->lock);
@@ -1194,6 +1195,7 @@ static void wait_ms(unsigned ms)
 static void *mirror_main(void *arg)
 {
 	struct ferry *fy = arg;
+	dc_bypass(1);            /* what the write-back deletes is decided from the stores */
 	struct mirror m = { .r = &fy->route, .l = fy->ledger, .cfg = fy->cfg, .carry_dirty = 1,
 			    .in_mount = 1 };
 	uint64_t seen = (uint64_t)-1;

@@ -85,6 +85,8 @@ int route_lookup(struct route *r, const char *path, struct route_entry *out)
 			dc_note_off_nfs(path, gen);
 		return 0;
 	}
+	if (rc == -ENOENT || rc == -ENOTDIR)
+		dc_note_s3_absent(path, gen);
 	return rc == -ENOTDIR ? -ENOENT : rc;
 }
 

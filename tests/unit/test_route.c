@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cfg.h"
 #include "dcache.h"
@@ -23,6 +24,7 @@ struct keystore {
 	const char *const *keys;   /* full keys, prefix "" */
 	size_t n;
 	int listed;                /* readdir calls */
+	int stats;                 /* stat calls */
 };
 
 static int ks_readdir(struct store *st, const char *path, store_dirent_fn fn, void *arg)
@@ -70,9 +72,9 @@ static int ks_readdir(struct store *st, const char *path, store_dirent_fn fn, vo
 
 static int ks_stat(struct store *st, const char *path, struct store_attr *out)
 {
-	(void)st;
 	(void)path;
 	(void)out;
+	((struct keystore *)st)->stats++;
 	return -ENOENT;
 }
 
@@ -325,4 +327,55 @@ Test(route, directories_off_the_new_store)
 	dc_note_off_nfs("/", dc_generation());
 	cr_expect_eq(dc_off_nfs("/x"), 0, "the root is always on the new store");
 	dc_clear();
+}
+
+/* A lookup that found nothing in S3 is remembered for DC_ONE_TTL_S (the FUSE lookup of a
+ * new name, then the create's own lookup: one S3 stat), the new store still asked first;
+ * forgotten by a change through the mount, not remembered across one, and never read by
+ * a thread that bypasses the cache (the write-back). */
+Test(route, a_lookup_remembers_briefly_that_s3_has_nothing)
+{
+	const char *keys[] = { "a.txt" };
+	struct keystore s3 = { { &ks_ops }, keys, 1, 0, 0 };
+	const char *nfs_names[] = { "new.txt" };
+	struct dirstore nfs = { { &ds_ops }, nfs_names, 0 };
+	struct ferry_config cfg;
+	cfg_init(&cfg);
+	struct route r = { .cfg = &cfg, .nfs = &nfs.base, .s3 = &s3.base };
+	struct route_entry e;
+
+	dc_clear();
+	cr_expect_eq(route_lookup(&r, "/new.txt", &e), -ENOENT);
+	cr_expect_eq(s3.stats, 1);
+	cr_expect_eq(route_lookup(&r, "/new.txt", &e), -ENOENT);
+	cr_expect_eq(s3.stats, 1, "the second lookup does not ask S3");
+
+	nfs.n = 1;                     /* another host made it on the new store */
+	cr_expect_eq(route_lookup(&r, "/new.txt", &e), 0, "the new store is still asked first");
+	cr_expect_eq(e.src, ROUTE_NFS);
+	nfs.n = 0;
+
+	dc_forget("/new.txt");         /* a change through the mount */
+	cr_expect_eq(route_lookup(&r, "/new.txt", &e), -ENOENT);
+	cr_expect_eq(s3.stats, 2, "a change through the mount forgets it");
+
+	uint64_t g = dc_generation();
+	dc_forget("/elsewhere");       /* a change while S3 was being asked */
+	dc_note_s3_absent("/x.txt", g);
+	cr_expect_eq(route_lookup(&r, "/x.txt", &e), -ENOENT);
+	cr_expect_eq(s3.stats, 3, "an answer older than a change is not kept");
+
+	dc_bypass(1);
+	cr_expect_eq(route_lookup(&r, "/new.txt", &e), -ENOENT);
+	cr_expect_eq(route_lookup(&r, "/new.txt", &e), -ENOENT);
+	cr_expect_eq(s3.stats, 5, "a thread that bypasses the cache always asks S3");
+	dc_bypass(0);
+
+	cr_expect_eq(route_lookup(&r, "/x.txt", &e), -ENOENT);
+	cr_expect_eq(s3.stats, 5, "x.txt is remembered since the lookup that asked S3 after the change");
+	usleep((useconds_t)(DC_ONE_TTL_S * 1e6) + 100000);
+	cr_expect_eq(route_lookup(&r, "/x.txt", &e), -ENOENT);
+	cr_expect_eq(s3.stats, 6, "after DC_ONE_TTL_S S3 is asked again");
+	dc_clear();
+	cfg_free(&cfg);
 }
