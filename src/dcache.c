@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,9 @@ static struct dc_one dc_ones[DC_ONE_SLOTS];      /* protected by dc_lock */
 static struct dc_off dc_offs[DC_OFF_SLOTS];      /* protected by dc_lock */
 static uint64_t dc_gen;                          /* dc_forget calls; protected by dc_lock */
 static _Thread_local int dc_bypassed;            /* this thread never reads the cache */
+#define DC_PGEN_SLOTS 4096
+static atomic_uint_fast64_t dc_pgen[DC_PGEN_SLOTS]; /* dc_forget of a path of the slot */
+static atomic_uint_fast64_t dc_pgen_all;            /* dc_forget("/"), dc_clear */
 
 void dc_bypass(int on)
 {
@@ -417,11 +421,20 @@ int dc_replay(const char *dir, int on_nfs, store_dirent_fn fn, void *arg)
 	return rc;
 }
 
+uint64_t dc_path_generation(const char *path)
+{
+	size_t slot = (size_t)(hash_n(path, strlen(path)) % DC_PGEN_SLOTS);
+	return atomic_load(&dc_pgen[slot]) + atomic_load(&dc_pgen_all);
+}
+
 void dc_forget(const char *path)
 {
 	const char *slash = strrchr(path, '/');
 	size_t plen = slash == path ? 1 : (size_t)(slash - path);
 	size_t len = strlen(path);
+	atomic_fetch_add(&dc_pgen[hash_n(path, len) % DC_PGEN_SLOTS], 1);
+	if (len == 1)
+		atomic_fetch_add(&dc_pgen_all, 1);
 	pthread_mutex_lock(&dc_lock);
 	for (size_t i = 0; i < DC_MAX_DIRS; i++) {
 		struct dc_dir *d = dc_slots[i];
@@ -459,6 +472,7 @@ void dc_forget(const char *path)
 
 void dc_clear(void)
 {
+	atomic_fetch_add(&dc_pgen_all, 1);
 	pthread_mutex_lock(&dc_lock);
 	for (size_t i = 0; i < DC_MAX_DIRS; i++)
 		if (dc_slots[i])

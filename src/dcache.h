@@ -84,6 +84,11 @@ uint64_t dc_generation(void);
 void dc_note_off_nfs(const char *dir, uint64_t gen);
 int dc_off_nfs(const char *path);
 
+/* A counter for path (shared with the paths of one hash slot) that dc_forget of path and
+ * dc_clear move on, read with one atomic load and no lock: a file open on S3 compares it
+ * before each read to learn that its path may have changed through the mount (fs.c). */
+uint64_t dc_path_generation(const char *path);
+
 /* Forget the listing of path's parent and of path itself and everything below it (and the
  * lookups of path and below, and what is off the new store at, below and above path). */
 void dc_forget(const char *path);

@@ -3,8 +3,10 @@
  * that serves it. Handlers return 0 / -errno as libfuse expects.
  *
  * Open files: struct fs_file is the FUSE file handle (fi->fh); it remembers which store
- * serves the file so that reads never re-decide mid-file. Several FUSE threads may read
- * one handle at once; the stores allow that. */
+ * serves the file so that reads never re-decide mid-file, with one exception: a handle
+ * opened on S3 follows its file onto the new store once it is there with the content it
+ * pinned (fs_follow). Several FUSE threads may read one handle at once; the stores allow
+ * that, and a handle that may switch stores takes its rwlock `swap` (reads share it). */
 #include "fs.h"
 
 #include <errno.h>
@@ -39,6 +41,14 @@ struct fs_file {
 	uint64_t s3_ino;           /* an S3 handle's inode number, for fstat once its name is gone */
 	atomic_int wrote;          /* written since the last flush (see fs_flush) */
 	int linked;                /* opened with more than one name (see fs_flush) */
+	/* Opened on S3 for reading (pinned): may switch to the new store (fs_follow). swap
+	 * protects st, f, ra, src and stale: read-held by a read or an fstat, write-held by
+	 * the switch. pgen is the path's dc_path_generation when it was last looked at. */
+	int pinned;
+	int stale;                 /* the file was replaced under the handle: reads ESTALE */
+	pthread_rwlock_t swap;
+	atomic_uint_fast64_t pgen;
+	char etag[STORE_ETAG_MAX]; /* the pinned object's */
 };
 
 /* Names of hard-linked files the kernel may hold attributes for (links.h); written by
@@ -222,11 +232,26 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
 	}
 	int hidden = ns_is_hidden(path);
 	path = named(path);
+	/* The kernel keeps one inode, one size, for the path, and asks with the handle that
+	 * reads when its attributes are stale: a handle opened on S3 answers for the path as
+	 * it is now (the pinned object's size would shrink a file copied up and grown through
+	 * another handle, for every reader), and for itself only when the path is gone. */
+	if (fi && fi->fh && path && ((struct fs_file *)(uintptr_t)fi->fh)->pinned &&
+	    route_lookup(&fy->route, path, &e) == 0) {
+		route_to_stat(&fy->route, path, &e, st);
+		ns_hidden_nlink(st, 0);
+		lk_seen(fs_links, path, st);
+		return 0;
+	}
 	if (fi && fi->fh) {
 		struct fs_file *h = (struct fs_file *)(uintptr_t)fi->fh;
 		memset(&e, 0, sizeof(e));
+		if (h->pinned)
+			pthread_rwlock_rdlock(&h->swap);
 		e.src = h->src;
 		rc = store_fstat(h->st, h->f, &e.attr);
+		if (h->pinned)
+			pthread_rwlock_unlock(&h->swap);
 		if (rc == 0) {
 			route_to_stat(&fy->route, path, &e, st);
 			if (!path && h->src == ROUTE_S3)
@@ -383,6 +408,7 @@ static int open_impl(const char *path, struct fuse_file_info *fi)
 	struct route_entry e;
 	struct store_file *f;
 	int writing = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
+	uint64_t pgen = dc_path_generation(path);   /* before the lookup: see fs_follow */
 	int rc = route_lookup(&fy->route, path, &e);
 	if (rc)
 		return rc;
@@ -418,11 +444,15 @@ static int open_impl(const char *path, struct fuse_file_info *fi)
 	rc = store_open(st, path, O_RDONLY, 0, NULL, &f);
 	if (rc)
 		return rc;
+	char etag[STORE_ETAG_MAX];
+	snprintf(etag, sizeof(etag), "%s", e.attr.etag);
 	if (e.src == ROUTE_S3) {
 		struct store_attr now;
 		if (store_fstat(st, f, &now) == 0 && strcmp(now.etag, e.attr.etag)) {
 			dc_forget(path);   /* the object changed since the listing: drop it */
+			pgen = dc_path_generation(path);
 			e.attr.size = now.size;   /* read-ahead covers the pinned object */
+			snprintf(etag, sizeof(etag), "%s", now.etag);
 		}
 	}
 	if (e.src == ROUTE_S3)
@@ -430,6 +460,13 @@ static int open_impl(const char *path, struct fuse_file_info *fi)
 	rc = new_handle(fi, st, f, e.src);
 	if (!rc)
 		((struct fs_file *)(uintptr_t)fi->fh)->s3_ino = route_s3_ino(&fy->route, path);
+	if (!rc && e.src == ROUTE_S3) {
+		struct fs_file *h = (struct fs_file *)(uintptr_t)fi->fh;
+		h->pinned = 1;
+		pthread_rwlock_init(&h->swap, NULL);
+		atomic_init(&h->pgen, pgen);
+		memcpy(h->etag, etag, sizeof(etag));
+	}
 	if (!rc && e.src == ROUTE_S3 && fy->readahead) {
 		struct fs_file *h = (struct fs_file *)(uintptr_t)fi->fh;
 		if (ra_open(st, f, e.attr.size, &h->ra))
@@ -490,6 +527,8 @@ static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 {
 	(void)path;
 	struct fs_file *h = (struct fs_file *)(uintptr_t)fi->fh;
+	if (h->pinned)
+		return 0;          /* opened for reading on S3: nothing of it to make durable */
 	return h->src == ROUTE_NFS ? store_fsync(h->st, h->f, datasync) : 0;
 }
 
@@ -688,15 +727,76 @@ static int fs_rename(const char *from, const char *to, unsigned int flags)
 	return rc;
 }
 
+/* A handle opened on S3 pins the object it opened (spec 5). When its path has since come
+ * onto the new store through this mount (a copy-up for a writer, or a migration, then
+ * writes), the kernel's one inode for the path holds the new size, and a read of the
+ * pinned object short of it would be taken for the end of the file: the kernel would
+ * shrink the file for every reader until its attributes expire (load.sh saw a copied-up,
+ * grown file read back at its old size). So before each read the handle compares its
+ * path's dc_path_generation (bumped by every change through the mount); when it moved,
+ * it looks: still S3-only, nothing to do; on the new store with the ledger's record of a
+ * copy of the very version it pinned (the ETag), it reads the new store from then on, as
+ * any reader of a file sees another process's writes; on the new store as anything else
+ * (another version, a new empty file), its file was replaced: ESTALE, as for an object
+ * replaced in S3, never a mix of two versions. Called with no lock; takes swap. */
+static void fs_follow(struct fs_file *h, const char *path)
+{
+	struct ferry *fy = fs_ctx();
+	uint64_t g = dc_path_generation(path);
+	struct store_attr a;
+	struct ledger_file rec;
+	struct store_file *nf = NULL;
+	pthread_rwlock_wrlock(&h->swap);
+	if (h->src != ROUTE_S3 || h->stale || atomic_load(&h->pgen) == g)
+		goto done;                    /* decided already (by another reader) */
+	int rc = store_stat(fy->nfs, path, &a);
+	if (rc == -ENOENT || rc == -ENOTDIR)
+		goto done;                    /* still S3 only */
+	if (rc)
+		goto out;                     /* the new store did not answer: look again */
+	if (S_ISREG(a.mode) && fy->ledger && ledger_file_get(fy->ledger, path, &rec) == 0 &&
+	    h->etag[0] && !strcmp(rec.etag, h->etag)) {
+		if ((rc = store_open(fy->nfs, path, O_RDONLY, 0, NULL, &nf)))
+			goto out;
+		if (h->ra)
+			ra_close(h->ra);      /* returns once no fetch uses h->f */
+		store_close(h->st, h->f);
+		h->ra = NULL;
+		h->st = fy->nfs;
+		h->f = nf;
+		h->src = ROUTE_NFS;
+		log_debug("%s: a reader opened on S3 follows its file onto the new store", path);
+	} else {
+		h->stale = 1;
+		log_debug("%s: replaced on the new store under a reader opened on S3: ESTALE", path);
+	}
+done:
+	atomic_store(&h->pgen, g);
+out:
+	pthread_rwlock_unlock(&h->swap);
+}
+
 static int fs_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	(void)path;
 	struct fs_file *h = (struct fs_file *)(uintptr_t)fi->fh;
-	ssize_t n = h->ra ? ra_read(h->ra, buf, size, (uint64_t)off) :
+	int s3 = h->src == ROUTE_S3;
+	ssize_t n;
+	if (h->pinned) {
+		path = named(path);   /* NULL: the name went while open; nothing to follow */
+		if (path && dc_path_generation(path) != atomic_load(&h->pgen))
+			fs_follow(h, path);
+		pthread_rwlock_rdlock(&h->swap);
+		s3 = h->src == ROUTE_S3;
+		n = h->stale ? -ESTALE : h->ra ? ra_read(h->ra, buf, size, (uint64_t)off) :
+			store_pread(h->st, h->f, buf, size, (uint64_t)off);
+		pthread_rwlock_unlock(&h->swap);
+	} else {
+		n = h->ra ? ra_read(h->ra, buf, size, (uint64_t)off) :
 			    store_pread(h->st, h->f, buf, size, (uint64_t)off);
+	}
 	if (n < 0)
 		return fs_errno((int)n);
-	if (h->src == ROUTE_S3) {
+	if (s3) {
 		stats_inc(reads_s3);
 		stats_add(bytes_s3, (uint64_t)n);
 	} else {
@@ -713,6 +813,8 @@ static int fs_release(const char *path, struct fuse_file_info *fi)
 		ra_close(h->ra);   /* returns once no fetch uses h->f */
 	int rc = store_close(h->st, h->f);
 	jn_release(fs_ctx(), h->jf, named(path));
+	if (h->pinned)
+		pthread_rwlock_destroy(&h->swap);
 	free(h);
 	return rc;
 }

@@ -3,8 +3,9 @@
 # a real nfs-ganesha: O_TRUNC copies no data (every S3 request is seen by a proxy), an
 # object replaced under an open handle gives ESTALE, s3fs metadata in stat, the
 # rename_dir_limit EXDEV case and mv's fallback, a directory of four listing pages, odd
-# names landing on NFS, markers and temporary files never visible, inode numbers, and a
-# second mount over the same stores seeing the first one's changes.
+# names landing on NFS, markers and temporary files never visible, inode numbers, a
+# second mount over the same stores seeing the first one's changes, and a reader opened
+# on S3 following its file when another process copies it up and appends.
 source "$abs_top_srcdir/tests/lib/harness.sh"
 h_init fuse
 h_start_s3
@@ -222,5 +223,19 @@ h_is "$(stat -c %i "$M/ino/file.txt")" "$(stat -c %i "$M/ino/link.txt")" "hard l
 h_ok "deleted S3 files stay deleted after a remount" bash -c "! test -e '$M/two/delete-me.txt' && ! test -e '$M/marks/gone.txt'"
 h_is "$(ls -a "$M/marks/dir" | tr '\n' ' ')" ". .. " "a directory recreated over a removed S3 one stays empty"
 h_is "$(grep -c -v '^ok ' "$H_TMP/proxy.log")" 0 "every S3 request was signed correctly"
+
+# --- a reader opened on S3 while another process copies the file up and grows it ---
+# (the kernel has one size for the path: the reader's pinned object must not shrink it;
+# the reader follows the file onto the new store and sees the append, as on any file)
+pattern 300000 5 | h_seed_s3 pin/grow.bin
+exec 7<"$M/pin/grow.bin"
+h_is "$(head -c 1000 <&7 | wc -c)" 1000 "a reader opened on S3 reads the start"
+printf 'appended by another process' >>"$M/pin/grow.bin"
+h_is "$(getfattr --only-values -n user.ferryfs.source "$M/pin/grow.bin")" nfs "the append copied the file up"
+h_is "$(cat <&7 | wc -c)" 299027 "the S3 reader reads on to the new end (the append included)"
+exec 7<&-
+h_is "$(cat "$M/pin/grow.bin" | wc -c)" 300027 "a reader right after it sees the whole file"
+h_is "$(tail -c 27 "$M/pin/grow.bin")" "appended by another process" "... with the append"
+h_is "$(stat -c %s "$M/pin/grow.bin")" 300027 "... and stat says so"
 h_ok "umount exits cleanly" h_umount
 h_done

@@ -148,6 +148,9 @@ class Worker(threading.Thread):
         names = [op for op, _ in self.OPS]
         weights = [w for _, w in self.OPS]
         self.pick = lambda: self.rng.choices(names, weights)[0]
+        # LOAD_TRACE="4 7": those threads write each operation, its file(s) and their model
+        # sizes after it to stderr (time.monotonic() at its start): to follow a failure
+        self.trace = sys.stderr if str(t) in os.environ.get('LOAD_TRACE', '').split() else None
 
     def path(self, rel):
         return os.path.join(self.ctx.mnt, rel)
@@ -169,11 +172,17 @@ class Worker(threading.Thread):
         while time.monotonic() < deadline and not self.ctx.stop:
             op = self.pick()
             rel = None
+            t0 = time.monotonic()
             try:
                 rel = getattr(self, 'op_' + op)()
                 self.counts[op] += 1
             except OSError as e:
                 self.fail(op, rel or '?', '%s (%s)' % (os.strerror(e.errno or 0), e))
+            if self.trace:
+                names = str(rel).split(' -> ')
+                sizes = ' '.join('%d' % len(self.model[n]) if n in self.model else '-' for n in names)
+                self.trace.write('%.3f %s %s %s\n' % (t0, op, rel, sizes))
+                self.trace.flush()
             if len(self.fails) > 100:
                 break
 
