@@ -254,7 +254,7 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
 			pthread_rwlock_unlock(&h->swap);
 		if (rc == 0) {
 			route_to_stat(&fy->route, path, &e, st);
-			if (!path && h->src == ROUTE_S3)
+			if (!path && e.src == ROUTE_S3)
 				st->st_ino = (ino_t)h->s3_ino;
 			ns_hidden_nlink(st, hidden);
 			lk_seen(fs_links, path, st);
@@ -779,7 +779,7 @@ out:
 static int fs_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct fs_file *h = (struct fs_file *)(uintptr_t)fi->fh;
-	int s3 = h->src == ROUTE_S3;
+	int s3;
 	ssize_t n;
 	if (h->pinned) {
 		path = named(path);   /* NULL: the name went while open; nothing to follow */
@@ -791,6 +791,7 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off, struct f
 			store_pread(h->st, h->f, buf, size, (uint64_t)off);
 		pthread_rwlock_unlock(&h->swap);
 	} else {
+		s3 = h->src == ROUTE_S3;
 		n = h->ra ? ra_read(h->ra, buf, size, (uint64_t)off) :
 			    store_pread(h->st, h->f, buf, size, (uint64_t)off);
 	}
