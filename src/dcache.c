@@ -171,13 +171,13 @@ void dc_note_s3(const char *path, const struct store_attr *attr)
 	pthread_mutex_unlock(&dc_lock);
 }
 
-void dc_note_s3_absent(const char *path, uint64_t gen)
+void dc_note_s3_absent(const char *path, uint64_t pgen)
 {
 	char *copy = strdup(path);
 	if (!copy)
 		return;
 	pthread_mutex_lock(&dc_lock);
-	if (gen == dc_gen) {     /* no change through the mount since S3 was asked */
+	if (pgen == dc_path_generation(path)) {   /* no change of path since it was asked */
 		struct dc_one *o = &dc_ones[one_slot(path)];
 		free(o->path);
 		o->path = copy;
@@ -341,7 +341,8 @@ void dc_commit(struct dc_dir *d)
 	pthread_mutex_unlock(&dc_lock);
 }
 
-enum dc_answer dc_lookup(const char *path, struct store_attr *attr, int *parent_on_nfs)
+enum dc_answer dc_lookup(const char *path, struct store_attr *attr, int *parent_on_nfs,
+			 int new_name)
 {
 	const char *slash = strrchr(path, '/');
 	size_t plen = slash == path ? 1 : (size_t)(slash - path);
@@ -374,7 +375,7 @@ enum dc_answer dc_lookup(const char *path, struct store_attr *attr, int *parent_
 		struct dc_one *o = &dc_ones[one_slot(path)];
 		if (o->path && now - o->born > DC_ONE_TTL_S)
 			one_drop(o);
-		else if (o->path && !strcmp(o->path, path)) {
+		else if (o->path && !strcmp(o->path, path) && (!o->absent || new_name)) {
 			if (!o->absent)
 				*attr = o->attr;
 			*parent_on_nfs = 1;   /* not known: the new store is still asked first */

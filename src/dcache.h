@@ -5,8 +5,8 @@
  *   - its S3 entries after the merge rules (whiteouts, opaque, shadowing, unreachable
  *     names already applied), with the attributes the listing carried.
  * And, for DC_ONE_TTL_S, each S3 path a lookup found (HEAD and listing, outside any cached
- * listing), or found absent, so that the FUSE lookup and the open or create right after it
- * cost one S3 stat, not two.
+ * listing), or found absent (for a create only), so that the FUSE lookup and the open or
+ * create right after it cost one S3 stat, not two.
  * And the S3 side of each listing as S3 delivered it (before the merge), so that a readdir
  * of the same directory within DC_TTL_S merges it again with a fresh new-store listing
  * instead of listing S3 again (a warm `ls -l` costs one NFS READDIR, no S3 request).
@@ -48,9 +48,12 @@ void dc_abort(struct dc_dir *d);
  *   DC_MISS      nothing fresh: ask the stores
  *   DC_S3        the parent lists path as an S3 entry: *attr filled
  *   DC_ABSENT    the parent's S3 side does not have it (the new store may, if on_nfs)
- * *parent_on_nfs tells whether the parent exists on the new store (valid unless DC_MISS). */
+ * *parent_on_nfs tells whether the parent exists on the new store (valid unless DC_MISS).
+ * new_name: the lookup of a name about to be created, which may also be answered by a
+ * lookup that just found nothing in S3 (dc_note_s3_absent). */
 enum dc_answer { DC_MISS, DC_S3, DC_ABSENT };
-enum dc_answer dc_lookup(const char *path, struct store_attr *attr, int *parent_on_nfs);
+enum dc_answer dc_lookup(const char *path, struct store_attr *attr, int *parent_on_nfs,
+			 int new_name);
 
 /* When a fresh listing of dir (younger than DC_TTL_S) recorded its S3 side, and dir was
  * then on the new store exactly when on_nfs says it is now: hand its S3 entries, as S3
@@ -63,12 +66,13 @@ int dc_replay(const char *dir, int on_nfs, store_dirent_fn fn, void *arg);
 void dc_note_s3(const char *path, const struct store_attr *attr);
 
 /* Remember that a lookup found nothing at path in S3 (no object, no key below it), unless
- * a change through the mount (dc_forget) came in between (gen: dc_generation() read before
- * S3 was asked): answered as DC_ABSENT for DC_ONE_TTL_S, the new store still asked first.
- * The FUSE lookup of a new name and the create right after it then ask S3 once, not twice.
- * S3 answers are trusted this long anyway: a found path (dc_note_s3), the kernel's own
- * entry cache. Whether to white out is never decided from here (ns.c asks S3). */
-void dc_note_s3_absent(const char *path, uint64_t gen);
+ * a change of path through the mount (dc_forget) came in between (pgen: dc_path_generation
+ * read before the stores were asked): for DC_ONE_TTL_S, dc_lookup with new_name answers
+ * DC_ABSENT (the new store still asked first). The kernel's LOOKUP of a new name and the
+ * create's own lookup right after it then ask S3 once, not twice. Only the creates use it:
+ * any other lookup asks S3 again, so that an object another host has just put in S3 shows
+ * at once (S3 reads after writes). Whether to white out is never decided from here. */
+void dc_note_s3_absent(const char *path, uint64_t pgen);
 
 /* For the calling thread from now on: 1 = never answer from the cache (dc_lookup is always
  * DC_MISS, dc_replay 1, dc_off_nfs 0). For threads that change S3 from what they see (the

@@ -243,7 +243,7 @@ int ns_create(struct route *r, const char *path, uint32_t mode, int flags,
 	int rc = ns_check_new_name(path);
 	if (rc)
 		return rc;
-	rc = route_lookup(r, path, &e);
+	rc = route_lookup_new(r, path, &e);
 	if (rc == 0) {
 		if (flags & O_EXCL)
 			return -EEXIST;
@@ -272,7 +272,7 @@ static int prepare_new(struct route *r, const char *path)
 	int rc = ns_check_new_name(path);
 	if (rc)
 		return rc;
-	rc = route_lookup(r, path, &e);
+	rc = route_lookup_new(r, path, &e);
 	if (rc == 0)
 		return -EEXIST;
 	if (rc != -ENOENT)

@@ -31,7 +31,7 @@ static int s3_entry(struct route_entry *out, const struct store_attr *a)
 	return 0;
 }
 
-int route_lookup(struct route *r, const char *path, struct route_entry *out)
+static int lookup(struct route *r, const char *path, struct route_entry *out, int new_name)
 {
 	struct store_attr cached;
 	int parent_on_nfs = 1;
@@ -47,7 +47,8 @@ int route_lookup(struct route *r, const char *path, struct route_entry *out)
 
 	/* A fresh listing of the parent answers for S3, and, when the parent is not on the
 	 * new store at all, for the new store too: no round trip. */
-	enum dc_answer ans = dc_lookup(path, &cached, &parent_on_nfs);
+	uint64_t pgen = dc_path_generation(path);
+	enum dc_answer ans = dc_lookup(path, &cached, &parent_on_nfs, new_name);
 	if (ans != DC_MISS && !parent_on_nfs)
 		return ans == DC_S3 ? s3_entry(out, &cached) : -ENOENT;
 
@@ -86,8 +87,18 @@ int route_lookup(struct route *r, const char *path, struct route_entry *out)
 		return 0;
 	}
 	if (rc == -ENOENT || rc == -ENOTDIR)
-		dc_note_s3_absent(path, gen);
+		dc_note_s3_absent(path, pgen);
 	return rc == -ENOTDIR ? -ENOENT : rc;
+}
+
+int route_lookup(struct route *r, const char *path, struct route_entry *out)
+{
+	return lookup(r, path, out, 0);
+}
+
+int route_lookup_new(struct route *r, const char *path, struct route_entry *out)
+{
+	return lookup(r, path, out, 1);
 }
 
 /* 64-bit FNV-1a: a stable inode number for an S3-only path (same on every mount of the

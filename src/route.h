@@ -37,6 +37,9 @@ struct route_entry {
 /* Look a path up as spec 3 says. 0 with *out filled, -ENOENT, or another -errno (a store
  * error: never turned into ENOENT, so an outage is not mistaken for a missing file). */
 int route_lookup(struct route *r, const char *path, struct route_entry *out);
+/* The same, for a name about to be created (create, mkdir, mknod, symlink): a lookup that
+ * found nothing in S3 a moment ago answers for S3 (dcache.h, dc_note_s3_absent). */
+int route_lookup_new(struct route *r, const char *path, struct route_entry *out);
 
 /* Called once per merged entry with its attributes and the store that serves it.
  * Return 0 to go on, non-zero to stop (route_readdir then returns that value). */
