@@ -4,7 +4,8 @@
 # instead of listing S3 again. What changes through the mount shows at once (ls right
 # after touch, rm, mv, mkdir, rmdir, a write); what another host changes directly in S3
 # shows once the 5 s are over. Every S3 request goes through the signing proxy, whose log
-# counts the listings.
+# counts the listings. The write-back never reads the cache: an object another host puts in
+# S3 while a listing without it is cached is not deleted by the replay of a removal.
 source "$abs_top_srcdir/tests/lib/harness.sh"
 h_init fuse
 h_start_s3
@@ -104,5 +105,15 @@ printf 'fresh\n' | h_seed_s3 w/new.txt
 h_ok "ferryctl sync-back replays the unlink (and reconciles w)" "$FERRYCTL" sync-back "$H_MNT" --wait
 h_is "$(h_aws s3 ls "s3://$H_BUCKET/w/" | awk '{ print $4 }' | tr '\n' ' ')" "keep.txt new.txt " \
 	"S3 lost old.txt only: the object put meanwhile is kept"
+# the same for the write-back's lookups (dc_bypass): a name created and removed through the
+# mount (never in S3, so no whiteout), a listing cached without it, then another host puts
+# it in S3: replaying the removal must find that object, not the cached absence, and keep it
+printf 'tmp\n' >"$H_MNT/w/later.txt"
+rm "$H_MNT/w/later.txt"
+h_is "$(ls "$H_MNT/w" | tr '\n' ' ')" "keep.txt new.txt " "a listing of w without later.txt is cached"
+printf 'another host\n' | h_seed_s3 w/later.txt
+h_ok "ferryctl sync-back replays the create and the removal" "$FERRYCTL" sync-back "$H_MNT" --wait
+h_is "$(h_aws s3 ls "s3://$H_BUCKET/w/" | awk '{ print $4 }' | tr '\n' ' ')" "keep.txt later.txt new.txt " \
+	"the object another host put meanwhile under that name is kept"
 h_umount
 h_done
