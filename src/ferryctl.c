@@ -11,8 +11,8 @@
 #include <string.h>
 
 #include "ctl/ctl.h"
-#include "log.h"
-#include "util.h"
+#include "base/log.h"
+#include "base/util.h"
 
 static const struct ctl_cmd *const ctl_cmds[] = {
 	&ctl_cmd_status, &ctl_cmd_show, &ctl_cmd_migrate, &ctl_cmd_pause, &ctl_cmd_resume,

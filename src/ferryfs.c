@@ -17,15 +17,15 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
-#include "cfg.h"
-#include "fleet.h"
-#include "fs.h"
-#include "ledger.h"
-#include "log.h"
-#include "migrate.h"
-#include "mirror.h"
-#include "readahead.h"
-#include "util.h"
+#include "base/cfg.h"
+#include "migrate/fleet.h"
+#include "fuse/fs.h"
+#include "ledger/ledger.h"
+#include "base/log.h"
+#include "migrate/migrate.h"
+#include "writeback/mirror.h"
+#include "view/readahead.h"
+#include "base/util.h"
 
 #ifndef FUSE_SUPER_MAGIC
 #define FUSE_SUPER_MAGIC 0x65735546

@@ -38,18 +38,18 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cfg.h"
-#include "crawl.h"
+#include "base/cfg.h"
+#include "migrate/crawl.h"
 #include "ctl/ctl.h"
-#include "fleet.h"
-#include "ledger.h"
-#include "naming.h"
-#include "route.h"
+#include "migrate/fleet.h"
+#include "ledger/ledger.h"
+#include "base/naming.h"
+#include "view/route.h"
 #include "s3/client.h"
 #include "s3/xml.h"
 #include "store/store.h"
-#include "util.h"
-#include "whiteout.h"
+#include "base/util.h"
+#include "view/whiteout.h"
 
 #define FIN_EXAMPLES 5
 #define FIN_TMP_MAX_AGE 3600

@@ -13,10 +13,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "crawl.h"
+#include "migrate/crawl.h"
 #include "ctl/ctl.h"
-#include "ledger.h"
-#include "util.h"
+#include "ledger/ledger.h"
+#include "base/util.h"
 
 #define POLL_MS 200         /* a crawl: its stats, five times a second */
 #define POLL_FILE_MS 25     /* up to 16 files: a getxattr each; a done copy is seen at once */

@@ -23,15 +23,15 @@
 #include <string.h>
 #include <strings.h>
 
-#include "cfg.h"
-#include "crawl.h"
+#include "base/cfg.h"
+#include "migrate/crawl.h"
 #include "ctl/ctl.h"
-#include "ledger.h"
-#include "naming.h"
-#include "route.h"
+#include "ledger/ledger.h"
+#include "base/naming.h"
+#include "view/route.h"
 #include "s3/client.h"
 #include "store/store.h"
-#include "util.h"
+#include "base/util.h"
 
 struct rebuild {
 	struct ferry_config *cfg;

@@ -11,9 +11,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "crawl.h"
+#include "migrate/crawl.h"
 #include "ctl/ctl.h"
-#include "ledger.h"
+#include "ledger/ledger.h"
 
 static int cmp(const void *a, const void *b)
 {

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "ctl/ctl.h"
-#include "util.h"
+#include "base/util.h"
 
 static int cmd_show(int argc, char **argv)
 {

@@ -9,10 +9,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "crawl.h"
+#include "migrate/crawl.h"
 #include "ctl/ctl.h"
-#include "ledger.h"
-#include "util.h"
+#include "ledger/ledger.h"
+#include "base/util.h"
 
 #define MAX_FAILED_SHOWN 20
 

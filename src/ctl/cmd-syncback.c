@@ -16,13 +16,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cfg.h"
+#include "base/cfg.h"
 #include "ctl/ctl.h"
-#include "ledger.h"
-#include "mirror.h"
-#include "route.h"
+#include "ledger/ledger.h"
+#include "writeback/mirror.h"
+#include "view/route.h"
 #include "store/store.h"
-#include "util.h"
+#include "base/util.h"
 
 static void sleep_ms(unsigned ms)
 {

@@ -20,8 +20,8 @@
 #include <unistd.h>
 
 #include "ctl/ctl.h"
-#include "ledger.h"
-#include "util.h"
+#include "ledger/ledger.h"
+#include "base/util.h"
 
 struct verify {
 	struct ledger *l;         /* NULL: xattrs only */

@@ -13,10 +13,10 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include "cfg.h"
-#include "crawl.h"
-#include "ledger.h"
-#include "util.h"
+#include "base/cfg.h"
+#include "migrate/crawl.h"
+#include "ledger/ledger.h"
+#include "base/util.h"
 
 void ctl_err(const char *fmt, ...)
 {

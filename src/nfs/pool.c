@@ -29,9 +29,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "stats.h"
-#include "util.h"
+#include "base/log.h"
+#include "base/stats.h"
+#include "base/util.h"
 
 struct nfsp_pool {
 	char *url;

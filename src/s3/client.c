@@ -37,12 +37,12 @@
 #include <string.h>
 #include <strings.h>
 
-#include "cfg.h"
-#include "log.h"
+#include "base/cfg.h"
+#include "base/log.h"
 #include "s3/sigv4.h"
 #include "s3/xml.h"
-#include "stats.h"
-#include "util.h"
+#include "base/stats.h"
+#include "base/util.h"
 
 #define S3_EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define S3_SMALL_BODY (1u << 20)          /* bodies up to this are hashed, larger streamed */

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <time.h>
 
-#include "util.h"
+#include "base/util.h"
 
 struct sigv4_param {          /* one query parameter, raw (not yet URI-encoded) */
 	const char *name;

@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "util.h"
+#include "base/util.h"
 
 struct s3xml_object {
 	char *key;                 /* decoded when the listing was url-encoded */

@@ -27,9 +27,9 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include "cfg.h"
-#include "log.h"
-#include "util.h"
+#include "base/cfg.h"
+#include "base/log.h"
+#include "base/util.h"
 
 struct local_store {
 	struct store base;

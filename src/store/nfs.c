@@ -43,12 +43,12 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "cfg.h"
-#include "log.h"
+#include "base/cfg.h"
+#include "base/log.h"
 #include "nfs/fhcache.h"
 #include "nfs/pool.h"
 #include "nfs/raw3.h"
-#include "util.h"
+#include "base/util.h"
 
 #ifndef RENAME_NOREPLACE
 #define RENAME_NOREPLACE (1 << 0)

@@ -19,11 +19,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "cfg.h"
-#include "log.h"
-#include "stats.h"
+#include "base/cfg.h"
+#include "base/log.h"
+#include "base/stats.h"
 #include "s3/client.h"
-#include "util.h"
+#include "base/util.h"
 
 #ifndef RENAME_NOREPLACE
 #define RENAME_NOREPLACE (1 << 0)

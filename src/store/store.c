@@ -2,7 +2,7 @@
  * `nfs=` option. The implementations themselves live one per file beside this one. */
 #include "store/store.h"
 
-#include "cfg.h"
+#include "base/cfg.h"
 
 int store_new_nfs_side(const struct ferry_config *cfg, struct store **out)
 {

@@ -22,8 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ledger.h"
-#include "util.h"
+#include "ledger/ledger.h"
+#include "base/util.h"
 
 static uint64_t mix(uint64_t x)
 {

@@ -15,9 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cfg.h"
+#include "base/cfg.h"
 #include "store/store.h"
-#include "util.h"
+#include "base/util.h"
 
 #define CHUNK (1u << 20)
 

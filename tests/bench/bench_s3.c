@@ -11,10 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cfg.h"
-#include "log.h"
+#include "base/cfg.h"
+#include "base/log.h"
 #include "s3/client.h"
-#include "util.h"
+#include "base/util.h"
 
 static struct s3_client *cl;
 static const char *key;

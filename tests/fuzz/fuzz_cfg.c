@@ -6,7 +6,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "cfg.h"
+#include "base/cfg.h"
 #include "fuzz.h"
 
 static int memfile(const uint8_t *data, size_t size, char path[64])

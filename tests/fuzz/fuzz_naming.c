@@ -7,8 +7,8 @@
 #include <errno.h>
 
 #include "fuzz.h"
-#include "naming.h"
-#include "util.h"
+#include "base/naming.h"
+#include "base/util.h"
 
 static void check_path(const char *p)
 {

@@ -9,7 +9,7 @@
 
 #include "fuzz.h"
 #include "s3/sigv4.h"
-#include "util.h"
+#include "base/util.h"
 
 #define SECRET "fuzzSECRETkey0123456789/+ABCDEFGHIJKLMNO"
 

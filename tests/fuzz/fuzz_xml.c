@@ -6,7 +6,7 @@
 
 #include "fuzz.h"
 #include "s3/xml.h"
-#include "util.h"
+#include "base/util.h"
 
 static void on_delete_error(void *arg, const char *key, const char *code)
 {

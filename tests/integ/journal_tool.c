@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ledger.h"
+#include "ledger/ledger.h"
 
 int main(int argc, char **argv)
 {

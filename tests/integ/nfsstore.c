@@ -21,10 +21,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cfg.h"
-#include "stats.h"
+#include "base/cfg.h"
+#include "base/stats.h"
 #include "store/store.h"
-#include "util.h"
+#include "base/util.h"
 
 #ifndef RENAME_NOREPLACE
 #define RENAME_NOREPLACE (1 << 0)

@@ -18,12 +18,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "cfg.h"
-#include "log.h"
-#include "readahead.h"
-#include "stats.h"
+#include "base/cfg.h"
+#include "base/log.h"
+#include "view/readahead.h"
+#include "base/stats.h"
 #include "store/store.h"
-#include "util.h"
+#include "base/util.h"
 
 #define MiB (1ull << 20)
 

@@ -19,12 +19,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cfg.h"
-#include "log.h"
+#include "base/cfg.h"
+#include "base/log.h"
 #include "s3/client.h"
-#include "stats.h"
+#include "base/stats.h"
 #include "store/store.h"
-#include "util.h"
+#include "base/util.h"
 
 static struct ferry_config cfg;
 static struct s3_client *cl;

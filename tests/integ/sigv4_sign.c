@@ -16,7 +16,7 @@
 #include <time.h>
 
 #include "s3/sigv4.h"
-#include "util.h"
+#include "base/util.h"
 
 #define MAXF 64
 

@@ -1,5 +1,5 @@
 #!/bin/bash
-# The kernel's read-ahead on the mount (kernel_readahead, src/fs.c fs_kernel_readahead),
+# The kernel's read-ahead on the mount (kernel_readahead, src/fuse/fs.c fs_kernel_readahead),
 # over a real s3rver and nfs-ganesha: ferryfs sets its FUSE device's read_ahead_kb once the
 # mount is up (1 MiB by default, found through /proc/self/mountinfo, here for a mount
 # point with a space in its name); kernel_readahead=0 leaves the kernel's value; another

@@ -1,5 +1,5 @@
 #!/bin/bash
-# The listing cache (src/dcache.c, doc/namespace.md): a readdir within 5 s of the last
+# The listing cache (src/view/dcache.c, doc/namespace.md): a readdir within 5 s of the last
 # S3 listing of a directory merges that listing again with a fresh new-store listing
 # instead of listing S3 again. What changes through the mount shows at once (ls right
 # after touch, rm, mv, mkdir, rmdir, a write); what another host changes directly in S3

@@ -1,5 +1,5 @@
 #!/bin/bash
-# migrate-commit.sh - a large copy is committed as it streams (src/copy.c, the committer),
+# migrate-commit.sh - a large copy is committed as it streams (src/view/copy.c, the committer),
 # counted by the server: nfs-ganesha logs every request it dispatches (DISPATCH at DEBUG).
 #   - a 96 MiB object migrates byte-identical, and the server saw a COMMIT of the copy
 #     while it was being written (at 64 MiB), besides the final one;

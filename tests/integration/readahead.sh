@@ -1,5 +1,5 @@
 #!/bin/bash
-# readahead.sh - read-ahead (src/readahead.c) over the real S3 store and a real s3rver:
+# readahead.sh - read-ahead (src/view/readahead.c) over the real S3 store and a real s3rver:
 # a 256 MiB object read through ra_read must hash like the seeded file, and an object
 # replaced mid-read must give ESTALE and never a byte of the new object.
 #

@@ -28,12 +28,12 @@ What is NOT compared, on purpose (each a documented deviation or outside the con
 - st_ino, atime, mtime, ctime: spec 4 defines st_ino by the ledger's inode map and mtime by
   x-amz-meta-mtime / LastModified; the local directory's numbers and clock are its own.
 - A directory's st_size and st_nlink: spec 4 ("S3-only directories": dir_mode and mtime
-  only); ferryfs reports nlink 2 for an S3-only directory (src/route.c) and a merged
+  only); ferryfs reports nlink 2 for an S3-only directory (src/view/route.c) and a merged
   directory's NFS link count does not count its S3-only subdirectories.
 - Nothing is excluded for hard links, but the model waits out one window: with the
   path-based FUSE API each name of a hard-linked file is its own kernel inode. After a link,
   unlink, rename, truncate, chmod or an open with O_TRUNC, and at the close of a handle
-  that wrote, ferryfs invalidates the other names (src/links.c, fs.c `retouched`,
+  that wrote, ferryfs invalidates the other names (src/view/links.c, fs.c `retouched`,
   doc/namespace.md), so all of that is compared at once. Bytes written through a handle
   still open reach the other names' cached size and pages only at that close or after
   attr_timeout (1 s): close-to-open, as on NFS. A step that touches such a file through

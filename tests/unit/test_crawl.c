@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crawl.h"
-#include "ledger.h"
+#include "migrate/crawl.h"
+#include "ledger/ledger.h"
 
 Test(crawl, parse_values)
 {

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "links.h"
+#include "view/links.h"
 
 static struct stat file(uint64_t ino, nlink_t nlink)
 {

@@ -3,8 +3,8 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "ledger.h"
-#include "mirror.h"
+#include "ledger/ledger.h"
+#include "writeback/mirror.h"
 
 static const struct mirror_item *find(const struct mirror_plan *p, const char *path)
 {

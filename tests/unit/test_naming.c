@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "naming.h"
+#include "base/naming.h"
 
 static int k2p(const char *prefix, const char *key, char *out)
 {

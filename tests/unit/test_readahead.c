@@ -13,9 +13,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "base/log.h"
 #include "memstore.h"
-#include "readahead.h"
+#include "view/readahead.h"
 
 #define MiB (1ull << 20)
 #define KiB (1ull << 10)

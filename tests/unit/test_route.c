@@ -11,11 +11,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cfg.h"
-#include "dcache.h"
-#include "fleet.h"
-#include "route.h"
-#include "stats.h"
+#include "base/cfg.h"
+#include "view/dcache.h"
+#include "migrate/fleet.h"
+#include "view/route.h"
+#include "base/stats.h"
 
 /* --- an S3-like store: a sorted key table, listed with delimiter '/' ------------------ */
 

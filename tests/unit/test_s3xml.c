@@ -16,7 +16,7 @@
 #include <expat.h>
 
 #include "s3/xml.h"
-#include "util.h"
+#include "base/util.h"
 
 /* ---- samples captured from s3rver (tests/s3rver, 3.7.1) ------------------------------
  * Seeded with awscli (keys a.txt, "dir/b c.txt", dir/sub/x+y.txt, "été/ü.txt",

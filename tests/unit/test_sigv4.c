@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "s3/sigv4.h"
-#include "util.h"
+#include "base/util.h"
 
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define AWS_T 1369353600 /* 20130524T000000Z */

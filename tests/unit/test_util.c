@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "util.h"
+#include "base/util.h"
 
 Test(util, buf_grows_and_stays_terminated)
 {

@@ -1,0 +1,553 @@
+/* cfg.c - configuration: defaults, one parser for config-file lines and -o keys, the
+ * checks that run once every source was applied, and the credential chain of spec 9.
+ *
+ * Never put a secret into an error message: errors name the key, never its value. */
+#include "base/cfg.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/util.h"
+
+void cfg_init(struct ferry_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->s3_region = util_strdup("us-east-1");
+	cfg->s3_prefix = util_strdup("");
+	cfg->s3_connections = 16;
+	cfg->s3_retries = 5;
+	cfg->s3_timeout = 30;
+	cfg->s3_part_size = 16ull << 20;
+	cfg->s3_multipart_threshold = 64ull << 20;
+	cfg->readahead_max = 256ull << 20;
+	cfg->kernel_readahead = 1ull << 20;
+	cfg->nfs_connections = 8;
+	cfg->workers = 4;
+	cfg->migrate_on = MIGRATE_ON_OPEN;
+	cfg->mirror = MIRROR_ASYNC;
+	cfg->revalidate = 30;
+	cfg->rename_dir_limit = 10000;
+	cfg->file_mode = 0644;
+	cfg->dir_mode = 0755;
+	cfg->uid = getuid();
+	cfg->gid = getgid();
+	cfg->log = LOG_TO_SYSLOG;
+	cfg->log_level = LOG_NOTICE;
+}
+
+static void creds_free(struct ferry_creds *c)
+{
+	free(c->access_key_id);
+	util_free_secret(c->secret_access_key);
+	util_free_secret(c->session_token);
+	memset(c, 0, sizeof(*c));
+}
+
+void cfg_free(struct ferry_config *cfg)
+{
+	char **strs[] = { &cfg->s3_endpoint, &cfg->s3_bucket, &cfg->s3_prefix, &cfg->s3_region,
+			  &cfg->s3_profile, &cfg->s3_ca_file, &cfg->s3_access_key_id, &cfg->nfs,
+			  &cfg->state_dir, &cfg->mountpoint, &cfg->name };
+	for (size_t i = 0; i < ARRAY_SIZE(strs); i++) {
+		free(*strs[i]);
+		*strs[i] = NULL;
+	}
+	util_free_secret(cfg->s3_secret_access_key);
+	cfg->s3_secret_access_key = NULL;
+	creds_free(&cfg->creds);
+}
+
+static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	if (err && errlen) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+/* --- value parsers ----------------------------------------------------------------- */
+
+static int parse_bool(const char *v, int *out)
+{
+	if (!strcmp(v, "1") || !strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcasecmp(v, "on"))
+		*out = 1;
+	else if (!strcmp(v, "0") || !strcasecmp(v, "no") || !strcasecmp(v, "false") || !strcasecmp(v, "off"))
+		*out = 0;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static int parse_mode(const char *v, mode_t *out)
+{
+	char *end;
+	if (!*v)
+		return -EINVAL;
+	errno = 0;
+	unsigned long m = strtoul(v, &end, 8);
+	if (errno || *end || m > 07777)
+		return -EINVAL;
+	*out = (mode_t)m;
+	return 0;
+}
+
+static int parse_id(const char *v, unsigned *out)
+{
+	uint64_t n;
+	if (util_parse_u64(v, 0, UINT32_MAX - 1, &n))
+		return -EINVAL;
+	*out = (unsigned)n;
+	return 0;
+}
+
+static int parse_uint(const char *v, unsigned min, unsigned max, unsigned *out)
+{
+	uint64_t n;
+	if (util_parse_u64(v, min, max, &n))
+		return -EINVAL;
+	*out = (unsigned)n;
+	return 0;
+}
+
+static int set_str(char **dst, const char *v)
+{
+	char *s = strdup(v);
+	if (!s)
+		return -ENOMEM;
+	free(*dst);
+	*dst = s;
+	return 0;
+}
+
+/* --- keys -------------------------------------------------------------------------- */
+
+enum key_kind { K_STR, K_BOOL, K_UINT, K_SIZE, K_MODE, K_ID, K_SPECIAL, K_IGNORE };
+
+struct cfg_key {
+	const char *name;
+	enum key_kind kind;
+	size_t off;            /* offset of the field in struct ferry_config */
+	unsigned min, max;     /* K_UINT bounds */
+	int file_only;         /* secrets: refused on the command line */
+	const char *what;      /* what a valid value looks like, for the error line */
+};
+
+#define F(field) offsetof(struct ferry_config, field)
+static const struct cfg_key cfg_keys[] = {
+	{ "s3_endpoint", K_STR, F(s3_endpoint), 0, 0, 0, "an http:// or https:// URL" },
+	{ "s3_bucket", K_STR, F(s3_bucket), 0, 0, 0, "a bucket name" },
+	{ "s3_prefix", K_SPECIAL, 0, 0, 0, 0, "a key prefix" },
+	{ "s3_region", K_STR, F(s3_region), 0, 0, 0, "a region name" },
+	{ "s3_path_style", K_BOOL, F(s3_path_style), 0, 0, 0, "0 or 1" },
+	{ "s3_profile", K_STR, F(s3_profile), 0, 0, 0, "a profile name" },
+	{ "s3_ca_file", K_STR, F(s3_ca_file), 0, 0, 0, "a PEM file path" },
+	{ "s3_insecure_tls", K_BOOL, F(s3_insecure_tls), 0, 0, 0, "0 or 1" },
+	{ "s3_access_key_id", K_STR, F(s3_access_key_id), 0, 0, 0, "an access key id" },
+	{ "s3_secret_access_key", K_STR, F(s3_secret_access_key), 0, 0, 1, "a secret key" },
+	{ "s3_connections", K_UINT, F(s3_connections), 1, 1024, 0, "1..1024" },
+	{ "s3_retries", K_UINT, F(s3_retries), 0, 100, 0, "0..100" },
+	{ "s3_timeout", K_UINT, F(s3_timeout), 1, 3600, 0, "1..3600 seconds" },
+	{ "s3_part_size", K_SIZE, F(s3_part_size), 0, 0, 0, "a size from 5M to 5G" },
+	{ "s3_multipart_threshold", K_SIZE, F(s3_multipart_threshold), 0, 0, 0, "a size" },
+	{ "readahead_max", K_SIZE, F(readahead_max), 0, 0, 0, "a size such as 256M (0: no read-ahead)" },
+	{ "kernel_readahead", K_SIZE, F(kernel_readahead), 0, 0, 0, "a size up to 64M (0: the kernel's default)" },
+	{ "nfs", K_STR, F(nfs), 0, 0, 0, "nfs://host/export[/dir][?version=3|4] or an absolute path" },
+	{ "nfs_connections", K_UINT, F(nfs_connections), 1, 256, 0, "1..256" },
+	{ "state_dir", K_STR, F(state_dir), 0, 0, 0, "an absolute path on local disk" },
+	{ "name", K_STR, F(name), 0, 0, 0, "a mount name" },
+	{ "workers", K_UINT, F(workers), 1, 256, 0, "1..256" },
+	{ "migrate_on", K_SPECIAL, 0, 0, 0, 0, "open or never" },
+	{ "rate", K_SIZE, F(rate), 0, 0, 0, "bytes/s with K/M/G suffixes (0: unlimited)" },
+	{ "rate_files", K_SIZE, F(rate_files), 0, 0, 0, "files/s (0: unlimited)" },
+	{ "mirror", K_SPECIAL, 0, 0, 0, 0, "async or off" },
+	{ "revalidate", K_UINT, F(revalidate), 0, 86400 * 365, 0, "seconds" },
+	{ "rename_dir_limit", K_SIZE, F(rename_dir_limit), 0, 0, 0, "a number of objects" },
+	{ "file_mode", K_MODE, F(file_mode), 0, 0, 0, "an octal mode such as 0644" },
+	{ "dir_mode", K_MODE, F(dir_mode), 0, 0, 0, "an octal mode such as 0755" },
+	{ "uid", K_ID, F(uid), 0, 0, 0, "a numeric uid" },
+	{ "gid", K_ID, F(gid), 0, 0, 0, "a numeric gid" },
+	{ "allow_other", K_BOOL, F(allow_other), 0, 0, 0, "0 or 1" },
+	{ "xattr_list", K_BOOL, F(xattr_list), 0, 0, 0, "0 or 1" },
+	{ "log", K_SPECIAL, 0, 0, 0, 0, "syslog or stderr" },
+	{ "log_level", K_SPECIAL, 0, 0, 0, 0, "error, warning, notice, info or debug" },
+	/* Generic mount options that mount(8)/fstab hand to every filesystem: accepted and
+	 * ignored (the FUSE layer applies the ones that mean something, see ferryfs.c). */
+	{ "rw", K_IGNORE, 0, 0, 0, 0, NULL }, { "defaults", K_IGNORE, 0, 0, 0, 0, NULL },
+	{ "_netdev", K_IGNORE, 0, 0, 0, 0, NULL }, { "noauto", K_IGNORE, 0, 0, 0, 0, NULL },
+	{ "auto", K_IGNORE, 0, 0, 0, 0, NULL }, { "nofail", K_IGNORE, 0, 0, 0, 0, NULL },
+	{ "user", K_IGNORE, 0, 0, 0, 0, NULL }, { "users", K_IGNORE, 0, 0, 0, 0, NULL },
+	{ "nouser", K_IGNORE, 0, 0, 0, 0, NULL }, { "dev", K_IGNORE, 0, 0, 0, 0, NULL },
+	{ "nodev", K_IGNORE, 0, 0, 0, 0, NULL }, { "suid", K_IGNORE, 0, 0, 0, 0, NULL },
+	{ "nosuid", K_IGNORE, 0, 0, 0, 0, NULL }, { "exec", K_IGNORE, 0, 0, 0, 0, NULL },
+	{ "noexec", K_IGNORE, 0, 0, 0, 0, NULL }, { "atime", K_IGNORE, 0, 0, 0, 0, NULL },
+	{ "noatime", K_IGNORE, 0, 0, 0, 0, NULL }, { "relatime", K_IGNORE, 0, 0, 0, 0, NULL },
+};
+#undef F
+
+static const struct cfg_key *find_key(const char *key)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(cfg_keys); i++)
+		if (!strcmp(cfg_keys[i].name, key))
+			return &cfg_keys[i];
+	return NULL;
+}
+
+static int set_special(struct ferry_config *cfg, const char *key, const char *v)
+{
+	if (!strcmp(key, "s3_prefix")) {
+		while (*v == '/')
+			v++;
+		size_t n = strlen(v);
+		char *p = malloc(n + 2);
+		if (!p)
+			return -ENOMEM;
+		memcpy(p, v, n + 1);
+		if (n && p[n - 1] != '/') {
+			p[n] = '/';
+			p[n + 1] = '\0';
+		}
+		free(cfg->s3_prefix);
+		cfg->s3_prefix = p;
+		return 0;
+	}
+	if (!strcmp(key, "migrate_on")) {
+		if (!strcmp(v, "open"))
+			cfg->migrate_on = MIGRATE_ON_OPEN;
+		else if (!strcmp(v, "never"))
+			cfg->migrate_on = MIGRATE_ON_NEVER;
+		else
+			return -EINVAL;
+		return 0;
+	}
+	if (!strcmp(key, "mirror")) {
+		if (!strcmp(v, "async"))
+			cfg->mirror = MIRROR_ASYNC;
+		else if (!strcmp(v, "off"))
+			cfg->mirror = MIRROR_OFF;
+		else
+			return -EINVAL;
+		return 0;
+	}
+	if (!strcmp(key, "log")) {
+		if (!strcmp(v, "syslog"))
+			cfg->log = LOG_TO_SYSLOG;
+		else if (!strcmp(v, "stderr"))
+			cfg->log = LOG_TO_STDERR;
+		else
+			return -EINVAL;
+		return 0;
+	}
+	if (!strcmp(key, "log_level")) {
+		int l = log_parse_level(v);
+		if (l < 0)
+			return -EINVAL;
+		cfg->log_level = l;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int cfg_set(struct ferry_config *cfg, const char *key, const char *value, int from_file,
+	    char *err, size_t errlen)
+{
+	const struct cfg_key *k = find_key(key);
+	if (!k || (k->kind == K_IGNORE && value && from_file))
+		return fail(err, errlen, "unknown option '%s'", key);
+	if (k->kind == K_IGNORE)
+		return 0;
+	if (k->file_only && !from_file)
+		return fail(err, errlen,
+			    "option '%s' is accepted only in a config file readable by its owner alone "
+			    "(a command line is visible to every user through ps)", key);
+	if (!value && k->kind == K_BOOL)
+		value = "1";          /* a bare flag, as in fstab's "allow_other" */
+	if (!value)
+		return fail(err, errlen, "option '%s' needs a value (%s)", key, k->what);
+
+	char *base = (char *)cfg;
+	int rc = 0;
+	switch (k->kind) {
+	case K_STR:
+		if (!*value)
+			return fail(err, errlen, "option '%s' is empty: expected %s", key, k->what);
+		rc = set_str((char **)(base + k->off), value);
+		break;
+	case K_BOOL:
+		rc = parse_bool(value, (int *)(base + k->off));
+		break;
+	case K_UINT:
+		rc = parse_uint(value, k->min, k->max, (unsigned *)(base + k->off));
+		break;
+	case K_SIZE:
+		rc = util_parse_size(value, (uint64_t *)(base + k->off));
+		break;
+	case K_MODE:
+		rc = parse_mode(value, (mode_t *)(base + k->off));
+		break;
+	case K_ID:
+		rc = parse_id(value, (unsigned *)(base + k->off));
+		break;
+	case K_SPECIAL:
+		rc = set_special(cfg, key, value);
+		break;
+	case K_IGNORE:
+		break;
+	}
+	if (rc == -ENOMEM)
+		return rc;
+	if (rc)
+		return fail(err, errlen, "bad value for option '%s': expected %s", key, k->what);
+	return 0;
+}
+
+static char *trim(char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	char *e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+int cfg_load_file(struct ferry_config *cfg, const char *path, char *err, size_t errlen)
+{
+	int rc = 0;
+	char *line = NULL;
+	size_t cap = 0;
+	unsigned lineno = 0;
+	int holds_secret = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot read config file %s: %s", path, strerror(errno));
+		return rc;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "config file %s is not a regular file", path);
+		close(fd);
+		return -EINVAL;
+	}
+	FILE *f = fdopen(fd, "r");
+	if (!f) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	while (getline(&line, &cap, f) >= 0) {
+		lineno++;
+		char *hash = strchr(line, '#');
+		if (hash)
+			*hash = '\0';
+		char *s = trim(line);
+		if (!*s)
+			continue;
+		char *eq = strchr(s, '=');
+		if (!eq) {
+			/* Name the key only when it is one: the line may be a secret that lost
+			 * its "key =" (a wrapped line, "s3_secret_access_key: ..."). */
+			size_t klen = strcspn(s, " \t:");
+			char kname[40] = "";
+			if (klen < sizeof(kname)) {
+				memcpy(kname, s, klen);
+				kname[klen] = '\0';
+			}
+			if (find_key(kname))
+				rc = fail(err, errlen, "%s:%u: expected 'key = value' (key '%s' has no '=')",
+					  path, lineno, kname);
+			else
+				rc = fail(err, errlen, "%s:%u: expected 'key = value'", path, lineno);
+			goto out;
+		}
+		*eq = '\0';
+		char *key = trim(s);
+		char *value = trim(eq + 1);
+		if (!strcmp(key, "s3_secret_access_key"))
+			holds_secret = 1;
+		char kerr[256];
+		rc = cfg_set(cfg, key, value, 1, kerr, sizeof(kerr));
+		if (rc) {
+			snprintf(err, errlen, "%s:%u: %s", path, lineno, kerr);
+			goto out;
+		}
+	}
+	if (holds_secret && (st.st_mode & (S_IRWXG | S_IRWXO))) {
+		snprintf(err, errlen,
+			 "config file %s holds s3_secret_access_key but group or others can read it: "
+			 "chmod 600 it", path);
+		rc = -EPERM;
+	}
+out:
+	free(line);
+	fclose(f);
+	return rc;
+}
+
+int cfg_finish(struct ferry_config *cfg, char *err, size_t errlen)
+{
+	if (!cfg->s3_bucket)
+		return fail(err, errlen, "option 's3_bucket' is required");
+	if (!cfg->nfs)
+		return fail(err, errlen, "option 'nfs' is required (nfs://host/export[/dir] or an absolute path)");
+	if (strncmp(cfg->nfs, "nfs://", 6) != 0 && cfg->nfs[0] != '/')
+		return fail(err, errlen, "bad value for option 'nfs': expected nfs://host/export[/dir] or an absolute path");
+	if (cfg->s3_endpoint) {
+		if (strncmp(cfg->s3_endpoint, "http://", 7) && strncmp(cfg->s3_endpoint, "https://", 8))
+			return fail(err, errlen, "bad value for option 's3_endpoint': expected an http:// or https:// URL");
+		size_t n = strlen(cfg->s3_endpoint);
+		while (n > 8 && cfg->s3_endpoint[n - 1] == '/')
+			cfg->s3_endpoint[--n] = '\0';
+	} else {
+		char url[300];
+		snprintf(url, sizeof(url), "https://s3.%s.amazonaws.com", cfg->s3_region);
+		if (set_str(&cfg->s3_endpoint, url))
+			return -ENOMEM;
+	}
+	if (cfg->s3_part_size < (5ull << 20) || cfg->s3_part_size > (5ull << 30))
+		return fail(err, errlen, "bad value for option 's3_part_size': expected a size from 5M to 5G");
+	if (cfg->s3_multipart_threshold < cfg->s3_part_size)
+		cfg->s3_multipart_threshold = cfg->s3_part_size;
+	if (cfg->kernel_readahead > (64ull << 20))
+		return fail(err, errlen, "bad value for option 'kernel_readahead': expected a size up to 64M "
+			    "(0: the kernel's default)");
+	if (!cfg->name && cfg->mountpoint) {
+		const char *b = strrchr(cfg->mountpoint, '/');
+		b = b && b[1] ? b + 1 : "root";
+		if (set_str(&cfg->name, b))
+			return -ENOMEM;
+	}
+	if (!cfg->state_dir) {
+		char dir[PATH_MAX];
+		snprintf(dir, sizeof(dir), "/var/lib/ferryfs/%s", cfg->name ? cfg->name : "default");
+		if (set_str(&cfg->state_dir, dir))
+			return -ENOMEM;
+	}
+	if (cfg->state_dir[0] != '/')
+		return fail(err, errlen, "bad value for option 'state_dir': expected an absolute path on local disk");
+	if ((cfg->s3_access_key_id != NULL) != (cfg->s3_secret_access_key != NULL))
+		return fail(err, errlen, "option '%s' is set without '%s'",
+			    cfg->s3_access_key_id ? "s3_access_key_id" : "s3_secret_access_key",
+			    cfg->s3_access_key_id ? "s3_secret_access_key" : "s3_access_key_id");
+	return 0;
+}
+
+/* --- credentials ------------------------------------------------------------------- */
+
+static int creds_set(struct ferry_creds *c, const char *id, const char *secret, const char *token,
+		     const char *source)
+{
+	creds_free(c);
+	c->access_key_id = strdup(id);
+	c->secret_access_key = strdup(secret);
+	c->session_token = token && *token ? strdup(token) : NULL;
+	snprintf(c->source, sizeof(c->source), "%s", source);
+	if (!c->access_key_id || !c->secret_access_key || (token && *token && !c->session_token)) {
+		creds_free(c);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Read [profile] from an AWS shared credentials file. 0 found, -ENOENT not there. */
+static int creds_from_file(struct ferry_creds *c, const char *path, const char *profile)
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -ENOENT;
+	char *line = NULL, *id = NULL, *secret = NULL, *token = NULL;
+	size_t cap = 0;
+	int in = 0, rc = -ENOENT;
+	while (getline(&line, &cap, f) >= 0) {
+		char *s = trim(line);
+		if (*s == '#' || *s == ';' || !*s)
+			continue;
+		if (*s == '[') {
+			char *e = strchr(s, ']');
+			if (e)
+				*e = '\0';
+			char *name = trim(s + 1);
+			if (!strncmp(name, "profile ", 8))
+				name = trim(name + 8);
+			in = !strcmp(name, profile);
+			continue;
+		}
+		if (!in)
+			continue;
+		char *eq = strchr(s, '=');
+		if (!eq)
+			continue;
+		*eq = '\0';
+		char *k = trim(s), *v = trim(eq + 1);
+		char **dst = !strcmp(k, "aws_access_key_id") ? &id :
+			     !strcmp(k, "aws_secret_access_key") ? &secret :
+			     !strcmp(k, "aws_session_token") ? &token : NULL;
+		if (dst) {
+			util_free_secret(*dst);
+			*dst = strdup(v);
+		}
+	}
+	if (id && secret) {
+		char src[64];
+		snprintf(src, sizeof(src), "profile %.40s", profile);
+		rc = creds_set(c, id, secret, token, src);
+	}
+	if (line) {
+		memset(line, 0, cap);
+		free(line);
+	}
+	free(id);
+	util_free_secret(secret);
+	util_free_secret(token);
+	fclose(f);
+	return rc;
+}
+
+int cfg_resolve_creds(struct ferry_config *cfg, char *err, size_t errlen)
+{
+	const char *id = getenv("AWS_ACCESS_KEY_ID");
+	const char *secret = getenv("AWS_SECRET_ACCESS_KEY");
+	if (id && *id && secret && *secret)
+		return creds_set(&cfg->creds, id, secret, getenv("AWS_SESSION_TOKEN"), "environment");
+
+	const char *profile = cfg->s3_profile ? cfg->s3_profile : getenv("AWS_PROFILE");
+	if (!profile || !*profile)
+		profile = "default";
+	char path[PATH_MAX];
+	const char *file = getenv("AWS_SHARED_CREDENTIALS_FILE");
+	if (!file || !*file) {
+		const char *home = getenv("HOME");
+		if (!home || !*home) {
+			struct passwd *pw = getpwuid(getuid());
+			home = pw ? pw->pw_dir : "/";
+		}
+		snprintf(path, sizeof(path), "%s/.aws/credentials", home);
+		file = path;
+	}
+	int rc = creds_from_file(&cfg->creds, file, profile);
+	if (rc != -ENOENT)
+		return rc;
+	if (cfg->s3_profile) {
+		snprintf(err, errlen, "option 's3_profile': profile '%s' not found in %s", profile, file);
+		return -EINVAL;
+	}
+	if (cfg->s3_access_key_id && cfg->s3_secret_access_key)
+		return creds_set(&cfg->creds, cfg->s3_access_key_id, cfg->s3_secret_access_key, NULL,
+				 "config file");
+	snprintf(err, errlen, "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+		 "or a profile in %s, or s3_access_key_id/s3_secret_access_key in a config file", file);
+	return -ENOENT;
+}

@@ -1,0 +1,11 @@
+# migrate/: the migrator (workers, throttling, crash cleanup of temporary files), the crawl
+# (resumable, sharded listing that queues objects) and the fleet (revalidation, finish).
+# doc/migration.md describes them.
+libferry_a_SOURCES += src/migrate/migrate.c src/migrate/migrate.h src/migrate/crawl.c \
+	src/migrate/crawl.h src/migrate/fleet.c src/migrate/fleet.h
+
+check_PROGRAMS += tests/unit/test_crawl
+TESTS += tests/unit/test_crawl
+tests_unit_test_crawl_SOURCES = tests/unit/test_crawl.c
+tests_unit_test_crawl_CFLAGS = $(unit_cflags)
+tests_unit_test_crawl_LDADD = $(unit_ldadd)
