@@ -36,11 +36,14 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: ferryfs [CONFIG] MOUNTPOINT [-o KEY=VALUE,...] [-f] [-d]\n"
 		"\n"
-		"Mount one POSIX tree over an S3 bucket (the old store) and an NFS export (the new\n"
+		"Mount one POSIX tree over an S3 bucket (the old store) and an NFS export (the "
+		"new\n"
 		"store): reads fall through NFS then S3. Options (also `key = value` in CONFIG):\n"
 		"  s3_endpoint s3_bucket s3_prefix s3_region s3_path_style s3_profile s3_ca_file\n"
-		"  s3_insecure_tls nfs state_dir workers migrate_on rate rate_files mirror revalidate\n"
-		"  rename_dir_limit file_mode dir_mode uid gid allow_other xattr_list log log_level\n"
+		"  s3_insecure_tls nfs state_dir workers migrate_on rate rate_files mirror "
+		"revalidate\n"
+		"  rename_dir_limit file_mode dir_mode uid gid allow_other xattr_list log "
+		"log_level\n"
 		"  -f  stay in the foreground    -d  foreground with FUSE debugging\n"
 		"See ferryfs(8).\n");
 }
@@ -174,10 +177,14 @@ static int check_state_dir(const char *dir, char *err, size_t errlen)
 	struct statfs sf;
 	if (statfs(dir, &sf) < 0)
 		goto fail_errno;
-	if ((unsigned long)sf.f_type == NFS_SUPER_MAGIC || (unsigned long)sf.f_type == FUSE_SUPER_MAGIC ||
-	    (unsigned long)sf.f_type == SMB_SUPER_MAGIC || (unsigned long)sf.f_type == 0xff534d42ul /* cifs */) {
-		snprintf(err, errlen, "option 'state_dir': %s is not on local disk (the ledger must never "
-			 "live on NFS, SMB or FUSE)", dir);
+	if ((unsigned long)sf.f_type == NFS_SUPER_MAGIC ||
+	    (unsigned long)sf.f_type == FUSE_SUPER_MAGIC ||
+	    (unsigned long)sf.f_type == SMB_SUPER_MAGIC ||
+	    (unsigned long)sf.f_type == 0xff534d42ul /* cifs */) {
+		snprintf(err, errlen,
+			 "option 'state_dir': %s is not on local disk (the ledger must never "
+			 "live on NFS, SMB or FUSE)",
+			 dir);
 		return -EINVAL;
 	}
 	if (access(dir, W_OK) < 0)
@@ -194,7 +201,8 @@ static int open_stores(struct ferry *fy, int probe)
 {
 	int rc = store_s3_new(fy->cfg, &fy->s3);
 	if (rc) {
-		log_err("cannot set up the S3 client for %s: %s", fy->cfg->s3_endpoint, strerror(-rc));
+		log_err("cannot set up the S3 client for %s: %s", fy->cfg->s3_endpoint,
+			strerror(-rc));
 		return rc;
 	}
 	rc = store_new_nfs_side(fy->cfg, &fy->nfs);
@@ -307,7 +315,8 @@ int main(int argc, char **argv)
 	log_init(cfg.log, cfg.log_level, "ferryfs");
 
 	struct buf fo = { 0 };
-	rc = buf_printf(&fo, "-ofsname=ferryfs:%s,subtype=ferryfs,default_permissions", cfg.s3_bucket);
+	rc = buf_printf(&fo, "-ofsname=ferryfs:%s,subtype=ferryfs,default_permissions",
+			cfg.s3_bucket);
 	if (!rc && cfg.allow_other)
 		rc = buf_puts(&fo, ",allow_other");
 	if (!rc && cl.fuse_opts.len)

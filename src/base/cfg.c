@@ -66,7 +66,8 @@ void cfg_free(struct ferry_config *cfg)
 	creds_free(&cfg->creds);
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
 	if (err && errlen) {
@@ -82,9 +83,11 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 
 static int parse_bool(const char *v, int *out)
 {
-	if (!strcmp(v, "1") || !strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcasecmp(v, "on"))
+	if (!strcmp(v, "1") || !strcasecmp(v, "yes") || !strcasecmp(v, "true") ||
+	    !strcasecmp(v, "on"))
 		*out = 1;
-	else if (!strcmp(v, "0") || !strcasecmp(v, "no") || !strcasecmp(v, "false") || !strcasecmp(v, "off"))
+	else if (!strcmp(v, "0") || !strcasecmp(v, "no") || !strcasecmp(v, "false") ||
+		 !strcasecmp(v, "off"))
 		*out = 0;
 	else
 		return -EINVAL;
@@ -162,9 +165,12 @@ static const struct cfg_key cfg_keys[] = {
 	{ "s3_timeout", K_UINT, F(s3_timeout), 1, 3600, 0, "1..3600 seconds" },
 	{ "s3_part_size", K_SIZE, F(s3_part_size), 0, 0, 0, "a size from 5M to 5G" },
 	{ "s3_multipart_threshold", K_SIZE, F(s3_multipart_threshold), 0, 0, 0, "a size" },
-	{ "readahead_max", K_SIZE, F(readahead_max), 0, 0, 0, "a size such as 256M (0: no read-ahead)" },
-	{ "kernel_readahead", K_SIZE, F(kernel_readahead), 0, 0, 0, "a size up to 64M (0: the kernel's default)" },
-	{ "nfs", K_STR, F(nfs), 0, 0, 0, "nfs://host/export[/dir][?version=3|4] or an absolute path" },
+	{ "readahead_max", K_SIZE, F(readahead_max), 0, 0, 0,
+	  "a size such as 256M (0: no read-ahead)" },
+	{ "kernel_readahead", K_SIZE, F(kernel_readahead), 0, 0, 0,
+	  "a size up to 64M (0: the kernel's default)" },
+	{ "nfs", K_STR, F(nfs), 0, 0, 0,
+	  "nfs://host/export[/dir][?version=3|4] or an absolute path" },
 	{ "nfs_connections", K_UINT, F(nfs_connections), 1, 256, 0, "1..256" },
 	{ "state_dir", K_STR, F(state_dir), 0, 0, 0, "an absolute path on local disk" },
 	{ "name", K_STR, F(name), 0, 0, 0, "a mount name" },
@@ -185,15 +191,24 @@ static const struct cfg_key cfg_keys[] = {
 	{ "log_level", K_SPECIAL, 0, 0, 0, 0, "error, warning, notice, info or debug" },
 	/* Generic mount options that mount(8)/fstab hand to every filesystem: accepted and
 	 * ignored (the FUSE layer applies the ones that mean something, see ferryfs.c). */
-	{ "rw", K_IGNORE, 0, 0, 0, 0, NULL }, { "defaults", K_IGNORE, 0, 0, 0, 0, NULL },
-	{ "_netdev", K_IGNORE, 0, 0, 0, 0, NULL }, { "noauto", K_IGNORE, 0, 0, 0, 0, NULL },
-	{ "auto", K_IGNORE, 0, 0, 0, 0, NULL }, { "nofail", K_IGNORE, 0, 0, 0, 0, NULL },
-	{ "user", K_IGNORE, 0, 0, 0, 0, NULL }, { "users", K_IGNORE, 0, 0, 0, 0, NULL },
-	{ "nouser", K_IGNORE, 0, 0, 0, 0, NULL }, { "dev", K_IGNORE, 0, 0, 0, 0, NULL },
-	{ "nodev", K_IGNORE, 0, 0, 0, 0, NULL }, { "suid", K_IGNORE, 0, 0, 0, 0, NULL },
-	{ "nosuid", K_IGNORE, 0, 0, 0, 0, NULL }, { "exec", K_IGNORE, 0, 0, 0, 0, NULL },
-	{ "noexec", K_IGNORE, 0, 0, 0, 0, NULL }, { "atime", K_IGNORE, 0, 0, 0, 0, NULL },
-	{ "noatime", K_IGNORE, 0, 0, 0, 0, NULL }, { "relatime", K_IGNORE, 0, 0, 0, 0, NULL },
+	{ "rw", K_IGNORE, 0, 0, 0, 0, NULL },
+	{ "defaults", K_IGNORE, 0, 0, 0, 0, NULL },
+	{ "_netdev", K_IGNORE, 0, 0, 0, 0, NULL },
+	{ "noauto", K_IGNORE, 0, 0, 0, 0, NULL },
+	{ "auto", K_IGNORE, 0, 0, 0, 0, NULL },
+	{ "nofail", K_IGNORE, 0, 0, 0, 0, NULL },
+	{ "user", K_IGNORE, 0, 0, 0, 0, NULL },
+	{ "users", K_IGNORE, 0, 0, 0, 0, NULL },
+	{ "nouser", K_IGNORE, 0, 0, 0, 0, NULL },
+	{ "dev", K_IGNORE, 0, 0, 0, 0, NULL },
+	{ "nodev", K_IGNORE, 0, 0, 0, 0, NULL },
+	{ "suid", K_IGNORE, 0, 0, 0, 0, NULL },
+	{ "nosuid", K_IGNORE, 0, 0, 0, 0, NULL },
+	{ "exec", K_IGNORE, 0, 0, 0, 0, NULL },
+	{ "noexec", K_IGNORE, 0, 0, 0, 0, NULL },
+	{ "atime", K_IGNORE, 0, 0, 0, 0, NULL },
+	{ "noatime", K_IGNORE, 0, 0, 0, 0, NULL },
+	{ "relatime", K_IGNORE, 0, 0, 0, 0, NULL },
 };
 #undef F
 
@@ -270,7 +285,8 @@ int cfg_set(struct ferry_config *cfg, const char *key, const char *value, int fr
 		return 0;
 	if (k->file_only && !from_file)
 		return fail(err, errlen,
-			    "option '%s' is accepted only in a config file readable by its owner alone "
+			    "option '%s' is accepted only in a config file readable by its owner "
+			    "alone "
 			    "(a command line is visible to every user through ps)", key);
 	if (!value && k->kind == K_BOOL)
 		value = "1";          /* a bare flag, as in fstab's "allow_other" */
@@ -367,10 +383,12 @@ int cfg_load_file(struct ferry_config *cfg, const char *path, char *err, size_t 
 				kname[klen] = '\0';
 			}
 			if (find_key(kname))
-				rc = fail(err, errlen, "%s:%u: expected 'key = value' (key '%s' has no '=')",
+				rc = fail(err, errlen,
+					  "%s:%u: expected 'key = value' (key '%s' has no '=')",
 					  path, lineno, kname);
 			else
-				rc = fail(err, errlen, "%s:%u: expected 'key = value'", path, lineno);
+				rc = fail(err, errlen, "%s:%u: expected 'key = value'", path,
+					  lineno);
 			goto out;
 		}
 		*eq = '\0';
@@ -387,8 +405,8 @@ int cfg_load_file(struct ferry_config *cfg, const char *path, char *err, size_t 
 	}
 	if (holds_secret && (st.st_mode & (S_IRWXG | S_IRWXO))) {
 		snprintf(err, errlen,
-			 "config file %s holds s3_secret_access_key but group or others can read it: "
-			 "chmod 600 it", path);
+			 "config file %s holds s3_secret_access_key but group or others can read "
+			 "it: chmod 600 it", path);
 		rc = -EPERM;
 	}
 out:
@@ -402,12 +420,16 @@ int cfg_finish(struct ferry_config *cfg, char *err, size_t errlen)
 	if (!cfg->s3_bucket)
 		return fail(err, errlen, "option 's3_bucket' is required");
 	if (!cfg->nfs)
-		return fail(err, errlen, "option 'nfs' is required (nfs://host/export[/dir] or an absolute path)");
+		return fail(err, errlen, "option 'nfs' is required "
+			    "(nfs://host/export[/dir] or an absolute path)");
 	if (strncmp(cfg->nfs, "nfs://", 6) != 0 && cfg->nfs[0] != '/')
-		return fail(err, errlen, "bad value for option 'nfs': expected nfs://host/export[/dir] or an absolute path");
+		return fail(err, errlen, "bad value for option 'nfs': "
+			    "expected nfs://host/export[/dir] or an absolute path");
 	if (cfg->s3_endpoint) {
-		if (strncmp(cfg->s3_endpoint, "http://", 7) && strncmp(cfg->s3_endpoint, "https://", 8))
-			return fail(err, errlen, "bad value for option 's3_endpoint': expected an http:// or https:// URL");
+		if (strncmp(cfg->s3_endpoint, "http://", 7) &&
+		    strncmp(cfg->s3_endpoint, "https://", 8))
+			return fail(err, errlen, "bad value for option 's3_endpoint': "
+				    "expected an http:// or https:// URL");
 		size_t n = strlen(cfg->s3_endpoint);
 		while (n > 8 && cfg->s3_endpoint[n - 1] == '/')
 			cfg->s3_endpoint[--n] = '\0';
@@ -418,11 +440,13 @@ int cfg_finish(struct ferry_config *cfg, char *err, size_t errlen)
 			return -ENOMEM;
 	}
 	if (cfg->s3_part_size < (5ull << 20) || cfg->s3_part_size > (5ull << 30))
-		return fail(err, errlen, "bad value for option 's3_part_size': expected a size from 5M to 5G");
+		return fail(err, errlen,
+			    "bad value for option 's3_part_size': expected a size from 5M to 5G");
 	if (cfg->s3_multipart_threshold < cfg->s3_part_size)
 		cfg->s3_multipart_threshold = cfg->s3_part_size;
 	if (cfg->kernel_readahead > (64ull << 20))
-		return fail(err, errlen, "bad value for option 'kernel_readahead': expected a size up to 64M "
+		return fail(err, errlen,
+			    "bad value for option 'kernel_readahead': expected a size up to 64M "
 			    "(0: the kernel's default)");
 	if (!cfg->name && cfg->mountpoint) {
 		const char *b = strrchr(cfg->mountpoint, '/');
@@ -432,12 +456,14 @@ int cfg_finish(struct ferry_config *cfg, char *err, size_t errlen)
 	}
 	if (!cfg->state_dir) {
 		char dir[PATH_MAX];
-		snprintf(dir, sizeof(dir), "/var/lib/ferryfs/%s", cfg->name ? cfg->name : "default");
+		snprintf(dir, sizeof(dir), "/var/lib/ferryfs/%s",
+			 cfg->name ? cfg->name : "default");
 		if (set_str(&cfg->state_dir, dir))
 			return -ENOMEM;
 	}
 	if (cfg->state_dir[0] != '/')
-		return fail(err, errlen, "bad value for option 'state_dir': expected an absolute path on local disk");
+		return fail(err, errlen, "bad value for option 'state_dir': "
+			    "expected an absolute path on local disk");
 	if ((cfg->s3_access_key_id != NULL) != (cfg->s3_secret_access_key != NULL))
 		return fail(err, errlen, "option '%s' is set without '%s'",
 			    cfg->s3_access_key_id ? "s3_access_key_id" : "s3_secret_access_key",
@@ -521,7 +547,8 @@ int cfg_resolve_creds(struct ferry_config *cfg, char *err, size_t errlen)
 	const char *id = getenv("AWS_ACCESS_KEY_ID");
 	const char *secret = getenv("AWS_SECRET_ACCESS_KEY");
 	if (id && *id && secret && *secret)
-		return creds_set(&cfg->creds, id, secret, getenv("AWS_SESSION_TOKEN"), "environment");
+		return creds_set(&cfg->creds, id, secret, getenv("AWS_SESSION_TOKEN"),
+				 "environment");
 
 	const char *profile = cfg->s3_profile ? cfg->s3_profile : getenv("AWS_PROFILE");
 	if (!profile || !*profile)
@@ -541,13 +568,16 @@ int cfg_resolve_creds(struct ferry_config *cfg, char *err, size_t errlen)
 	if (rc != -ENOENT)
 		return rc;
 	if (cfg->s3_profile) {
-		snprintf(err, errlen, "option 's3_profile': profile '%s' not found in %s", profile, file);
+		snprintf(err, errlen, "option 's3_profile': profile '%s' not found in %s", profile,
+			 file);
 		return -EINVAL;
 	}
 	if (cfg->s3_access_key_id && cfg->s3_secret_access_key)
-		return creds_set(&cfg->creds, cfg->s3_access_key_id, cfg->s3_secret_access_key, NULL,
-				 "config file");
-	snprintf(err, errlen, "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
-		 "or a profile in %s, or s3_access_key_id/s3_secret_access_key in a config file", file);
+		return creds_set(&cfg->creds, cfg->s3_access_key_id, cfg->s3_secret_access_key,
+				 NULL, "config file");
+	snprintf(err, errlen,
+		 "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+		 "or a profile in %s, or s3_access_key_id/s3_secret_access_key in a config file",
+		 file);
 	return -ENOENT;
 }

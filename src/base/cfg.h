@@ -18,7 +18,7 @@ struct ferry_creds {
 	char *access_key_id;
 	char *secret_access_key;
 	char *session_token;  /* NULL when none */
-	char source[64];      /* where they came from, for logs: "environment", "profile default", ... */
+	char source[64];      /* where they came from, for logs: "environment", ... */
 };
 
 struct ferry_config {
@@ -34,11 +34,11 @@ struct ferry_config {
 	char *s3_access_key_id;      /* only from a config file readable by its owner alone */
 	char *s3_secret_access_key;
 	unsigned s3_connections;     /* curl handles in the pool (default 16) */
-	unsigned s3_retries;         /* attempts after the first for idempotent requests (default 5) */
-	unsigned s3_timeout;         /* seconds: connect timeout, and low-speed window (default 30) */
+	unsigned s3_retries;         /* retries of an idempotent request (default 5) */
+	unsigned s3_timeout;         /* seconds: connect and low-speed timeout (default 30) */
 	uint64_t s3_part_size;       /* multipart part size in bytes (default 16 MiB) */
-	uint64_t s3_multipart_threshold; /* bodies at least this large use multipart (default 64 MiB) */
-	uint64_t readahead_max;      /* global cap on read-ahead memory in bytes (default 256 MiB) */
+	uint64_t s3_multipart_threshold; /* bodies this large use multipart (default 64 MiB) */
+	uint64_t readahead_max;      /* cap on all read-ahead memory, bytes (default 256 MiB) */
 	uint64_t kernel_readahead;   /* the kernel's read-ahead on the mount (1 MiB; 0: its own) */
 
 	/* NFS, the new store */

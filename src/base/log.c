@@ -68,9 +68,11 @@ void log_vmsg(int level, const char *fmt, va_list ap)
 		struct tm tm;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		gmtime_r(&ts.tv_sec, &tm);
-		int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s[%d] %s: ",
-				 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-				 tm.tm_sec, ts.tv_nsec / 1000000, log_ident, (int)getpid(), level_name(level));
+		int n = snprintf(line, sizeof(line),
+				 "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s[%d] %s: ",
+				 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+				 tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, log_ident,
+				 (int)getpid(), level_name(level));
 		if (n < 0)
 			n = 0;
 		if ((size_t)n < sizeof(line))

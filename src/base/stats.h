@@ -8,7 +8,7 @@
 
 struct ferry_stats {
 	atomic_uint_fast64_t s3_requests;  /* HTTP requests sent to S3, retries included */
-	atomic_uint_fast64_t s3_errors;    /* requests that ended in an error returned to a caller */
+	atomic_uint_fast64_t s3_errors;    /* requests that returned an error to their caller */
 	atomic_uint_fast64_t s3_retries;   /* requests sent again after a transient failure */
 	atomic_uint_fast64_t nfs_errors;   /* NFS calls that failed (any errno but ENOENT/EEXIST) */
 	atomic_uint_fast64_t nfs_reconnects;

@@ -114,7 +114,8 @@ static int one(void *arg, const char *key, int shadowed)
 		return 0;            /* a directory marker: its directory is checked by its files */
 	rc = store_stat(f->nfs, path, &na);
 	if (rc == 0) {
-		if (ledger_file_get(f->l, path, &rec) == 0 && rec.state == LEDGER_MIGRATED && rec.etag[0]) {
+		if (ledger_file_get(f->l, path, &rec) == 0 && rec.state == LEDGER_MIGRATED &&
+		    rec.etag[0]) {
 			const char *now = page_etag(f, key);
 			struct store_attr sa;
 			if (!now && store_stat(f->s3, path, &sa) == 0)
@@ -256,15 +257,19 @@ static int sweep_dir(struct finish *f, const char *dir)
 				count = &f->tmp;
 			else {
 				f->tmp_left++;
-				printf("left: %s (a copy that may still be running on another host)\n", child);
+				printf("left: %s (a copy that may still be running on another "
+				       "host)\n",
+				       child);
 			}
 		} else if (!strncmp(name, WH_HIDDEN_PREFIX, sizeof(WH_HIDDEN_PREFIX) - 1)) {
 			if (ours_dead(name, sizeof(WH_HIDDEN_PREFIX) - 1))
 				count = &f->gone;
 			else {
 				f->gone_left++;
-				printf("left: %s (a file unlinked while open, that a live mount may still "
-				       "hold open; remove it once no host does)\n", child);
+				printf("left: %s (a file unlinked while open, that a live mount "
+				       "may still "
+				       "hold open; remove it once no host does)\n",
+				       child);
 			}
 		}
 		if (count) {
@@ -287,8 +292,8 @@ static int sweep_dir(struct finish *f, const char *dir)
 			rc = sweep_dir(f, child);
 	}
 	if ((f->dirs & 63) == 0)
-		ctl_progress(0, 0, "%llu directories, %llu markers removed", (unsigned long long)f->dirs,
-			     (unsigned long long)(f->wh + f->opaque));
+		ctl_progress(0, 0, "%llu directories, %llu markers removed",
+			     (unsigned long long)f->dirs, (unsigned long long)(f->wh + f->opaque));
 	for (size_t i = 0; i < d.n; i++)
 		free(d.names[i]);
 	free(d.names);
@@ -387,56 +392,68 @@ static int cmd_finish(int argc, char **argv)
 			goto out_ledger;
 		}
 	} else {
-		printf("%s: finished already (%s); checking nothing, removing what markers are left\n",
+		printf("%s: finished already (%s); checking nothing, removing what markers are "
+		       "left\n",
 		       root, already ? "this mount" : "S3 holds the fleet's finished marker");
 	}
 	int blocked = 0;
 	if (f.missing) {
-		printf("not finished: %llu S3 object(s) not on the new store (ferryctl migrate --all --wait):\n",
+		printf("not finished: %llu S3 object(s) not on the new store (ferryctl migrate "
+		       "--all --wait):\n",
 		       (unsigned long long)f.missing);
 		print_examples(f.ex_missing, f.missing);
 		blocked = 1;
 	}
 	if (f.stale) {
-		printf("not finished: %llu migrated file(s) whose S3 object changed since (another host "
-		       "wrote S3; revalidate re-migrates them):\n", (unsigned long long)f.stale);
+		printf("not finished: %llu migrated file(s) whose S3 object changed since (another "
+		       "host "
+		       "wrote S3; revalidate re-migrates them):\n",
+		       (unsigned long long)f.stale);
 		print_examples(f.ex_stale, f.stale);
 		blocked = 1;
 	}
 	if (st.journal_pending && already) {
 		/* written after this mount finished: the new store holds them; write-back to
 		 * the retired S3 goes on and blocks nothing (doc/migration.md) */
-		printf("note: the journal holds %llu change(s) made since finish, on their way to S3\n",
+		printf("note: the journal holds %llu change(s) made since finish, on their way to "
+		       "S3\n",
 		       (unsigned long long)st.journal_pending);
 	} else if (st.journal_pending) {
 		printf("not finished: the journal holds %llu change(s) not yet written back to S3 "
-		       "(ferryctl sync-back %s --wait)\n", (unsigned long long)st.journal_pending, root);
+		       "(ferryctl sync-back %s --wait)\n",
+		       (unsigned long long)st.journal_pending, root);
 		blocked = 1;
 	}
 	if (!already && (queued || st.copying || st.files[LEDGER_FAILED])) {
-		printf("not finished: migrations queued %llu, copying %llu, failed %llu (ferryctl status %s)\n",
+		printf("not finished: migrations queued %llu, copying %llu, failed %llu (ferryctl "
+		       "status %s)\n",
 		       (unsigned long long)queued, (unsigned long long)st.copying,
 		       (unsigned long long)st.files[LEDGER_FAILED], root);
 		blocked = 1;
 	}
 	if (f.errors) {
-		printf("not finished: %llu error(s) while checking (above)\n", (unsigned long long)f.errors);
+		printf("not finished: %llu error(s) while checking (above)\n",
+		       (unsigned long long)f.errors);
 		blocked = 1;
 	}
 	if (f.unreachable || f.shadowed)
-		printf("note: %llu unreachable and %llu shadowed S3 key(s) are not shown by any mount; "
+		printf("note: %llu unreachable and %llu shadowed S3 key(s) are not shown by any "
+		       "mount; "
 		       "they do not block finish (ferryctl scan %s lists them)\n",
 		       (unsigned long long)f.unreachable, (unsigned long long)f.shadowed, root);
 	if (st.files[LEDGER_CONFLICT])
 		printf("note: %llu file(s) in conflict: both versions are on the new store "
-		       "(ferryctl status %s lists them)\n", (unsigned long long)st.files[LEDGER_CONFLICT], root);
+		       "(ferryctl status %s lists them)\n",
+		       (unsigned long long)st.files[LEDGER_CONFLICT], root);
 	if (blocked)
 		goto out_ledger;
 
 	/* 2. the daemon switches to the new store alone */
 	if ((rc = ctl_setxattr(root, "finish", "1"))) {
-		ctl_err("%s refused to finish: %s", root, rc == -EBUSY ?
-			"work arrived meanwhile (journal or queue; see the daemon's log)" : strerror(-rc));
+		ctl_err("%s refused to finish: %s", root,
+			rc == -EBUSY ?
+				"work arrived meanwhile (journal or queue; see the daemon's log)" :
+				strerror(-rc));
 		goto out_ledger;
 	}
 	/* 3. the other hosts: the marker in S3, then time to see it */
@@ -447,12 +464,16 @@ static int cmd_finish(int argc, char **argv)
 		int n = snprintf(body, sizeof(body), "finished by ferryctl on %s at %lld\n", host,
 				 (long long)time(NULL));
 		if ((rc = s3_put_buf(c, key.data, body, (size_t)n, NULL, NULL))) {
-			ctl_err("cannot put the finished marker %s in S3: %s (the markers stay; run "
-				"ferryctl finish again)", key.data, strerror(-rc));
+			ctl_err("cannot put the finished marker %s in S3: %s (the markers stay; "
+				"run "
+				"ferryctl finish again)",
+				key.data, strerror(-rc));
 			goto out_ledger;
 		}
 		if (grace) {
-			printf("waiting %u s for the other hosts' mounts to see the finished marker\n", grace);
+			printf("waiting %u s for the other hosts' mounts to see the finished "
+			       "marker\n",
+			       grace);
 			fflush(stdout);
 			sleep(grace);
 		}
@@ -461,20 +482,24 @@ static int cmd_finish(int argc, char **argv)
 	rc = sweep_dir(&f, "/");
 	ctl_progress_done();
 	if (rc) {
-		ctl_err("walking the new store failed: %s (run ferryctl finish again)", strerror(-rc));
+		ctl_err("walking the new store failed: %s (run ferryctl finish again)",
+			strerror(-rc));
 		goto out_ledger;
 	}
 	if (!already && !fleet_done)
-		printf("checked %llu S3 key(s): %llu on the new store, %llu deleted through a mount; "
-		       "%llu unreachable, %llu shadowed\n", (unsigned long long)f.listed,
-		       (unsigned long long)f.complete, (unsigned long long)f.hidden,
-		       (unsigned long long)f.unreachable, (unsigned long long)f.shadowed);
+		printf("checked %llu S3 key(s): %llu on the new store, %llu deleted through a "
+		       "mount; "
+		       "%llu unreachable, %llu shadowed\n",
+		       (unsigned long long)f.listed, (unsigned long long)f.complete,
+		       (unsigned long long)f.hidden, (unsigned long long)f.unreachable,
+		       (unsigned long long)f.shadowed);
 	printf("removed %llu whiteout(s), %llu opaque marker(s), %llu temporary file(s)",
 	       (unsigned long long)f.wh, (unsigned long long)f.opaque, (unsigned long long)f.tmp);
 	if (f.gone)
 		printf(", %llu unlinked file(s) a crash had kept", (unsigned long long)f.gone);
 	if (f.tmp_left)
-		printf("; %llu temporary file(s) of live copies left", (unsigned long long)f.tmp_left);
+		printf("; %llu temporary file(s) of live copies left",
+		       (unsigned long long)f.tmp_left);
 	if (f.gone_left)
 		printf("; %llu unlinked file(s) still open left", (unsigned long long)f.gone_left);
 	printf("\nfinished: the new store (%s) holds the complete tree; %s serves it alone and no "

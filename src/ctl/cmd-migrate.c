@@ -42,7 +42,8 @@ static int wait_job(const char *root, const char *state_opt, const char *dir,
 	uint64_t base = 0;
 	int have_base = 0;
 	for (;;) {
-		int slot = ctl_find_job(l, dir, s->kind, s->prio, s->shard_i, s->shard_n, s->prefix, &j);
+		int slot = ctl_find_job(l, dir, s->kind, s->prio, s->shard_i, s->shard_n, s->prefix,
+					&j);
 		if (slot < 0) {
 			ctl_err("no crawl job for %s in the ledger", dir);
 			goto out;
@@ -54,7 +55,8 @@ static int wait_job(const char *root, const char *state_opt, const char *dir,
 			goto out;
 		}
 		uint64_t migrated = ctl_stat_value(stats, "migrated_files");
-		uint64_t waiting = ctl_stat_value(stats, "queued") + ctl_stat_value(stats, "copying");
+		uint64_t waiting =
+			ctl_stat_value(stats, "queued") + ctl_stat_value(stats, "copying");
 		if (!have_base) {
 			base = migrated;
 			have_base = 1;
@@ -66,9 +68,12 @@ static int wait_job(const char *root, const char *state_opt, const char *dir,
 			double done = (double)(migrated - base), total = (double)j.queued;
 			ctl_progress(done, total > done ? total : done + (double)waiting,
 				     "%s %s: %llu listed, %llu queued, %llu migrated, %llu waiting",
-				     j.spec.prio == LEDGER_PRIO_COPYUP ? "migration of" : "crawl of", dir,
-				     (unsigned long long)j.listed, (unsigned long long)j.queued,
-				     (unsigned long long)(migrated - base), (unsigned long long)waiting);
+				     j.spec.prio == LEDGER_PRIO_COPYUP ? "migration of" :
+									 "crawl of",
+				     dir, (unsigned long long)j.listed,
+				     (unsigned long long)j.queued,
+				     (unsigned long long)(migrated - base),
+				     (unsigned long long)waiting);
 		}
 		if (j.state == CRAWL_STOPPED || j.state == CRAWL_FAILED) {
 			ctl_err("the job on %s is %s%s%s", dir, crawl_state_name(j.state),
@@ -157,7 +162,8 @@ static int cmd_migrate(int argc, char **argv)
 			state_opt = argv[++i];
 		else if (!strcmp(argv[i], "--shard") && i + 1 < argc) {
 			char extra;
-			if (sscanf(argv[++i], "%u/%u%c", &si, &sn, &extra) != 2 || !sn || si >= sn) {
+			if (sscanf(argv[++i], "%u/%u%c", &si, &sn, &extra) != 2 || !sn ||
+			    si >= sn) {
 				ctl_err("--shard takes I/N with 0 <= I < N");
 				free(paths);
 				return 2;
@@ -179,19 +185,23 @@ static int cmd_migrate(int argc, char **argv)
 			char root[PATH_MAX], rel[PATH_MAX], val[CRAWL_DIR_MAX + 64];
 			int rc = ctl_mount_of(paths[i], root, rel);
 			if (rc) {
-				ctl_err("%s: %s", paths[i], rc == -ENOENT ? "not in a ferryfs mount" : strerror(-rc));
+				ctl_err("%s: %s", paths[i],
+					rc == -ENOENT ? "not in a ferryfs mount" : strerror(-rc));
 				status = 1;
 				continue;
 			}
 			int n = snprintf(val, sizeof(val), stop ? "stop" : "crawl");
 			if (!stop && sn > 1)
-				n += snprintf(val + n, sizeof(val) - (size_t)n, " shard=%u/%u", si, sn);
+				n += snprintf(val + n, sizeof(val) - (size_t)n, " shard=%u/%u", si,
+					      sn);
 			if (!stop && prefix)
 				snprintf(val + n, sizeof(val) - (size_t)n, " prefix=%s", prefix);
 			rc = ctl_setxattr(paths[i], "migrate", val);
 			if (rc) {
-				ctl_err("%s: %s", paths[i], rc == -EBUSY ? "every crawl slot is busy" :
-					rc == -EINVAL ? "refused (bad prefix?)" : strerror(-rc));
+				ctl_err("%s: %s", paths[i],
+					rc == -EBUSY  ? "every crawl slot is busy" :
+					rc == -EINVAL ? "refused (bad prefix?)" :
+							strerror(-rc));
 				status = 1;
 				continue;
 			}
@@ -202,8 +212,10 @@ static int cmd_migrate(int argc, char **argv)
 			printf("%s: crawl of %s%s%s started (shard %u/%u)\n", root, rel,
 			       prefix ? " prefix " : "", prefix ? prefix : "", si, sn);
 			if (wait) {
-				struct crawl_spec s = { .kind = CRAWL_QUEUE, .prio = LEDGER_PRIO_CRAWL,
-							.shard_i = si, .shard_n = sn };
+				struct crawl_spec s = { .kind = CRAWL_QUEUE,
+							.prio = LEDGER_PRIO_CRAWL,
+							.shard_i = si,
+							.shard_n = sn };
 				snprintf(s.prefix, sizeof(s.prefix), "%s", prefix ? prefix : "");
 				status |= wait_job(root, state_opt, rel, &s);
 			}
@@ -248,7 +260,8 @@ static int set_pause(int argc, char **argv, const char *v)
 	char root[PATH_MAX], rel[PATH_MAX];
 	int rc = ctl_mount_of(argv[1], root, rel);
 	if (rc) {
-		ctl_err("%s: %s", argv[1], rc == -ENOENT ? "not in a ferryfs mount" : strerror(-rc));
+		ctl_err("%s: %s", argv[1],
+			rc == -ENOENT ? "not in a ferryfs mount" : strerror(-rc));
 		return 1;
 	}
 	rc = ctl_setxattr(root, "pause", v);

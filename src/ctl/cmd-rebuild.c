@@ -188,7 +188,8 @@ static int cmd_rebuild(int argc, char **argv)
 			char *save = NULL;
 			if (!opts)
 				goto out_cfg;
-			for (char *kv = strtok_r(opts, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+			for (char *kv = strtok_r(opts, ",", &save); kv;
+			     kv = strtok_r(NULL, ",", &save)) {
 				char *eq = strchr(kv, '=');
 				if (eq)
 					*eq = '\0';

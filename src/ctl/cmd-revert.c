@@ -47,9 +47,10 @@ static int cmd_revert(int argc, char **argv)
 	}
 	fprintf(stderr, "%s refuses changes now (EROFS); writing the journal back to S3\n", root);
 	if ((rc = ctl_wait_synced(root, 300))) {
-		ctl_err("%s: write-back did not finish (%s); the mount stays read-only, see its log "
-			"and `ferryctl status`; run revert again to retry", root,
-			rc == -ETIMEDOUT ? "no progress for 300 s" : strerror(-rc));
+		ctl_err("%s: write-back did not finish (%s); the mount stays read-only, see its "
+			"log "
+			"and `ferryctl status`; run revert again to retry",
+			root, rc == -ETIMEDOUT ? "no progress for 300 s" : strerror(-rc));
 		return 1;
 	}
 	/* one call with the largest value a getxattr can return: the check runs once */
@@ -57,7 +58,8 @@ static int cmd_revert(int argc, char **argv)
 	char *v = malloc(size + 1);
 	if (!v)
 		return 1;
-	ssize_t n = getxattr(root, full ? "user.ferryfs.sync_verify_all" : "user.ferryfs.sync_verify",
+	ssize_t n = getxattr(root,
+			     full ? "user.ferryfs.sync_verify_all" : "user.ferryfs.sync_verify",
 			     v, size);
 	if (n < 0) {
 		rc = errno;
@@ -73,7 +75,8 @@ static int cmd_revert(int argc, char **argv)
 		return 0;
 	}
 	printf("%s: S3 does NOT match the mount yet:\n%s", root, v);
-	printf("the mount stays read-only; fix the cause and run `ferryctl revert %s` again\n", root);
+	printf("the mount stays read-only; fix the cause and run `ferryctl revert %s` again\n",
+	       root);
 	free(v);
 	return 1;
 }

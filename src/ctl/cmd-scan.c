@@ -57,7 +57,8 @@ static int cmd_scan(int argc, char **argv)
 			ledger_close(l);
 			return 1;
 		}
-		ctl_progress(j.state == CRAWL_DONE, 1, "%llu keys listed", (unsigned long long)j.listed);
+		ctl_progress(j.state == CRAWL_DONE, 1, "%llu keys listed",
+			     (unsigned long long)j.listed);
 		if (j.state != CRAWL_RUNNING)
 			break;
 		usleep(200 * 1000);
@@ -65,7 +66,8 @@ static int cmd_scan(int argc, char **argv)
 	ledger_close(l);
 	ctl_progress_done();
 	if (j.state != CRAWL_DONE) {
-		ctl_err("the scan is %s%s%s", crawl_state_name(j.state), j.error[0] ? ": " : "", j.error);
+		ctl_err("the scan is %s%s%s", crawl_state_name(j.state), j.error[0] ? ": " : "",
+			j.error);
 		return 1;
 	}
 	char p[PATH_MAX + 32];

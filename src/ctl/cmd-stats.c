@@ -39,13 +39,15 @@ static int cmd_stats(int argc, char **argv)
 		unsigned long long v;
 		if (sscanf(line, "%63s %llu", key, &v) != 2)
 			continue;
-		int counter = strcmp(key, "queued") && strcmp(key, "copying") && strcmp(key, "paused") &&
-			      strcmp(key, "journal_pending") && strcmp(key, "journal_oldest_s") &&
-			      strcmp(key, "uptime_s") && strcmp(key, "failed") && strcmp(key, "rate") &&
-			      strcmp(key, "conflicts") &&
-			      strcmp(key, "migrated_files") && strcmp(key, "migrated_bytes") &&
-			      strcmp(key, "read_only") && strcmp(key, "heap_bytes");
-		printf("# TYPE ferryfs_%s%s %s\n", key, counter ? "_total" : "", counter ? "counter" : "gauge");
+		int counter = strcmp(key, "queued") && strcmp(key, "copying") &&
+			      strcmp(key, "paused") && strcmp(key, "journal_pending") &&
+			      strcmp(key, "journal_oldest_s") && strcmp(key, "uptime_s") &&
+			      strcmp(key, "failed") && strcmp(key, "rate") &&
+			      strcmp(key, "conflicts") && strcmp(key, "migrated_files") &&
+			      strcmp(key, "migrated_bytes") && strcmp(key, "read_only") &&
+			      strcmp(key, "heap_bytes");
+		printf("# TYPE ferryfs_%s%s %s\n", key, counter ? "_total" : "",
+		       counter ? "counter" : "gauge");
 		printf("ferryfs_%s%s{mount=\"%s\"} %llu\n", key, counter ? "_total" : "", mount, v);
 	}
 	free(text);

@@ -29,8 +29,8 @@ static int show_failed(const char *path, const struct ledger_file *rec, void *ar
 	if (w->state == LEDGER_CONFLICT)
 		printf("             %s: %s\n", path, rec->error[0] ? rec->error : "?");
 	else
-		printf("             %s: %s (%u attempts)\n", path, rec->error[0] ? rec->error : "?",
-		       rec->attempts);
+		printf("             %s: %s (%u attempts)\n", path,
+		       rec->error[0] ? rec->error : "?", rec->attempts);
 	return ++w->shown >= MAX_FAILED_SHOWN;
 }
 
@@ -62,44 +62,55 @@ static int status_one(const char *mount, const char *state_opt, int sample)
 			  ledger_open(dir, LEDGER_RDONLY, &l) == 0 && ledger_stats(l, &ls) == 0;
 
 	uint64_t mf = ctl_stat_value(s, "migrated_files"), mb = ctl_stat_value(s, "migrated_bytes");
-	printf("mount        %s%s%s%s\n", root, have_ledger ? " (ledger " : "", have_ledger ? dir : "",
+	printf("mount        %s%s%s%s\n", root, have_ledger ? " (ledger " : "",
+	       have_ledger ? dir : "",
 	       have_ledger ? ")" : " (ledger not found: give --state DIR for details)");
 	if (have_ledger) {
 		uint64_t kf = ls.files_total - ls.files[LEDGER_NFS_ONLY];
 		uint64_t kb = ls.bytes_total - ls.bytes[LEDGER_NFS_ONLY];
 		ctl_bar(kf ? (double)mf / (double)kf : 0, 30, bar);
-		printf("migrated     %llu of %llu known files  %s %5.1f%%\n", (unsigned long long)mf,
-		       (unsigned long long)kf, bar, kf ? 100.0 * (double)mf / (double)kf : 0.0);
-		printf("             %s of %s\n", ctl_human((double)mb, h1), ctl_human((double)kb, h2));
+		printf("migrated     %llu of %llu known files  %s %5.1f%%\n",
+		       (unsigned long long)mf, (unsigned long long)kf, bar,
+		       kf ? 100.0 * (double)mf / (double)kf : 0.0);
+		printf("             %s of %s\n", ctl_human((double)mb, h1),
+		       ctl_human((double)kb, h2));
 		printf("queue        copy-up %llu, touched %llu, crawl %llu; copying %llu\n",
 		       (unsigned long long)ls.queued[LEDGER_PRIO_COPYUP],
 		       (unsigned long long)ls.queued[LEDGER_PRIO_TOUCHED],
-		       (unsigned long long)ls.queued[LEDGER_PRIO_CRAWL], (unsigned long long)ls.copying);
+		       (unsigned long long)ls.queued[LEDGER_PRIO_CRAWL],
+		       (unsigned long long)ls.copying);
 	} else {
-		printf("migrated     %llu files, %s\n", (unsigned long long)mf, ctl_human((double)mb, h1));
+		printf("migrated     %llu files, %s\n", (unsigned long long)mf,
+		       ctl_human((double)mb, h1));
 		printf("queue        %llu waiting; copying %llu\n",
 		       (unsigned long long)ctl_stat_value(s, "queued"),
 		       (unsigned long long)ctl_stat_value(s, "copying"));
 	}
 	if (s2 && dt > 0) {
-		double f = (double)(ctl_stat_value(s2, "migrated_files") - ctl_stat_value(s1, "migrated_files"));
-		double b = (double)(ctl_stat_value(s2, "migrated_bytes") - ctl_stat_value(s1, "migrated_bytes"));
-		printf("throughput   %.1f files/s, %s/s (over %.1f s)\n", f / dt, ctl_human(b / dt, h1), dt);
+		double f = (double)(ctl_stat_value(s2, "migrated_files") -
+				    ctl_stat_value(s1, "migrated_files"));
+		double b = (double)(ctl_stat_value(s2, "migrated_bytes") -
+				    ctl_stat_value(s1, "migrated_bytes"));
+		printf("throughput   %.1f files/s, %s/s (over %.1f s)\n", f / dt,
+		       ctl_human(b / dt, h1), dt);
 	}
 	if (have_ledger) {
 		for (int i = 0; i < CRAWL_SLOTS; i++) {
 			struct crawl_job j;
 			if (crawl_job_load(l, i, &j))
 				continue;
-			printf("%-12s %s %s%s%s (shard %u/%u): %llu listed, %llu queued, %llu skipped, "
+			printf("%-12s %s %s%s%s (shard %u/%u): %llu listed, %llu queued, %llu "
+			       "skipped, "
 			       "%llu unreachable, %llu shadowed%s%s\n",
-			       j.spec.kind == CRAWL_SCAN ? "scan" :
-			       j.spec.prio == LEDGER_PRIO_COPYUP ? "migrate-now" : "crawl",
-			       crawl_state_name(j.state), j.spec.dir, j.spec.prefix[0] ? " prefix " : "",
-			       j.spec.prefix, j.spec.shard_i, j.spec.shard_n,
-			       (unsigned long long)j.listed, (unsigned long long)j.queued,
-			       (unsigned long long)j.skipped, (unsigned long long)j.unreachable,
-			       (unsigned long long)j.shadowed, j.error[0] ? "; last error: " : "", j.error);
+			       j.spec.kind == CRAWL_SCAN         ? "scan" :
+			       j.spec.prio == LEDGER_PRIO_COPYUP ? "migrate-now" :
+								   "crawl",
+			       crawl_state_name(j.state), j.spec.dir,
+			       j.spec.prefix[0] ? " prefix " : "", j.spec.prefix, j.spec.shard_i,
+			       j.spec.shard_n, (unsigned long long)j.listed,
+			       (unsigned long long)j.queued, (unsigned long long)j.skipped,
+			       (unsigned long long)j.unreachable, (unsigned long long)j.shadowed,
+			       j.error[0] ? "; last error: " : "", j.error);
 		}
 	}
 	uint64_t failed = ctl_stat_value(s, "failed");
@@ -108,22 +119,26 @@ static int status_one(const char *mount, const char *state_opt, int sample)
 		struct failed_walk w = { 0, LEDGER_FAILED };
 		ledger_foreach_file(l, NULL, show_failed, &w);
 		if (failed > (uint64_t)w.shown)
-			printf("             ... and %llu more\n", (unsigned long long)(failed - (uint64_t)w.shown));
+			printf("             ... and %llu more\n",
+			       (unsigned long long)(failed - (uint64_t)w.shown));
 	}
 	uint64_t conflicts = ctl_stat_value(s, "conflicts");
 	printf("conflicts    %llu file(s)%s\n", (unsigned long long)conflicts,
-	       conflicts ? " (changed here and by a host still writing S3: both versions kept)" : "");
+	       conflicts ? " (changed here and by a host still writing S3: both versions kept)" :
+			   "");
 	if (conflicts && have_ledger) {
 		struct failed_walk w = { 0, LEDGER_CONFLICT };
 		ledger_foreach_file(l, NULL, show_failed, &w);
 		if (conflicts > (uint64_t)w.shown)
-			printf("             ... and %llu more\n", (unsigned long long)(conflicts - (uint64_t)w.shown));
+			printf("             ... and %llu more\n",
+			       (unsigned long long)(conflicts - (uint64_t)w.shown));
 	}
 	printf("journal      %llu entries pending, oldest %llu s\n",
 	       (unsigned long long)ctl_stat_value(s, "journal_pending"),
 	       (unsigned long long)ctl_stat_value(s, "journal_oldest_s"));
 	uint64_t rate = ctl_stat_value(s, "rate");
-	printf("migrator     %s, crawl rate %s%s\n", ctl_stat_value(s, "paused") ? "PAUSED" : "running",
+	printf("migrator     %s, crawl rate %s%s\n",
+	       ctl_stat_value(s, "paused") ? "PAUSED" : "running",
 	       rate ? ctl_human((double)rate, h1) : "unlimited", rate ? "/s" : "");
 	ledger_close(l);
 	free(s1);

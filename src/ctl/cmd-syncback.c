@@ -148,8 +148,9 @@ static int sync_state(const char *state, const char *conf, char **opts, int nopt
 	}
 	if ((rc = ledger_open(state, 0, &l))) {
 		ctl_err("cannot open the ledger in %s: %s", state,
-			rc == -EBUSY ? "it is in use: the mount is up, use `ferryctl sync-back MOUNT`" :
-				       strerror(-rc));
+			rc == -EBUSY ?
+				"it is in use: the mount is up, use `ferryctl sync-back MOUNT`" :
+				strerror(-rc));
 		goto out_stores;
 	}
 	struct route r = { .cfg = &cfg, .nfs = nfs, .s3 = s3, .ledger = l };
@@ -168,8 +169,10 @@ static int sync_state(const char *state, const char *conf, char **opts, int nopt
 			if (++fails >= 6) {
 				ctl_progress_done();
 				ledger_stats(l, &ls);
-				ctl_err("write-back keeps failing (%s); %llu journal entries are kept for "
-					"the next try", n < 0 ? strerror(-n) : "see the messages above",
+				ctl_err("write-back keeps failing (%s); %llu journal entries are "
+					"kept for "
+					"the next try",
+					n < 0 ? strerror(-n) : "see the messages above",
 					(unsigned long long)ls.journal_pending);
 				goto out_ledger;
 			}
@@ -178,8 +181,9 @@ static int sync_state(const char *state, const char *conf, char **opts, int nopt
 		}
 		fails = 0;
 		done += (uint64_t)n;
-		ctl_progress((double)done, (double)first, "%llu of %llu journal entries written back",
-			     (unsigned long long)done, (unsigned long long)first);
+		ctl_progress((double)done, (double)first,
+			     "%llu of %llu journal entries written back", (unsigned long long)done,
+			     (unsigned long long)first);
 	}
 	ctl_progress_done();
 	printf("%s: %llu journal entries written back; the journal is empty\n", state,

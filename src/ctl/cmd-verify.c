@@ -41,7 +41,8 @@ static int hash_file(const char *path, char sha[65], char md5[33], uint64_t *siz
 	unsigned mdlen;
 	int rc = 0;
 	*size = 0;
-	if (!s || !m || !EVP_DigestInit_ex(s, EVP_sha256(), NULL) || !EVP_DigestInit_ex(m, EVP_md5(), NULL)) {
+	if (!s || !m || !EVP_DigestInit_ex(s, EVP_sha256(), NULL) ||
+	    !EVP_DigestInit_ex(m, EVP_md5(), NULL)) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -101,7 +102,8 @@ static void verify_one(const char *full, const char *rel)
 		V->errors++;
 		return;
 	}
-	if (!strcmp(state, "modified") || !strcmp(state, "conflict") || !strcmp(state, "nfs-only")) {
+	if (!strcmp(state, "modified") || !strcmp(state, "conflict") ||
+	    !strcmp(state, "nfs-only")) {
 		V->skipped++;
 		goto out;
 	}
@@ -138,7 +140,8 @@ static void verify_one(const char *full, const char *rel)
 		V->errors++;
 	}
 	if (!sha_x && (!etag_now || !is_md5(etag_now)))
-		printf("UNCHECKED %s: no checksum recorded and a multipart ETag: size only\n", full);
+		printf("UNCHECKED %s: no checksum recorded and a multipart ETag: size only\n",
+		       full);
 	if (why.len) {
 		printf("MISMATCH %s: %s\n", full, why.data);
 		V->mismatched++;
@@ -221,7 +224,8 @@ static int cmd_verify(int argc, char **argv)
 		char root[PATH_MAX], rel[PATH_MAX], real[PATH_MAX];
 		int rc = ctl_mount_of(paths[i], root, rel);
 		if (rc) {
-			ctl_err("%s: %s", paths[i], rc == -ENOENT ? "not in a ferryfs mount" : strerror(-rc));
+			ctl_err("%s: %s", paths[i],
+				rc == -ENOENT ? "not in a ferryfs mount" : strerror(-rc));
 			status = 1;
 			continue;
 		}
@@ -263,5 +267,6 @@ static int cmd_verify(int argc, char **argv)
 	return status || v.mismatched || v.errors ? 1 : 0;
 }
 
-const struct ctl_cmd ctl_cmd_verify = { "verify", "verify [--state DIR] PATH... | verify --all [MOUNT]",
+const struct ctl_cmd ctl_cmd_verify = { "verify",
+					"verify [--state DIR] PATH... | verify --all [MOUNT]",
 					cmd_verify };

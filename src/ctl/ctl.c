@@ -215,7 +215,8 @@ int ctl_mount_config(const char *root, struct ferry_config *out)
 		if (!cfg.state_dir) {
 			const char *b = strrchr(real, '/');
 			char sd[PATH_MAX];
-			snprintf(sd, sizeof(sd), "/var/lib/ferryfs/%s", b && b[1] ? b + 1 : "default");
+			snprintf(sd, sizeof(sd), "/var/lib/ferryfs/%s",
+				 b && b[1] ? b + 1 : "default");
 			cfg.state_dir = strdup(sd);
 		}
 		*out = cfg;
@@ -256,7 +257,8 @@ int ctl_open_ledger(const char *root, const char *state, struct ledger **out)
 	char dir[PATH_MAX];
 	int rc = ctl_state_dir(root, state, dir, sizeof(dir));
 	if (rc) {
-		ctl_err("cannot find the ledger of %s (give --state DIR)", root ? root : "the mount");
+		ctl_err("cannot find the ledger of %s (give --state DIR)",
+			root ? root : "the mount");
 		return rc;
 	}
 	rc = ledger_open(dir, LEDGER_RDONLY, out);
@@ -272,9 +274,10 @@ int ctl_find_job(struct ledger *l, const char *dir, int kind, int prio, unsigned
 		if (crawl_job_load(l, i, out))
 			continue;
 		if (out->spec.kind == kind && !strcmp(out->spec.dir, dir) &&
-		    (kind == CRAWL_SCAN || (out->spec.prio == prio && out->spec.shard_i == shard_i &&
-					    out->spec.shard_n == shard_n &&
-					    !strcmp(out->spec.prefix, prefix ? prefix : ""))))
+		    (kind == CRAWL_SCAN ||
+		     (out->spec.prio == prio && out->spec.shard_i == shard_i &&
+		      out->spec.shard_n == shard_n &&
+		      !strcmp(out->spec.prefix, prefix ? prefix : ""))))
 			return i;
 	}
 	return -ENOENT;
@@ -306,7 +309,8 @@ void ctl_progress(double done, double total, const char *fmt, ...)
 	vsnprintf(label, sizeof(label), fmt, ap);
 	va_end(ap);
 	ctl_bar(total > 0 ? done / total : 0, 30, bar);
-	fprintf(stderr, "\r%s %5.1f%% %s\033[K", bar, total > 0 ? 100.0 * done / total : 0.0, label);
+	fprintf(stderr, "\r%s %5.1f%% %s\033[K", bar, total > 0 ? 100.0 * done / total : 0.0,
+		label);
 	fflush(stderr);
 	progress_shown = 1;
 }

@@ -60,7 +60,8 @@ int ctl_find_job(struct ledger *l, const char *dir, int kind, int prio, unsigned
 
 /* Progress on a terminal (stderr): a bar and a label, redrawn in place. Nothing when
  * stderr is not a terminal. ctl_progress_done ends the line. */
-void ctl_progress(double done, double total, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void ctl_progress(double done, double total, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 void ctl_progress_done(void);
 /* Bar of width w into out (w + 3 bytes): "[####------]". */
 void ctl_bar(double frac, int w, char *out);

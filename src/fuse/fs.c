@@ -38,7 +38,7 @@ struct fs_file {
 	struct ra_file *ra;        /* read-ahead over f (S3 reads), NULL when none */
 	struct jn_file *jf;        /* open for writing: what the journal knows of it */
 	enum route_src src;
-	uint64_t s3_ino;           /* an S3 handle's inode number, for fstat once its name is gone */
+	uint64_t s3_ino;           /* an S3 handle's inode number, for fstat after unlink */
 	atomic_int wrote;          /* written since the last flush (see fs_flush) */
 	int linked;                /* opened with more than one name (see fs_flush) */
 	/* Opened on S3 for reading (pinned): may switch to the new store (fs_follow). swap
@@ -111,8 +111,9 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 			fy->readahead = 1;
 	}
 	conn->max_readahead = 1u << 20;
-	log_notice("mounted %s (S3 %s/%s%s, new store %s)", fy->cfg->mountpoint, fy->cfg->s3_endpoint,
-		   fy->cfg->s3_bucket, fy->cfg->s3_prefix[0] ? "" : "", fy->cfg->nfs);
+	log_notice("mounted %s (S3 %s/%s%s, new store %s)", fy->cfg->mountpoint,
+		   fy->cfg->s3_endpoint, fy->cfg->s3_bucket, fy->cfg->s3_prefix[0] ? "" : "",
+		   fy->cfg->nfs);
 	return fy;
 }
 
@@ -203,7 +204,8 @@ static void fs_kernel_readahead(void)
 			f = NULL;
 	}
 	if (f) {
-		log_info("kernel read-ahead on the mount: %llu KiB (%s)", (unsigned long long)kb, path);
+		log_info("kernel read-ahead on the mount: %llu KiB (%s)", (unsigned long long)kb,
+			 path);
 		return;
 	}
 out:
@@ -424,7 +426,8 @@ static int open_impl(const char *path, struct fuse_file_info *fi)
 		/* spec 5: O_TRUNC makes an empty file on the new store, otherwise copy up first */
 		rc = changed(ns_copyup(&fy->route, path, trunc), path);
 		if (!rc)
-			rc = store_open(fy->nfs, path, fi->flags & ~(O_CREAT | O_EXCL), 0, NULL, &f);
+			rc = store_open(fy->nfs, path, fi->flags & ~(O_CREAT | O_EXCL), 0, NULL,
+					&f);
 		if (!rc)
 			rc = new_handle(fi, fy->nfs, f, ROUTE_NFS);
 		if (rc)
@@ -666,7 +669,8 @@ static int remove_name(const char *path, const char *hidden)
 	int rc = journal(LEDGER_OP_UNLINK, path, NULL);
 	if (rc)
 		return rc;
-	rc = changed(hidden ? ns_hide(&fy->route, path, hidden) : ns_unlink(&fy->route, path), path);
+	rc = changed(hidden ? ns_hide(&fy->route, path, hidden) : ns_unlink(&fy->route, path),
+		     path);
 	if (rc == 0 && fy->ledger)
 		ledger_file_delete(fy->ledger, path);   /* -ENOENT when it had no record */
 	rc = done(rc);
@@ -768,7 +772,8 @@ static void fs_follow(struct fs_file *h, const char *path)
 		log_debug("%s: a reader opened on S3 follows its file onto the new store", path);
 	} else {
 		h->stale = 1;
-		log_debug("%s: replaced on the new store under a reader opened on S3: ESTALE", path);
+		log_debug("%s: replaced on the new store under a reader opened on S3: ESTALE",
+			  path);
 	}
 done:
 	atomic_store(&h->pgen, g);
@@ -857,24 +862,36 @@ static int stats_text(struct ferry *fy, struct buf *b)
 	if (ls.journal_oldest_ms) {
 		struct timespec now;
 		clock_gettime(CLOCK_REALTIME, &now);
-		oldest = ((int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 - ls.journal_oldest_ms) / 1000;
+		oldest = ((int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 -
+			  ls.journal_oldest_ms) /
+			 1000;
 	}
 	const struct { const char *name; uint64_t v; } rows[] = {
 		{ "migrated_files", ls.files[LEDGER_MIGRATED] + ls.files[LEDGER_MODIFIED] },
 		{ "migrated_bytes", ls.bytes[LEDGER_MIGRATED] + ls.bytes[LEDGER_MODIFIED] },
-		{ "queued", queued }, { "copying", ls.copying },
-		{ "failed", ls.files[LEDGER_FAILED] }, { "conflicts", ls.files[LEDGER_CONFLICT] },
+		{ "queued", queued },
+		{ "copying", ls.copying },
+		{ "failed", ls.files[LEDGER_FAILED] },
+		{ "conflicts", ls.files[LEDGER_CONFLICT] },
 		{ "copyups", stats_get(copyups) },
-		{ "reads_s3", stats_get(reads_s3) }, { "reads_nfs", stats_get(reads_nfs) },
-		{ "bytes_s3", stats_get(bytes_s3) }, { "bytes_nfs", stats_get(bytes_nfs) },
-		{ "whiteouts", stats_get(whiteouts) }, { "unreachable", stats_get(unreachable) },
+		{ "reads_s3", stats_get(reads_s3) },
+		{ "reads_nfs", stats_get(reads_nfs) },
+		{ "bytes_s3", stats_get(bytes_s3) },
+		{ "bytes_nfs", stats_get(bytes_nfs) },
+		{ "whiteouts", stats_get(whiteouts) },
+		{ "unreachable", stats_get(unreachable) },
 		{ "journal_pending", ls.journal_pending },
 		{ "journal_oldest_s", (uint64_t)(oldest > 0 ? oldest : 0) },
-		{ "mirror_puts", mc.puts }, { "mirror_deletes", mc.deletes },
-		{ "mirror_errors", mc.errors + jn_errors() }, { "read_only", (uint64_t)jn_readonly() },
-		{ "s3_requests", stats_get(s3_requests) }, { "s3_errors", stats_get(s3_errors) },
-		{ "s3_retries", stats_get(s3_retries) }, { "nfs_errors", stats_get(nfs_errors) },
-		{ "paused", (uint64_t)mig_paused(fy) }, { "rate", mig_rate(fy) },
+		{ "mirror_puts", mc.puts },
+		{ "mirror_deletes", mc.deletes },
+		{ "mirror_errors", mc.errors + jn_errors() },
+		{ "read_only", (uint64_t)jn_readonly() },
+		{ "s3_requests", stats_get(s3_requests) },
+		{ "s3_errors", stats_get(s3_errors) },
+		{ "s3_retries", stats_get(s3_retries) },
+		{ "nfs_errors", stats_get(nfs_errors) },
+		{ "paused", (uint64_t)mig_paused(fy) },
+		{ "rate", mig_rate(fy) },
 		{ "uptime_s", (uint64_t)(util_now_s() - fy->started) },
 		{ "heap_bytes", stats_heap_bytes() },
 	};
@@ -895,8 +912,10 @@ static int state_of(struct ferry *fy, const char *path, const struct route_entry
 		int rc = store_stat(fy->s3, path, &a);
 		if (rc && rc != -ENOENT && rc != -ENOTDIR)
 			return rc;
-		return buf_puts(b, rc == 0 && S_ISDIR(a.mode) && wh_is_opaque(&fy->route, path) != 1 ?
-				"merged" : "nfs-only");
+		return buf_puts(b,
+				rc == 0 && S_ISDIR(a.mode) && wh_is_opaque(&fy->route, path) != 1 ?
+					"merged" :
+					"nfs-only");
 	}
 	if (have_rec && rec->state != LEDGER_S3_ONLY)
 		return buf_puts(b, ledger_state_name(rec->state));
@@ -918,7 +937,8 @@ static int fs_getxattr_ferry(struct ferry *fy, const char *path, const char *nam
 	int rc = route_lookup(&fy->route, path, &e);
 	if (rc)
 		return rc;
-	int have_rec = fy->ledger && !S_ISDIR(e.attr.mode) && ledger_file_get(fy->ledger, path, &rec) == 0;
+	int have_rec =
+		fy->ledger && !S_ISDIR(e.attr.mode) && ledger_file_get(fy->ledger, path, &rec) == 0;
 	if (!strcmp(name, "source")) {
 		const char *v = e.src == ROUTE_S3 ? "s3" : "nfs";
 		return xattr_reply(v, strlen(v), out, size);
@@ -959,11 +979,11 @@ static int fs_getxattr_ferry(struct ferry *fy, const char *path, const char *nam
 		/* yes: S3 holds this path's current content (S3-only, migrated and unchanged, or
 		 * written back by the mirror: it records the ETag of its upload) */
 		int pending = fy->ledger ? ledger_journal_pending(fy->ledger, path) : 0;
-		int same = e.src == ROUTE_S3 ||
-			   (have_rec && rec.state == LEDGER_MIGRATED) ||
+		int same = e.src == ROUTE_S3 || (have_rec && rec.state == LEDGER_MIGRATED) ||
 			   (have_rec && rec.etag[0] && rec.size == e.attr.size &&
 			    (rec.state == LEDGER_MODIFIED || rec.state == LEDGER_NFS_ONLY)) ||
-			   (!S_ISREG(e.attr.mode) && store_stat(fy->s3, path, &(struct store_attr){ 0 }) == 0);
+			   (!S_ISREG(e.attr.mode) &&
+			    store_stat(fy->s3, path, &(struct store_attr){ 0 }) == 0);
 		rc = buf_puts(&b, pending <= 0 && same ? "yes" : "pending");
 	} else if (!strcmp(name, "stats") && !strcmp(path, "/")) {
 		rc = stats_text(fy, &b);
@@ -1073,8 +1093,8 @@ static int fs_setxattr(const char *path, const char *name, const char *value, si
 		return rc != -ENODATA ? rc : mig_control(fy, path, n, value, size);
 	}
 	if (!fy->nfs->ops->setxattr)
-		return -ENOTSUP;      /* NFS through libnfs has no xattrs: do not copy up for nothing */
-	int rc = jn_writable();   /* S3 holds no xattrs: nothing to journal, but refused after revert */
+		return -ENOTSUP;      /* NFS through libnfs has no xattrs: no copy-up for nothing */
+	int rc = jn_writable();   /* S3 has no xattrs: nothing to journal; refused after revert */
 	if (rc)
 		return rc;
 	rc = changed(ns_copyup(&fy->route, path, 0), path);

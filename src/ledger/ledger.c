@@ -690,7 +690,7 @@ static void run_batch(struct ledger *l, struct wreq *batch)
 			if (rc == MDB_MAP_FULL) {
 				full = true;
 				for (struct wreq *r = batch; r; r = r->next)
-					r->rc = MDB_MAP_FULL; /* nothing was written: run them all again */
+					r->rc = MDB_MAP_FULL; /* nothing written: run all again */
 			} else if (rc) {
 				for (struct wreq *r = batch; r; r = r->next)
 					if (r->rc >= 0)
@@ -1312,8 +1312,10 @@ static int init_rw(struct wtx *w, void *arg)
 		return rc;
 	}
 	if (ver > LEDGER_SCHEMA_VERSION) {
-		log_err("ledger %s has schema version %u, newer than this ferryfs understands (%u): "
-			"use a newer ferryfs or move the ledger away", dir, ver, LEDGER_SCHEMA_VERSION);
+		log_err("ledger %s has schema version %u, newer than this ferryfs understands "
+			"(%u): "
+			"use a newer ferryfs or move the ledger away",
+			dir, ver, LEDGER_SCHEMA_VERSION);
 		return -EPROTO;
 	}
 	if (ver < LEDGER_SCHEMA_VERSION) {
@@ -1408,7 +1410,8 @@ static int recover_copying(struct wtx *w, void *arg)
 		q.copying = false;
 		q.not_before = 0;
 		if ((rc = q_put(w, &pk, path, &q)) ||
-		    (rc = f_transition(w, &pk, path, BIT(LEDGER_COPYING), LEDGER_QUEUED, false, 0, NULL)))
+		    (rc = f_transition(w, &pk, path, BIT(LEDGER_COPYING), LEDGER_QUEUED, false, 0,
+				       NULL)))
 			break;
 		n++;
 	}
@@ -1529,7 +1532,8 @@ int ledger_open_ex(const char *dir, unsigned flags, const struct ledger_opts *op
 	    (rc = mrc(mdb_env_open(l->env, dir, envflags, 0600))))
 		goto fail_env;
 	if (mdb_env_get_maxkeysize(l->env) < KEY_INLINE_MAX) {
-		log_err("ledger: this LMDB allows keys of %d bytes only", mdb_env_get_maxkeysize(l->env));
+		log_err("ledger: this LMDB allows keys of %d bytes only",
+			mdb_env_get_maxkeysize(l->env));
 		rc = -ENOTSUP;
 		goto fail_env;
 	}
@@ -2538,7 +2542,8 @@ static int journal_delete_w(struct wtx *w, void *arg)
 			break;
 		}
 		struct ledger_jentry e;
-		if (journal_decode(v.mv_data, v.mv_size, &e, a->paths, a->paths + LEDGER_PATH_MAX + 1) == 0) {
+		if (journal_decode(v.mv_data, v.mv_size, &e, a->paths,
+				   a->paths + LEDGER_PATH_MAX + 1) == 0) {
 			if ((rc = jpath_entry(w, &e, -1)))
 				break;
 		} else {
@@ -2712,7 +2717,8 @@ static int stats_r(struct ledger *l, MDB_txn *txn, void *arg)
 	rc = mrc(mdb_cursor_get(cur, &k, &v, MDB_FIRST));
 	if (rc == 0 && k.mv_size == 8) {
 		st->journal_oldest_seq = get_be64(k.mv_data);
-		struct rd r = { .p = v.mv_data, .end = (const unsigned char *)v.mv_data + v.mv_size };
+		struct rd r = { .p = v.mv_data,
+				.end = (const unsigned char *)v.mv_data + v.mv_size };
 		rd_u8(&r);
 		rd_u8(&r);
 		uint64_t t = rd_varint(&r);

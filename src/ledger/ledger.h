@@ -39,7 +39,7 @@ struct ledger;
 
 /* ledger_open flags */
 #define LEDGER_CREATE 0x1  /* create the directory (mode 0700) and the ledger if missing */
-#define LEDGER_RDONLY 0x2  /* read-only (ferryctl beside a running mount); no upgrade, no recovery */
+#define LEDGER_RDONLY 0x2  /* read-only (ferryctl beside a mount): no upgrade, no recovery */
 #define LEDGER_NOSYNC 0x4  /* no fsync at commit: a process crash loses nothing, an OS crash may
 			    * lose recent transactions (tests, benchmarks) */
 
@@ -197,7 +197,7 @@ struct ledger_jentry {
 	int op;              /* enum ledger_op */
 	int64_t time_ms;     /* unix ms when journaled; append sets it when 0 */
 	const char *path;    /* the path changed (rename/link: the source) */
-	const char *path2;   /* rename/link: the new name; symlink: the link target text; else NULL */
+	const char *path2;   /* rename/link: the new name; symlink: the target text; else NULL */
 	unsigned fields;     /* LEDGER_J_* */
 	uint32_t mode, uid, gid;
 	struct timespec mtime;
@@ -243,7 +243,7 @@ struct ledger_stats {
 	uint64_t inomap_entries;
 	uint64_t map_size;              /* bytes of LMDB map */
 	uint64_t used_bytes;            /* file high-water mark: (last page + 1) * page size */
-	uint64_t table_bytes;           /* pages held by the tables (free pages excluded) * page size */
+	uint64_t table_bytes;           /* page size * pages held by the tables (not free ones) */
 	unsigned page_size;
 	unsigned schema;
 };

@@ -68,7 +68,7 @@ int crawl_parse(const char *value, struct crawl_spec *out)
 		if (!strncmp(p, "prefix=", 7)) {
 			size_t n = strlen(p + 7);
 			if (n >= sizeof(out->prefix) || memchr(p + 7, '/', n))
-				return -EINVAL;   /* a name prefix inside the directory, not a path */
+				return -EINVAL;   /* a name prefix in the directory, not a path */
 			memcpy(out->prefix, p + 7, n + 1);
 			return 0;
 		}
@@ -112,7 +112,8 @@ int crawl_unescape(const char *s, char *out, size_t outlen)
 	for (const char *p = s; *p; p++) {
 		int c = (unsigned char)*p;
 		if (c == '%') {
-			int h = util_hexval((unsigned char)p[1]), l = h < 0 ? -1 : util_hexval((unsigned char)p[2]);
+			int h = util_hexval((unsigned char)p[1]),
+			    l = h < 0 ? -1 : util_hexval((unsigned char)p[2]);
 			if (l < 0 || (h == 0 && l == 0))
 				return -EINVAL;
 			c = h * 16 + l;
@@ -139,9 +140,10 @@ int crawl_job_format(const struct crawl_job *j, struct buf *b)
 			    "\nfinished %" PRId64 "\nlisted %" PRIu64 "\nqueued %" PRIu64
 			    "\nskipped %" PRIu64 "\nunreachable %" PRIu64 "\nshadowed %" PRIu64
 			    "\npages %" PRIu64 "\ndir ",
-			    j->spec.kind == CRAWL_SCAN ? "scan" : "queue", crawl_state_name(j->state),
-			    j->spec.prio, j->spec.shard_i, j->spec.shard_n, j->started, j->finished,
-			    j->listed, j->queued, j->skipped, j->unreachable, j->shadowed, j->pages);
+			    j->spec.kind == CRAWL_SCAN ? "scan" : "queue",
+			    crawl_state_name(j->state), j->spec.prio, j->spec.shard_i,
+			    j->spec.shard_n, j->started, j->finished, j->listed, j->queued,
+			    j->skipped, j->unreachable, j->shadowed, j->pages);
 	if (!rc)
 		rc = crawl_escape(j->spec.dir, b);
 	if (!rc)
@@ -338,8 +340,8 @@ int crawl_shadow_feed(struct crawl_shadow *s, const char *key, const char *prev,
 	return 0;
 }
 
-int crawl_shadow_flush(struct crawl_shadow *s, int (*emit)(void *arg, const char *key, int shadowed),
-		       void *arg)
+int crawl_shadow_flush(struct crawl_shadow *s,
+		       int (*emit)(void *arg, const char *key, int shadowed), void *arg)
 {
 	int rc;
 	while (s->n)
@@ -635,7 +637,8 @@ static void *crawl_main(void *arg)
 		int slot = -1;
 		for (int k = 0; k < CRAWL_SLOTS; k++) {
 			int i = (rr + k) % CRAWL_SLOTS;
-			if (jobs[i].state == CRAWL_RUNNING && (slot < 0 || rank(&jobs[i]) < rank(&jobs[slot])))
+			if (jobs[i].state == CRAWL_RUNNING &&
+			    (slot < 0 || rank(&jobs[i]) < rank(&jobs[slot])))
 				slot = i;
 		}
 		if (slot < 0 || mig_paused(fy)) {
@@ -682,8 +685,8 @@ static void *crawl_main(void *arg)
 		if (c.scan)
 			fclose(c.scan);
 		if (rc) {
-			log_warn("crawl of %s%s%s: %s (retrying)", j.spec.dir, j.spec.prefix[0] ? " prefix " : "",
-				 j.spec.prefix, strerror(-rc));
+			log_warn("crawl of %s%s%s: %s (retrying)", j.spec.dir,
+				 j.spec.prefix[0] ? " prefix " : "", j.spec.prefix, strerror(-rc));
 			delay_ms = delay_ms ? (delay_ms * 2 > 30000 ? 30000 : delay_ms * 2) : 1000;
 		} else {
 			delay_ms = 0;
@@ -691,7 +694,7 @@ static void *crawl_main(void *arg)
 
 		pthread_mutex_lock(&crawl_lock);
 		if (gen[slot] != g || jobs[slot].state != CRAWL_RUNNING) {
-			crawl_shadow_free(c.sh);    /* replaced or stopped meanwhile: drop the page */
+			crawl_shadow_free(c.sh); /* replaced or stopped meanwhile: drop the page */
 			pos[slot][0] = '\0';
 			continue;
 		}
@@ -718,10 +721,11 @@ static void *crawl_main(void *arg)
 			j.state = CRAWL_DONE;
 			j.finished = time(NULL);
 			pos[slot][0] = '\0';
-			log_notice("%s of %s%s%s done: %" PRIu64 " keys listed, %" PRIu64 " queued, %"
-				   PRIu64 " unreachable, %" PRIu64 " shadowed",
+			log_notice("%s of %s%s%s done: %" PRIu64 " keys listed, %" PRIu64
+				   " queued, %" PRIu64 " unreachable, %" PRIu64 " shadowed",
 				   j.spec.kind == CRAWL_SCAN ? "scan" : "crawl", j.spec.dir,
-				   j.spec.prefix[0] ? " prefix " : "", j.spec.prefix, j.listed, j.queued, j.unreachable, j.shadowed);
+				   j.spec.prefix[0] ? " prefix " : "", j.spec.prefix, j.listed,
+				   j.queued, j.unreachable, j.shadowed);
 		}
 		jobs[slot] = j;
 		rc = crawl_job_save(fy->ledger, slot, &jobs[slot], 1);
@@ -754,7 +758,8 @@ int crawl_start(struct ferry *fy)
 			memset(&jobs[i], 0, sizeof(jobs[i]));
 		} else if (jobs[i].state == CRAWL_RUNNING) {
 			log_notice("crawl of %s%s%s resumes after key '%s'", jobs[i].spec.dir,
-				   jobs[i].spec.prefix[0] ? " prefix " : "", jobs[i].spec.prefix, jobs[i].last);
+				   jobs[i].spec.prefix[0] ? " prefix " : "", jobs[i].spec.prefix,
+				   jobs[i].last);
 		}
 		pos[i][0] = '\0';
 	}

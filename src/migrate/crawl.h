@@ -89,8 +89,8 @@ struct crawl_shadow {
 int crawl_shadow_feed(struct crawl_shadow *s, const char *key, const char *prev,
 		      int (*emit)(void *arg, const char *key, int shadowed), void *arg);
 /* The listing ended: every waiting object is not shadowed. */
-int crawl_shadow_flush(struct crawl_shadow *s, int (*emit)(void *arg, const char *key, int shadowed),
-		       void *arg);
+int crawl_shadow_flush(struct crawl_shadow *s,
+		       int (*emit)(void *arg, const char *key, int shadowed), void *arg);
 /* The key a resumed listing must start after so that no waiting object is lost: the key
  * before the first waiting one, or `last` when none waits. NULL = from the beginning. */
 const char *crawl_shadow_resume(const struct crawl_shadow *s, const char *last);

@@ -90,7 +90,8 @@ int fleet_conflict_name(const char *path, const char *etag, char *out, size_t ou
 	const char *leaf = strrchr(path, '/');
 	leaf = leaf ? leaf + 1 : path;
 	int n = snprintf(out, outlen, "%s.conflict-s3-%.8s", path, etag[0] ? etag : "none");
-	if (n < 0 || (size_t)n >= outlen || strlen(leaf) + 13 + (etag[0] ? strnlen(etag, 8) : 4) > 255)
+	if (n < 0 || (size_t)n >= outlen ||
+	    strlen(leaf) + 13 + (etag[0] ? strnlen(etag, 8) : 4) > 255)
 		return -ENAMETOOLONG;
 	return 0;
 }
@@ -122,9 +123,10 @@ static int nothing_pending(struct ferry *fy)
 	for (int p = 0; p < LEDGER_NPRIO; p++)
 		queued += st.queued[p];
 	if (st.journal_pending || queued || st.copying || st.files[LEDGER_FAILED]) {
-		log_warn("finish refused: %llu journal entries, %llu queued, %llu copying, %llu failed",
-			 (unsigned long long)st.journal_pending, (unsigned long long)queued,
-			 (unsigned long long)st.copying, (unsigned long long)st.files[LEDGER_FAILED]);
+		log_warn("finish refused: %llu journal entries, %llu queued, %llu copying, "
+			 "%llu failed", (unsigned long long)st.journal_pending,
+			 (unsigned long long)queued, (unsigned long long)st.copying,
+			 (unsigned long long)st.files[LEDGER_FAILED]);
 		return -EBUSY;
 	}
 	return 0;
@@ -183,7 +185,8 @@ static int remig_check(void *arg)
 		return -EAGAIN;
 	if (store_stat(m->fy->nfs, m->path, &now) || now.ino != m->before.ino ||
 	    now.size != m->before.size || now.mtime.tv_sec != m->before.mtime.tv_sec ||
-	    now.mtime.tv_nsec != m->before.mtime.tv_nsec || now.ctime.tv_sec != m->before.ctime.tv_sec ||
+	    now.mtime.tv_nsec != m->before.mtime.tv_nsec ||
+	    now.ctime.tv_sec != m->before.ctime.tv_sec ||
 	    now.ctime.tv_nsec != m->before.ctime.tv_nsec)
 		return -EAGAIN;
 	return 0;
@@ -199,11 +202,13 @@ static void remigrate(struct ferry *fy, const char *path, const struct ledger_fi
 		return;                  /* gone or replaced meanwhile: nothing to refresh */
 	rc = copy_s3_replace(&fy->route, path, etag, ns_path_lock(path), remig_check, &m, &res);
 	if (rc == -EAGAIN) {
-		log_info("revalidate %s: changed through the mount meanwhile; looked at again later", path);
+		log_info("revalidate %s: changed through the mount meanwhile; looked at again "
+			 "later", path);
 		return;
 	}
 	if (rc) {
-		log_warn("revalidate %s: cannot re-migrate (ETag %s): %s", path, etag, strerror(-rc));
+		log_warn("revalidate %s: cannot re-migrate (ETag %s): %s", path, etag,
+			 strerror(-rc));
 		return;
 	}
 	struct store_attr after;
@@ -240,7 +245,8 @@ static void journal(struct ferry *fy, int op, const char *path)
 	uint64_t seq;
 	int rc = ledger_journal_append(fy->ledger, &e, &seq);
 	if (rc)
-		log_err("revalidate: cannot journal %s of %s: %s", ledger_op_name(op), path, strerror(-rc));
+		log_err("revalidate: cannot journal %s of %s: %s", ledger_op_name(op), path,
+			strerror(-rc));
 }
 
 /* 1 when the new store's file at path holds exactly the bytes of an S3 object of this
@@ -307,13 +313,16 @@ static void conflict(struct ferry *fy, const char *path, const char *etag, uint6
 	 * or the same content written twice): no conflict, only a newer ETag */
 	if (same_as_object(fy, path, etag, size) == 1) {
 		ledger_file_update(fy->ledger, path, take_etag, (void *)etag);
-		log_info("revalidate %s: S3 holds the same bytes as the new store (ETag %s)", path, etag);
+		log_info("revalidate %s: S3 holds the same bytes as the new store (ETag %s)", path,
+			 etag);
 		return;
 	}
 	int rc = fleet_conflict_name(path, etag, sib, sizeof(sib));
 	if (rc) {
-		log_err("revalidate %s: S3 changed and the file was modified, but the conflict copy's "
-			"name is too long: the S3 version stays only in S3", path);
+		log_err("revalidate %s: S3 changed and the file was modified, but the conflict "
+			"copy's "
+			"name is too long: the S3 version stays only in S3",
+			path);
 		return;
 	}
 	rc = route_lookup(&fy->route, sib, &e);
@@ -324,7 +333,8 @@ static void conflict(struct ferry *fy, const char *path, const char *etag, uint6
 		r2.ledger = NULL;
 		rc = copy_s3_to_nfs(&r2, path, sib, etag, COPY_IF_ABSENT, &res);
 		if (rc) {
-			log_warn("revalidate %s: cannot copy S3's version to %s: %s", path, sib, strerror(-rc));
+			log_warn("revalidate %s: cannot copy S3's version to %s: %s", path, sib,
+				 strerror(-rc));
 			return;
 		}
 		dc_forget(sib);
@@ -341,8 +351,8 @@ static void conflict(struct ferry *fy, const char *path, const char *etag, uint6
 		return;
 	}
 	atomic_fetch_add(&fl_conflicts, 1);
-	log_warn("revalidate %s: conflict: modified here and changed in S3 by another host (ETag %s);"
-		 " both kept: ours at the name, S3's at %s", path, etag, sib);
+	log_warn("revalidate %s: conflict: modified here and changed in S3 by another host "
+		 "(ETag %s); both kept: ours at the name, S3's at %s", path, etag, sib);
 }
 
 /* The object of path now has ETag etag (and size bytes); act if the ledger knows another. */
@@ -359,7 +369,7 @@ static void revalidate_one(struct ferry *fy, const char *path, const char *etag,
 		remigrate(fy, path, &rec, etag);
 	else if (rec.state == LEDGER_MIGRATED || rec.state == LEDGER_MODIFIED ||
 		 rec.state == LEDGER_CONFLICT)
-		conflict(fy, path, etag, size);  /* a migrated record moved here by a rename: keep ours */
+		conflict(fy, path, etag, size);  /* moved here by a rename: keep ours */
 }
 
 static int stopping(void)
@@ -402,7 +412,8 @@ static void check_opened(struct ferry *fy, const char *path)
 	struct s3_object_info oi;
 	struct buf key = { 0 };
 	if (ledger_file_get(fy->ledger, path, &rec) || !rec.etag[0] ||
-	    !(rec.state == LEDGER_MIGRATED || rec.state == LEDGER_MODIFIED || rec.state == LEDGER_CONFLICT))
+	    !(rec.state == LEDGER_MIGRATED || rec.state == LEDGER_MODIFIED ||
+	      rec.state == LEDGER_CONFLICT))
 		return;
 	if (name_path_to_key(fy->cfg->s3_prefix, path, 0, &key) == 0 &&
 	    s3_head(store_s3_client(fy->s3), key.data, &oi) == 0)

@@ -13,8 +13,9 @@
  *      verifies, publishes only if the name is free and records the migration in the
  *      ledger. An object replaced during the copy (-ESTALE) is looked up and copied again
  *      at once (copy.c asks our before_publish hook, which HEADs the object, so a stream
- *      that delivered the old version to the end is not published either); any other failure is requeued with jittered exponential backoff, and after
- *      the retry limit the file is `failed` with the error text (user.ferryfs.error).
+ *      that delivered the old version to the end is not published either); any other
+ *      failure is requeued with jittered exponential backoff, and after the retry limit
+ *      the file is `failed` with the error text (user.ferryfs.error).
  * Idle workers sleep on a condition variable: mig_wake (a file queued), the crawl (a page
  * queued), resume, the next backoff time, or mig_stop wake them. Pause stops taking work;
  * copies in progress finish.
@@ -128,7 +129,8 @@ static int tmp_begin(const char *dir)
 		if (!d)
 			rc = -ENOMEM;
 		else if (strlen(dir) >= LEDGER_CKPT_MAX)
-			log_debug("migrate: directory too long to record for crash cleanup: %s", dir);
+			log_debug("migrate: directory too long to record for crash cleanup: %s",
+				  dir);
 		else
 			rc = ledger_ckpt_put(tmp_ledger, name, dir);
 		if (rc) {
@@ -145,7 +147,8 @@ static int tmp_begin(const char *dir)
 	}
 	pthread_mutex_unlock(&tmp_lock);
 	if (rc)
-		log_warn("migrate: cannot record the temporary directory %s: %s", dir, strerror(-rc));
+		log_warn("migrate: cannot record the temporary directory %s: %s", dir,
+			 strerror(-rc));
 	return rc;
 }
 
@@ -243,7 +246,8 @@ static int tmp_cleanup(struct ferry *fy, unsigned nslots)
 		struct tmp_scan s = { .prefix = prefix, .plen = strlen(prefix) };
 		int rc = store_readdir(fy->nfs, dir, tmp_scan_one, &s);
 		if (rc && rc != -ENOENT && rc != -ENOTDIR) {
-			log_warn("migrate: cannot look for temporary files in %s: %s", dir, strerror(-rc));
+			log_warn("migrate: cannot look for temporary files in %s: %s", dir,
+				 strerror(-rc));
 			goto next;    /* keep the record: try again at the next mount */
 		}
 		for (size_t k = 0; k < s.n; k++) {
@@ -288,8 +292,8 @@ static int before_publish(const char *src, const char *etag)
 	if (!rc)
 		rc = s3_head(c, key.data, &oi);
 	if (!rc && strcmp(oi.etag, etag)) {
-		log_info("migrate %s: the object was replaced during the copy (ETag %s, now %s)", src,
-			 etag, oi.etag);
+		log_info("migrate %s: the object was replaced during the copy (ETag %s, now %s)",
+			 src, etag, oi.etag);
 		rc = -ESTALE;
 	} else if (rc == -ENOENT) {
 		rc = -ESTALE;           /* deleted meanwhile: the lookup will tell */
@@ -440,7 +444,8 @@ static void adopt(struct ferry *fy, const char *path, const struct route_entry *
 	if (!S_ISREG(e->attr.mode) || !e->attr.ino)
 		return;
 	if (ledger_file_get(fy->ledger, path, &rec) || rec.state == LEDGER_MIGRATED ||
-	    rec.state == LEDGER_MODIFIED || rec.state == LEDGER_CONFLICT || rec.state == LEDGER_NFS_ONLY)
+	    rec.state == LEDGER_MODIFIED || rec.state == LEDGER_CONFLICT ||
+	    rec.state == LEDGER_NFS_ONLY)
 		return;
 	if (ledger_ino_get(fy->ledger, e->attr.ino, &ino) == -ENOENT)
 		ledger_ino_put(fy->ledger, e->attr.ino, s3ino);
@@ -585,13 +590,14 @@ static void migrate_one(struct ferry *fy, const char *path, int prio)
 		}
 		if (prio == LEDGER_PRIO_CRAWL && !throttled) {
 			if (throttle_take())
-				return;            /* stopping: the entry stays for the next mount */
+				return; /* stopping: the entry stays for the next mount */
 			throttled = 1;
 		}
 		what = "copy";
 		copy_t0 = util_now_s();
 		struct pub_check pc = { fy, path };
-		rc = copy_s3_migrate(&fy->route, path, ns_path_lock(path), publish_check, &pc, &res);
+		rc = copy_s3_migrate(&fy->route, path, ns_path_lock(path), publish_check, &pc,
+				     &res);
 		if (rc == -ENOENT || rc == -EISDIR || rc == -ENOTDIR || rc == -ELOOP) {
 			/* the object is gone, or the path is a directory: the full lookup says */
 			int lrc = route_lookup(&fy->route, path, &e);
@@ -610,10 +616,10 @@ static void migrate_one(struct ferry *fy, const char *path, int prio)
 			}
 			if ((rc == -ENOTDIR || rc == -ELOOP) && lrc == 0 &&
 			    nfs_ancestor_not_dir(fy, path)) {
-				/* an ancestor on the new store is a file or a symlink: it wins (spec
-				 * 3), the key is unreachable through the mount, never a retry */
-				log_info("migrate %s: an ancestor on the new store is not a directory; "
-					 "the key is shadowed, skipped", path);
+				/* an ancestor on the new store is a file or a symlink: it wins
+				 * (spec 3), the key is unreachable through the mount, no retry */
+				log_info("migrate %s: an ancestor on the new store is not a "
+					 "directory; the key is shadowed, skipped", path);
 				dequeue(fy, path);
 				ledger_file_delete(fy->ledger, path);
 				atomic_fetch_add(&mig_gone, 1);
@@ -665,7 +671,8 @@ static void *worker_main(void *arg)
 		}
 		int prio = 0;
 		time_t next_at = 0;
-		int rc = ledger_queue_pop(fy->ledger, time(NULL), path, sizeof(path), &prio, &next_at);
+		int rc = ledger_queue_pop(fy->ledger, time(NULL), path, sizeof(path), &prio,
+					  &next_at);
 		if (rc < 0) {
 			log_err("migrate: cannot take work from the ledger: %s", strerror(-rc));
 			sleep_until_woken(seen, 1000);
@@ -865,7 +872,9 @@ static int migrate_now(struct ferry *fy, const char *path)
 	if (rc)
 		return rc;
 	if (S_ISDIR(e.attr.mode)) {
-		struct crawl_spec s = { .kind = CRAWL_QUEUE, .prio = LEDGER_PRIO_COPYUP, .shard_n = 1 };
+		struct crawl_spec s = { .kind = CRAWL_QUEUE,
+					.prio = LEDGER_PRIO_COPYUP,
+					.shard_n = 1 };
 		return crawl_request(fy, path, &s);
 	}
 	if (e.src != ROUTE_S3 || !S_ISREG(e.attr.mode))
@@ -939,14 +948,16 @@ int mig_getxattr(struct ferry *fy, const char *path, const char *name, struct bu
 	if (!strcmp(name, "crawl"))
 		return crawl_status_text(fy, b);
 	if (!strcmp(name, "migrator"))
-		return buf_printf(b, "workers %u\npaused %d\nrate %llu\nrate_files %llu\n"
-				  "run_migrated_files %" PRIuFAST64 "\nrun_migrated_bytes %" PRIuFAST64
-				  "\nrun_already %" PRIuFAST64 "\nrun_retried %" PRIuFAST64
-				  "\nrun_failed %" PRIuFAST64 "\n",
+		return buf_printf(b,
+				  "workers %u\npaused %d\nrate %llu\nrate_files %llu\n"
+				  "run_migrated_files %" PRIuFAST64
+				  "\nrun_migrated_bytes %" PRIuFAST64 "\nrun_already %" PRIuFAST64
+				  "\nrun_retried %" PRIuFAST64 "\nrun_failed %" PRIuFAST64 "\n",
 				  M.nthreads, atomic_load(&mig_paused_flag),
 				  (unsigned long long)atomic_load(&mig_rate_bps),
-				  (unsigned long long)fy->cfg->rate_files, atomic_load(&mig_done_files),
-				  atomic_load(&mig_done_bytes), atomic_load(&mig_already),
-				  atomic_load(&mig_retried), atomic_load(&mig_failed));
+				  (unsigned long long)fy->cfg->rate_files,
+				  atomic_load(&mig_done_files), atomic_load(&mig_done_bytes),
+				  atomic_load(&mig_already), atomic_load(&mig_retried),
+				  atomic_load(&mig_failed));
 	return -ENODATA;
 }

@@ -27,8 +27,8 @@ void mig_wake_all(struct ferry *fy);
  * directory: its subtree, by a crawl job at copy-up priority), "crawl [shard=I/N]
  * [prefix=P]" (a directory or the root: crawl at crawl priority), "scan" (list
  * unreachable and shadowed keys into STATE_DIR/scan.txt), "stop" (stop the crawl jobs on
- * this directory; the root: all). name is without the "user.ferryfs." prefix. 0, -EINVAL (bad value),
- * -ENODATA (unknown name), -EROFS (not writable here), -errno. */
+ * this directory; the root: all). name is without the "user.ferryfs." prefix. 0,
+ * -EINVAL (bad value), -ENODATA (unknown name), -EROFS (not writable here), -errno. */
 int mig_control(struct ferry *fy, const char *path, const char *name, const char *value,
 		size_t size);
 

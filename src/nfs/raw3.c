@@ -225,7 +225,8 @@ static int wait_calls(struct nfs_context *nfs, struct call **v, size_t n)
 			pending += !v[i]->done;
 		if (!pending)
 			return 0;
-		struct pollfd pfd = { .fd = rpc_get_fd(rpc), .events = (short)rpc_which_events(rpc) };
+		struct pollfd pfd = { .fd = rpc_get_fd(rpc),
+				      .events = (short)rpc_which_events(rpc) };
 		int k = pfd.fd < 0 ? -1 : poll(&pfd, 1, 100);
 		if (pfd.fd < 0)
 			rc = -ENOTCONN;
@@ -299,7 +300,8 @@ int raw3_lookup(struct nfs_context *nfs, const struct raw3_fh *dir, const char *
 	args.what.dir.data.data_len = dir->len;
 	args.what.dir.data.data_val = (char *)dir->data;
 	args.what.name = (char *)name;
-	int rc = run_call(nfs, c, rpc_nfs3_lookup_async(nfs_get_rpc_context(nfs), call_cb, &args, c));
+	int rc = run_call(nfs, c,
+			  rpc_nfs3_lookup_async(nfs_get_rpc_context(nfs), call_cb, &args, c));
 	if (rc)
 		return rc;     /* c is freed or abandoned */
 	rc = c->rc;
@@ -323,7 +325,8 @@ int raw3_getattr(struct nfs_context *nfs, const struct raw3_fh *fh, struct nfs_s
 	memset(&args, 0, sizeof(args));
 	args.object.data.data_len = fh->len;
 	args.object.data.data_val = (char *)fh->data;
-	int rc = run_call(nfs, c, rpc_nfs3_getattr_async(nfs_get_rpc_context(nfs), call_cb, &args, c));
+	int rc = run_call(nfs, c,
+			  rpc_nfs3_getattr_async(nfs_get_rpc_context(nfs), call_cb, &args, c));
 	if (rc)
 		return rc;
 	rc = c->rc;
@@ -461,8 +464,9 @@ int raw3_create(struct nfs_context *nfs, const struct raw3_fh *dir, const char *
 	set_diropargs(&args.where, dir, name);
 	args.how.mode = GUARDED;
 	set_sattr(&args.how.createhow3_u.obj_attributes, sa);
-	return new_object(nfs, c, rpc_nfs3_create_async(nfs_get_rpc_context(nfs), call_cb, &args, c),
-			  dir, name, out, st, have_attr);
+	return new_object(nfs, c,
+			  rpc_nfs3_create_async(nfs_get_rpc_context(nfs), call_cb, &args, c), dir,
+			  name, out, st, have_attr);
 }
 
 int raw3_mkdir(struct nfs_context *nfs, const struct raw3_fh *dir, const char *name,
@@ -488,8 +492,9 @@ int raw3_remove(struct nfs_context *nfs, const struct raw3_fh *dir, const char *
 	REMOVE3args args;
 	memset(&args, 0, sizeof(args));
 	set_diropargs(&args.object, dir, name);
-	return finish_one(nfs, c, rpc_nfs3_remove_async(nfs_get_rpc_context(nfs), call_cb, &args, c),
-			  NULL, NULL);
+	return finish_one(nfs, c,
+			  rpc_nfs3_remove_async(nfs_get_rpc_context(nfs), call_cb, &args, c), NULL,
+			  NULL);
 }
 
 int raw3_rmdir(struct nfs_context *nfs, const struct raw3_fh *dir, const char *name)
@@ -514,8 +519,9 @@ int raw3_rename(struct nfs_context *nfs, const struct raw3_fh *fdir, const char 
 	memset(&args, 0, sizeof(args));
 	set_diropargs(&args.from, fdir, fname);
 	set_diropargs(&args.to, tdir, tname);
-	return finish_one(nfs, c, rpc_nfs3_rename_async(nfs_get_rpc_context(nfs), call_cb, &args, c),
-			  NULL, NULL);
+	return finish_one(nfs, c,
+			  rpc_nfs3_rename_async(nfs_get_rpc_context(nfs), call_cb, &args, c), NULL,
+			  NULL);
 }
 
 int raw3_link(struct nfs_context *nfs, const struct raw3_fh *fh, const struct raw3_fh *dir,
@@ -542,8 +548,9 @@ int raw3_setattr(struct nfs_context *nfs, const struct raw3_fh *fh, const struct
 	memset(&args, 0, sizeof(args));
 	set_fh3(&args.object, fh);
 	set_sattr(&args.new_attributes, sa);
-	return finish_one(nfs, c, rpc_nfs3_setattr_async(nfs_get_rpc_context(nfs), call_cb, &args, c),
-			  st, have_attr);
+	return finish_one(nfs, c,
+			  rpc_nfs3_setattr_async(nfs_get_rpc_context(nfs), call_cb, &args, c), st,
+			  have_attr);
 }
 
 int raw3_commit(struct nfs_context *nfs, const struct raw3_fh *fh, uint64_t *verf)
@@ -554,7 +561,8 @@ int raw3_commit(struct nfs_context *nfs, const struct raw3_fh *fh, uint64_t *ver
 	COMMIT3args args;
 	memset(&args, 0, sizeof(args));
 	set_fh3(&args.file, fh);
-	int rc = run_call(nfs, c, rpc_nfs3_commit_async(nfs_get_rpc_context(nfs), call_cb, &args, c));
+	int rc = run_call(nfs, c,
+			  rpc_nfs3_commit_async(nfs_get_rpc_context(nfs), call_cb, &args, c));
 	if (rc)
 		return rc;
 	rc = c->rc;

@@ -59,7 +59,8 @@ struct s3_client {
 	const struct ferry_config *cfg;
 	char *scheme;           /* "http" or "https" */
 	char *host;             /* the Host header, also the URL's authority */
-	char *base;             /* path before the key: "/bucket" (path-style), "" (virtual), plus any endpoint path */
+	char *base;             /* path before the key: "/bucket" (path-style), "" (virtual),
+				 * plus any endpoint path */
 	char *url_prefix;       /* scheme://host */
 	char *endpoint;         /* for messages */
 	int path_style;
@@ -264,7 +265,8 @@ static size_t s3_on_header(char *line, size_t size, size_t n, void *arg)
 		rs->status = sp ? strtol(sp + 1, NULL, 10) : 0;
 		return size * n;
 	}
-	if (!tmp[0] && rs->status == 206 && rs->have_range == 1 && rs->range_first >= rs->range_total) {
+	if (!tmp[0] && rs->status == 206 && rs->have_range == 1 &&
+	    rs->range_first >= rs->range_total) {
 		/* The end of the headers of a 206 whose range starts at or past the end of the
 		 * object: s3rver 3.7.1 answers any range of an empty object so ("Content-Range:
 		 * bytes 0-0/0", "Content-Length: 1", no body ever), where S3 answers 416. Stop
@@ -309,10 +311,12 @@ static size_t s3_on_header(char *line, size_t size, size_t n, void *arg)
 		if (strcasecmp(m, "mode") == 0 && s3_parse_u64(v, &u) == 0 && u <= UINT32_MAX) {
 			meta->mode = (uint32_t)u;
 			meta->have |= S3_META_MODE;
-		} else if (strcasecmp(m, "uid") == 0 && s3_parse_u64(v, &u) == 0 && u <= UINT32_MAX) {
+		} else if (strcasecmp(m, "uid") == 0 && s3_parse_u64(v, &u) == 0 &&
+			   u <= UINT32_MAX) {
 			meta->uid = (uint32_t)u;
 			meta->have |= S3_META_UID;
-		} else if (strcasecmp(m, "gid") == 0 && s3_parse_u64(v, &u) == 0 && u <= UINT32_MAX) {
+		} else if (strcasecmp(m, "gid") == 0 && s3_parse_u64(v, &u) == 0 &&
+			   u <= UINT32_MAX) {
 			meta->gid = (uint32_t)u;
 			meta->have |= S3_META_GID;
 		} else if (strcasecmp(m, "mtime") == 0 && s3_parse_mtime(v, &meta->mtime) == 0) {
@@ -337,7 +341,8 @@ static size_t s3_on_body(char *data, size_t size, size_t n, void *arg)
 		rs->body_started = 1;
 		if (rs->status == 200 && rq->ranged)
 			rs->skip = rq->range_start;  /* the server ignored our Range */
-		if (rq->pin && rq->pin[0] && rs->info.etag[0] && strcmp(rq->pin, rs->info.etag) != 0) {
+		if (rq->pin && rq->pin[0] && rs->info.etag[0] &&
+		    strcmp(rq->pin, rs->info.etag) != 0) {
 			rs->sink_rc = -ESTALE;
 			return 0;
 		}
@@ -367,7 +372,8 @@ static size_t s3_on_body(char *data, size_t size, size_t n, void *arg)
 				return 0;
 			}
 		} else if (rq->resp) {
-			if (rq->resp->len + take > S3_RESP_MAX || buf_append(rq->resp, data, take)) {
+			if (rq->resp->len + take > S3_RESP_MAX ||
+			    buf_append(rq->resp, data, take)) {
 				rs->sink_rc = -ENOMEM;
 				return 0;
 			}
@@ -396,7 +402,8 @@ static size_t s3_on_read(char *buf, size_t size, size_t n, void *arg)
 	} else {
 		size_t done = 0;
 		while (done < len) {
-			ssize_t r = rq->rd(rq->rdarg, buf + done, len - done, rq->rdoff + rs->upos + done);
+			ssize_t r = rq->rd(rq->rdarg, buf + done, len - done,
+					   rq->rdoff + rs->upos + done);
 			if (r < 0) {
 				rs->sink_rc = (int)r;
 				return CURL_READFUNC_ABORT;
@@ -633,15 +640,25 @@ static int s3_attempt(struct s3_client *c, struct s3_req *rq, struct s3_resp *rs
 		goto out_path;
 
 	rc = -ENOMEM;
-	if (buf_puts(&url, c->url_prefix) || buf_append(&url, sig.canonical_uri.data, sig.canonical_uri.len))
+	if (buf_puts(&url, c->url_prefix) ||
+	    buf_append(&url, sig.canonical_uri.data, sig.canonical_uri.len))
 		goto out_sig;
 	if (sig.canonical_query.len &&
-	    (buf_puts(&url, "?") || buf_append(&url, sig.canonical_query.data, sig.canonical_query.len)))
+	    (buf_puts(&url, "?") ||
+	     buf_append(&url, sig.canonical_query.data, sig.canonical_query.len)))
 		goto out_sig;
 
 	/* headers: Host, date, payload hash, token, signed extras, Authorization */
-#define S3_HDR(...) do { buf_reset(&hline); if (buf_printf(&hline, __VA_ARGS__)) goto out_hdrs; \
-	struct curl_slist *n_ = curl_slist_append(hl, hline.data); if (!n_) goto out_hdrs; hl = n_; } while (0)
+#define S3_HDR(...)                                                        \
+	do {                                                               \
+		buf_reset(&hline);                                         \
+		if (buf_printf(&hline, __VA_ARGS__))                       \
+			goto out_hdrs;                                     \
+		struct curl_slist *n_ = curl_slist_append(hl, hline.data); \
+		if (!n_)                                                   \
+			goto out_hdrs;                                     \
+		hl = n_;                                                   \
+	} while (0)
 	S3_HDR("Host: %s", c->host);
 	S3_HDR("x-amz-date: %s", sig.amz_date);
 	S3_HDR("x-amz-content-sha256: %s", payload);
@@ -700,21 +717,22 @@ static int s3_attempt(struct s3_client *c, struct s3_req *rq, struct s3_resp *rs
 	}
 	if (cc != CURLE_OK) {
 		if (rs->sink_rc) {
-			rc = rs->sink_rc;   /* the caller's sink or source failed: not ours to retry */
+			rc = rs->sink_rc;   /* the caller's sink or source failed: no retry */
 			if (rc == -ESTALE)
 				log_info("s3: %s key %s: ETag %s, pinned to %s: stale", rq->method,
 					 rq->key, rs->info.etag, rq->pin);
 		} else {
 			rc = s3_map_curl(cc, transient);
 			log_warn("s3: %s %s%s: %s%s%s", rq->method, rq->key ? "key " : "bucket",
-				 rq->key ? rq->key : "", curl_easy_strerror(cc), errbuf[0] ? ": " : "",
-				 errbuf);
+				 rq->key ? rq->key : "", curl_easy_strerror(cc),
+				 errbuf[0] ? ": " : "", errbuf);
 		}
 		goto out_handle;
 	}
 	if (rs->status >= 200 && rs->status < 300) {
 		rc = 0;
-		if (rq->pin && rq->pin[0] && rs->info.etag[0] && strcmp(rq->pin, rs->info.etag) != 0)
+		if (rq->pin && rq->pin[0] && rs->info.etag[0] &&
+		    strcmp(rq->pin, rs->info.etag) != 0)
 			rc = -ESTALE;
 		if (rc)
 			log_info("s3: %s key %s: ETag %s, pinned to %s: stale", rq->method, rq->key,
@@ -886,7 +904,8 @@ int s3_client_new(const struct ferry_config *cfg, struct s3_client **out)
 	}
 	if (cfg->s3_insecure_tls)
 		log_warn("s3: WARNING: s3_insecure_tls is set: TLS certificates of %s are NOT "
-			 "verified; anyone on the network path can read and change your data", c->endpoint);
+			 "verified; anyone on the network path can read and change your data",
+			 c->endpoint);
 
 	for (unsigned i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_init(&c->share_locks[i], NULL);
@@ -917,7 +936,8 @@ int s3_client_new(const struct ferry_config *cfg, struct s3_client **out)
 		c->free[c->nfree++] = c->handles[i];
 	}
 	log_info("s3: endpoint %s, bucket %s, %s-style, %u connections, %u retries, timeout %lds",
-		 c->endpoint, cfg->s3_bucket, c->path_style ? "path" : "virtual-hosted", c->nhandles, c->retries, c->timeout);
+		 c->endpoint, cfg->s3_bucket, c->path_style ? "path" : "virtual-hosted",
+		 c->nhandles, c->retries, c->timeout);
 	*out = c;
 	return 0;
 out_free:
@@ -1017,7 +1037,8 @@ int s3_get_stream_info(struct s3_client *c, const char *key, const char *if_matc
 			if (len == UINT64_MAX)
 				snprintf(range, sizeof(range), "bytes=%" PRIu64 "-", start);
 			else
-				snprintf(range, sizeof(range), "bytes=%" PRIu64 "-%" PRIu64, start, off + len - 1);
+				snprintf(range, sizeof(range), "bytes=%" PRIu64 "-%" PRIu64, start,
+					 off + len - 1);
 			s3_add_hdr(&rq, "range", range);
 			rq.ranged = 1;
 			rq.range_start = start;
@@ -1125,7 +1146,8 @@ int s3_list(struct s3_client *c, const struct s3_list_opts *o, s3_page_fn fn, vo
 		struct s3xml_list page;
 		memset(&page, 0, sizeof(page));
 		size_t dropped = 0;
-		if ((rc = s3xml_parse_list(body.data ? body.data : "", body.len, &page, &dropped))) {
+		if ((rc = s3xml_parse_list(body.data ? body.data : "", body.len, &page,
+					   &dropped))) {
 			log_err("s3: list %s: unparseable reply (%s)", o->prefix ? o->prefix : "",
 				strerror(-rc));
 			stats_inc(s3_errors);
@@ -1510,7 +1532,8 @@ int s3_delete_many(struct s3_client *c, const char *const *keys, size_t nkeys)
 		if ((rc = s3_perform(c, &rq, &rs)))
 			goto next;
 		struct s3_delctx d = { 0 };
-		int r = s3xml_parse_delete(body.data ? body.data : "", body.len, s3_on_delete_error, &d);
+		int r = s3xml_parse_delete(body.data ? body.data : "", body.len, s3_on_delete_error,
+					   &d);
 		if (r < 0) {
 			log_err("s3: batch delete: unparseable reply");
 			rc = r;
@@ -1536,7 +1559,8 @@ int s3_copy(struct s3_client *c, const char *from, const char *to, const char *i
 	struct s3xml_error xe;
 	int rc = -ENOMEM;
 	/* x-amz-copy-source: /bucket/key, URI-encoded */
-	if (buf_printf(&src, "/%s/", c->cfg->s3_bucket) || sigv4_uri_encode(from, strlen(from), 1, &src))
+	if (buf_printf(&src, "/%s/", c->cfg->s3_bucket) ||
+	    sigv4_uri_encode(from, strlen(from), 1, &src))
 		goto out;
 	s3_req_init(&rq, "PUT", to);
 	rq.has_body = 1;

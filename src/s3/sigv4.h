@@ -21,11 +21,13 @@ struct sigv4_header {         /* one header to sign and send, name in any case *
 
 struct sigv4_request {
 	const char *method;       /* "GET", "PUT", ... */
-	const char *host;         /* the Host header exactly as sent: "bkt.s3.amazonaws.com", "127.0.0.1:4567" */
+	const char *host;         /* the Host header exactly as sent: "bkt.s3.amazonaws.com",
+				   * "127.0.0.1:4567" */
 	const char *path;         /* raw path, not encoded: "/bucket/my key+1.txt" ("/" at least) */
 	const struct sigv4_param *query;
 	size_t nquery;
-	const struct sigv4_header *headers; /* extra headers to sign (range, x-amz-meta-*, content-type, ...) */
+	const struct sigv4_header *headers; /* extra headers to sign (range, x-amz-meta-*,
+					     * content-type, ...) */
 	size_t nheaders;
 	const char *payload_hash; /* lower-case hex SHA-256 of the body, or "UNSIGNED-PAYLOAD" */
 };

@@ -135,9 +135,9 @@ static void XMLCALL px_doctype(void *ud, const XML_Char *name, const XML_Char *s
 	px_fail(ud, -EPROTO);
 }
 
-static void XMLCALL px_entity(void *ud, const XML_Char *name, int is_param,
-			      const XML_Char *value, int value_length, const XML_Char *base,
-			      const XML_Char *sysid, const XML_Char *pubid, const XML_Char *notation)
+static void XMLCALL px_entity(void *ud, const XML_Char *name, int is_param, const XML_Char *value,
+			      int value_length, const XML_Char *base, const XML_Char *sysid,
+			      const XML_Char *pubid, const XML_Char *notation)
 {
 	(void)name, (void)is_param, (void)value, (void)value_length, (void)base, (void)sysid;
 	(void)pubid, (void)notation;
@@ -280,7 +280,8 @@ static int url_decode(char *s)
 		if (*p == '+') {
 			*o++ = ' ';
 		} else if (*p == '%') {
-			int h = util_hexval((unsigned char)p[1]), l = h < 0 ? -1 : util_hexval((unsigned char)p[2]);
+			int h = util_hexval((unsigned char)p[1]),
+			    l = h < 0 ? -1 : util_hexval((unsigned char)p[2]);
 			if (h < 0 || l < 0 || (h == 0 && l == 0))
 				return -EINVAL;
 			*o++ = (char)(h << 4 | l);

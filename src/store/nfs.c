@@ -14,14 +14,15 @@
  * FERRYFS_NFS_NO_FHCACHE=1, and for what has no by-handle path here (readdir, statfs,
  * symlink, readlink, mknod, xattrs, opening a symlink).
  *
- * OPEN FILES (libnfs's, above). A struct nfsfh belongs to the context that opened it, and FUSE reads one
- * handle from several threads. A file therefore keeps one nfsfh per pool context
- * (slot[i], used only by the thread holding context i, so the slots need no lock): the
- * open itself fills the slot of the context it ran on (its "home"); a read or write that
- * gets another context opens the file there by path the first time, and checks that the
- * fileid is the same file (if the path was renamed or replaced meanwhile it falls
- * back to the home context; the open costs one GETATTR to learn the fileid). Parallel preads on one file thus run on parallel contexts,
- * and the common case (the home context is free) costs no extra open. Handles opened on
+ * OPEN FILES (libnfs's, above). A struct nfsfh belongs to the context that opened it,
+ * and FUSE reads one handle from several threads. A file therefore keeps one nfsfh per
+ * pool context (slot[i], used only by the thread holding context i, so the slots need no
+ * lock): the open itself fills the slot of the context it ran on (its "home"); a read or
+ * write that gets another context opens the file there by path the first time, and
+ * checks that the fileid is the same file (if the path was renamed or replaced meanwhile
+ * it falls back to the home context; the open costs one GETATTR to learn the fileid).
+ * Parallel preads on one file thus run on parallel contexts, and the common case (the
+ * home context is free) costs no extra open. Handles opened on
  * a context that was since reconnected are abandoned (the dead context cannot close
  * them) and reopened.
  *
@@ -716,7 +717,8 @@ static int chown_fn(struct nfsp_conn *c, void *arg)
 {
 	struct op *o = arg;
 	struct raw3_sattr sa = { .uid = o->uid, .gid = o->gid };
-	sa.set = (o->uid != (uint32_t)-1 ? RAW3_SET_UID : 0) | (o->gid != (uint32_t)-1 ? RAW3_SET_GID : 0);
+	sa.set = (o->uid != (uint32_t)-1 ? RAW3_SET_UID : 0) |
+		 (o->gid != (uint32_t)-1 ? RAW3_SET_GID : 0);
 	int rc = v3_path_call(o->ns, c, V3_SETATTR, o->path, NULL, &sa);
 	if (rc != -ENOTSUP)
 		return rc;
@@ -1173,13 +1175,15 @@ static int open_fn(struct nfsp_conn *c, void *arg)
 		if (rc == 0 && S_ISDIR(sb.nfs_mode) && (o->flags & O_ACCMODE) != O_RDONLY)
 			return -EISDIR;
 		if (rc && (rc != -ENOENT || !(o->flags & O_CREAT))) {
-			log_debug("nfs: v4 lookup of %s failed: %s", f->path, nfs_get_error(c->nfs));
+			log_debug("nfs: v4 lookup of %s failed: %s", f->path,
+				  nfs_get_error(c->nfs));
 			return rc;
 		}
 		if (rc == 0)
 			rc = nfs_open2(c->nfs, f->path, base | (o->flags & O_TRUNC), 0, &fh);
 		else
-			rc = nfs_create(c->nfs, f->path, base | O_EXCL, (int)(o->mode & 07777), &fh);
+			rc = nfs_create(c->nfs, f->path, base | O_EXCL, (int)(o->mode & 07777),
+					&fh);
 		if (rc)
 			log_debug("nfs: v4 open of %s failed: %s", f->path, nfs_get_error(c->nfs));
 		if (rc)
@@ -1193,7 +1197,8 @@ static int open_fn(struct nfsp_conn *c, void *arg)
 			rc = nfs_open2(c->nfs, f->path, base | (o->flags & O_TRUNC), 0, &fh);
 			if (rc != -ENOENT || tries == 3)
 				break;
-			rc = nfs_create(c->nfs, f->path, base | O_EXCL, (int)(o->mode & 07777), &fh);
+			rc = nfs_create(c->nfs, f->path, base | O_EXCL, (int)(o->mode & 07777),
+					&fh);
 			if (rc != -EEXIST)
 				break;
 		}

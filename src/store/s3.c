@@ -42,7 +42,7 @@ struct store_file {
 	struct store_attr attr;      /* etag inside: the pin */
 	char *head;                  /* bytes [0, head_len) of the pinned object, read at open */
 	size_t head_len;
-	int lazy;                    /* STORE_O_LAZY: attr holds only the pin until the first read */
+	int lazy;                    /* STORE_O_LAZY: attr holds only the pin until a read */
 };
 
 /* An open reads the object's first bytes with the GET that pins it (the response carries
@@ -63,7 +63,8 @@ static int s3s_check_path(const char *path)
 	for (;;) {
 		const char *end = strchr(seg, '/');
 		size_t n = end ? (size_t)(end - seg) : strlen(seg);
-		if (n == 0 || (n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.'))
+		if (n == 0 || (n == 1 && seg[0] == '.') ||
+		    (n == 2 && seg[0] == '.' && seg[1] == '.'))
 			return -EINVAL;
 		if (!end)
 			return 0;
@@ -157,7 +158,9 @@ static int s3s_on_probe_page(void *arg, const struct s3xml_list *page)
 static int s3s_is_dir(struct s3_store *s, const char *dirkey, int *marker)
 {
 	struct s3s_probe_dir p = { .dirkey = dirkey };
-	struct s3_list_opts o = { .prefix = dirkey, .delimiter = "/", .max_keys = 1, .max_pages = 1 };
+	struct s3_list_opts o = {
+		.prefix = dirkey, .delimiter = "/", .max_keys = 1, .max_pages = 1
+	};
 	int rc = s3_list(s->client, &o, s3s_on_probe_page, &p);
 	if (rc < 0)
 		return rc;
@@ -314,7 +317,8 @@ static int s3s_on_prefix(struct s3s_readdir *r, const char *prefix)
 		if (strcmp(r->pend[i].name, name) == 0) {
 			stats_inc(shadowed);     /* spec 2: counted, listed by ferryctl scan */
 			free(r->pend[i].name);
-			memmove(&r->pend[i], &r->pend[i + 1], (r->npend - i - 1) * sizeof(*r->pend));
+			memmove(&r->pend[i], &r->pend[i + 1],
+				(r->npend - i - 1) * sizeof(*r->pend));
 			r->npend--;
 			break;
 		}
@@ -352,7 +356,9 @@ static int s3s_readdir(struct store *st, const char *path, store_dirent_fn fn, v
 	char *dkey = s3s_key(s, path, 1);
 	if (!dkey)
 		return -ENOMEM;
-	struct s3s_readdir r = { .s = s, .dirkey = dkey, .dirlen = strlen(dkey), .fn = fn, .arg = arg };
+	struct s3s_readdir r = {
+		.s = s, .dirkey = dkey, .dirlen = strlen(dkey), .fn = fn, .arg = arg
+	};
 	struct s3_list_opts o = { .prefix = dkey, .delimiter = "/" };
 	rc = s3_list(s->client, &o, s3s_on_page, &r);
 	if (rc == 0)
@@ -392,8 +398,10 @@ static int open_get_head(struct s3_store *s, struct store_file *f, const char *e
 	if (!h.buf)
 		return -ENOMEM;
 	memset(oi, 0, sizeof(*oi));
-	int rc = s3_get_stream(s->client, f->key, expect_etag, 0, S3_OPEN_HEAD, head_sink_fn, &h, oi);
-	if (rc == 0 && oi->etag[0] && h.len == (oi->size < S3_OPEN_HEAD ? oi->size : S3_OPEN_HEAD)) {
+	int rc = s3_get_stream(s->client, f->key, expect_etag, 0, S3_OPEN_HEAD, head_sink_fn, &h,
+			       oi);
+	if (rc == 0 && oi->etag[0] &&
+	    h.len == (oi->size < S3_OPEN_HEAD ? oi->size : S3_OPEN_HEAD)) {
 		f->head = h.buf;
 		f->head_len = h.len;
 		return 0;
@@ -480,7 +488,8 @@ static int s3s_fstat(struct store *st, struct store_file *f, struct store_attr *
 	return rc;
 }
 
-static ssize_t s3s_pread(struct store *st, struct store_file *f, void *buf, size_t len, uint64_t off)
+static ssize_t s3s_pread(struct store *st, struct store_file *f, void *buf, size_t len,
+			 uint64_t off)
 {
 	struct s3_store *s = s3s(st);
 	int rc = s3s_settle(s, f);
@@ -590,7 +599,8 @@ static int s3s_put(struct store *st, const char *path, const struct store_source
 		meta.gid = src->gid;
 		meta.mtime = src->mtime;
 	}
-	rc = s3_put(s->client, key, src->size, src->read, src->arg, src->have_meta ? &meta : NULL, NULL);
+	rc = s3_put(s->client, key, src->size, src->read, src->arg, src->have_meta ? &meta : NULL,
+		    NULL);
 	free(key);
 	return rc;
 }

@@ -32,7 +32,7 @@ struct store_file;
 
 /* What a store knows about one path. */
 struct store_attr {
-	uint32_t mode;            /* type and permission bits (S_IFREG | 0644, S_IFDIR | 0755, ...) */
+	uint32_t mode;            /* type and permission bits (S_IFREG | 0644, ...) */
 	uint32_t nlink;
 	uint32_t uid, gid;
 	uint64_t size;
@@ -103,7 +103,8 @@ struct store_ops {
 	int (*open)(struct store *st, const char *path, int flags, uint32_t mode,
 		    const char *expect_etag, struct store_file **out);
 	int (*fstat)(struct store *st, struct store_file *f, struct store_attr *out);
-	ssize_t (*pread)(struct store *st, struct store_file *f, void *buf, size_t len, uint64_t off);
+	ssize_t (*pread)(struct store *st, struct store_file *f, void *buf, size_t len,
+			 uint64_t off);
 	ssize_t (*pwrite)(struct store *st, struct store_file *f, const void *buf, size_t len,
 			  uint64_t off);
 	/* Deliver [off, off+len) to sink as it arrives (len UINT64_MAX: to the end). */
@@ -138,7 +139,8 @@ struct store_ops {
 	int (*utimens)(struct store *st, const char *path, const struct timespec tv[2]);
 	int (*truncate)(struct store *st, const char *path, uint64_t size);
 
-	ssize_t (*getxattr)(struct store *st, const char *path, const char *name, void *buf, size_t size);
+	ssize_t (*getxattr)(struct store *st, const char *path, const char *name, void *buf,
+			    size_t size);
 	int (*setxattr)(struct store *st, const char *path, const char *name, const void *buf,
 			size_t size, int flags);
 	ssize_t (*listxattr)(struct store *st, const char *path, char *buf, size_t size);
@@ -169,35 +171,126 @@ static inline void store_destroy(struct store *st)
 
 #define STORE_CALL(st, op, ...) ((st)->ops->op ? (st)->ops->op((st), __VA_ARGS__) : -ENOTSUP)
 
-static inline int store_stat(struct store *st, const char *p, struct store_attr *a) { return STORE_CALL(st, stat, p, a); }
-static inline int store_readdir(struct store *st, const char *p, store_dirent_fn fn, void *arg) { return STORE_CALL(st, readdir, p, fn, arg); }
-static inline int store_statfs(struct store *st, const char *p, struct statvfs *o) { return STORE_CALL(st, statfs, p, o); }
-static inline int store_open(struct store *st, const char *p, int flags, uint32_t mode, const char *etag, struct store_file **out) { return STORE_CALL(st, open, p, flags, mode, etag, out); }
-static inline int store_fstat(struct store *st, struct store_file *f, struct store_attr *a) { return STORE_CALL(st, fstat, f, a); }
-static inline ssize_t store_pread(struct store *st, struct store_file *f, void *b, size_t n, uint64_t off) { return STORE_CALL(st, pread, f, b, n, off); }
-static inline ssize_t store_pwrite(struct store *st, struct store_file *f, const void *b, size_t n, uint64_t off) { return STORE_CALL(st, pwrite, f, b, n, off); }
-static inline int store_read_stream(struct store *st, struct store_file *f, uint64_t off, uint64_t len, store_sink_fn fn, void *arg) { return STORE_CALL(st, read_stream, f, off, len, fn, arg); }
-static inline int store_ftruncate(struct store *st, struct store_file *f, uint64_t size) { return STORE_CALL(st, ftruncate, f, size); }
-static inline int store_fsetattr(struct store *st, struct store_file *f, const struct store_attr *a, unsigned which, struct store_attr *out) { return STORE_CALL(st, fsetattr, f, a, which, out); }
-static inline int store_fsync(struct store *st, struct store_file *f, int datasync) { return STORE_CALL(st, fsync, f, datasync); }
-static inline int store_close(struct store *st, struct store_file *f) { return STORE_CALL(st, close, f); }
-static inline int store_put(struct store *st, const char *p, const struct store_source *src) { return STORE_CALL(st, put, p, src); }
-static inline int store_mkdir(struct store *st, const char *p, uint32_t mode) { return STORE_CALL(st, mkdir, p, mode); }
+static inline int store_stat(struct store *st, const char *p, struct store_attr *a)
+{
+	return STORE_CALL(st, stat, p, a);
+}
+static inline int store_readdir(struct store *st, const char *p, store_dirent_fn fn, void *arg)
+{
+	return STORE_CALL(st, readdir, p, fn, arg);
+}
+static inline int store_statfs(struct store *st, const char *p, struct statvfs *o)
+{
+	return STORE_CALL(st, statfs, p, o);
+}
+static inline int store_open(struct store *st, const char *p, int flags, uint32_t mode,
+			     const char *etag, struct store_file **out)
+{
+	return STORE_CALL(st, open, p, flags, mode, etag, out);
+}
+static inline int store_fstat(struct store *st, struct store_file *f, struct store_attr *a)
+{
+	return STORE_CALL(st, fstat, f, a);
+}
+static inline ssize_t store_pread(struct store *st, struct store_file *f, void *b, size_t n,
+				  uint64_t off)
+{
+	return STORE_CALL(st, pread, f, b, n, off);
+}
+static inline ssize_t store_pwrite(struct store *st, struct store_file *f, const void *b, size_t n,
+				   uint64_t off)
+{
+	return STORE_CALL(st, pwrite, f, b, n, off);
+}
+static inline int store_read_stream(struct store *st, struct store_file *f, uint64_t off,
+				    uint64_t len, store_sink_fn fn, void *arg)
+{
+	return STORE_CALL(st, read_stream, f, off, len, fn, arg);
+}
+static inline int store_ftruncate(struct store *st, struct store_file *f, uint64_t size)
+{
+	return STORE_CALL(st, ftruncate, f, size);
+}
+static inline int store_fsetattr(struct store *st, struct store_file *f, const struct store_attr *a,
+				 unsigned which, struct store_attr *out)
+{
+	return STORE_CALL(st, fsetattr, f, a, which, out);
+}
+static inline int store_fsync(struct store *st, struct store_file *f, int datasync)
+{
+	return STORE_CALL(st, fsync, f, datasync);
+}
+static inline int store_close(struct store *st, struct store_file *f)
+{
+	return STORE_CALL(st, close, f);
+}
+static inline int store_put(struct store *st, const char *p, const struct store_source *src)
+{
+	return STORE_CALL(st, put, p, src);
+}
+static inline int store_mkdir(struct store *st, const char *p, uint32_t mode)
+{
+	return STORE_CALL(st, mkdir, p, mode);
+}
 static inline int store_rmdir(struct store *st, const char *p) { return STORE_CALL(st, rmdir, p); }
-static inline int store_unlink(struct store *st, const char *p) { return STORE_CALL(st, unlink, p); }
-static inline int store_rename(struct store *st, const char *a, const char *b, unsigned flags) { return STORE_CALL(st, rename, a, b, flags); }
-static inline int store_link(struct store *st, const char *a, const char *b) { return STORE_CALL(st, link, a, b); }
-static inline int store_symlink(struct store *st, const char *target, const char *p) { return STORE_CALL(st, symlink, target, p); }
-static inline ssize_t store_readlink(struct store *st, const char *p, char *buf, size_t n) { return STORE_CALL(st, readlink, p, buf, n); }
-static inline int store_mknod(struct store *st, const char *p, uint32_t mode, uint64_t rdev) { return STORE_CALL(st, mknod, p, mode, rdev); }
-static inline int store_chmod(struct store *st, const char *p, uint32_t mode) { return STORE_CALL(st, chmod, p, mode); }
-static inline int store_chown(struct store *st, const char *p, uint32_t uid, uint32_t gid) { return STORE_CALL(st, chown, p, uid, gid); }
-static inline int store_utimens(struct store *st, const char *p, const struct timespec tv[2]) { return STORE_CALL(st, utimens, p, tv); }
-static inline int store_truncate(struct store *st, const char *p, uint64_t size) { return STORE_CALL(st, truncate, p, size); }
-static inline ssize_t store_getxattr(struct store *st, const char *p, const char *n, void *b, size_t s) { return STORE_CALL(st, getxattr, p, n, b, s); }
-static inline int store_setxattr(struct store *st, const char *p, const char *n, const void *b, size_t s, int fl) { return STORE_CALL(st, setxattr, p, n, b, s, fl); }
-static inline ssize_t store_listxattr(struct store *st, const char *p, char *b, size_t s) { return STORE_CALL(st, listxattr, p, b, s); }
-static inline int store_removexattr(struct store *st, const char *p, const char *n) { return STORE_CALL(st, removexattr, p, n); }
+static inline int store_unlink(struct store *st, const char *p)
+{
+	return STORE_CALL(st, unlink, p);
+}
+static inline int store_rename(struct store *st, const char *a, const char *b, unsigned flags)
+{
+	return STORE_CALL(st, rename, a, b, flags);
+}
+static inline int store_link(struct store *st, const char *a, const char *b)
+{
+	return STORE_CALL(st, link, a, b);
+}
+static inline int store_symlink(struct store *st, const char *target, const char *p)
+{
+	return STORE_CALL(st, symlink, target, p);
+}
+static inline ssize_t store_readlink(struct store *st, const char *p, char *buf, size_t n)
+{
+	return STORE_CALL(st, readlink, p, buf, n);
+}
+static inline int store_mknod(struct store *st, const char *p, uint32_t mode, uint64_t rdev)
+{
+	return STORE_CALL(st, mknod, p, mode, rdev);
+}
+static inline int store_chmod(struct store *st, const char *p, uint32_t mode)
+{
+	return STORE_CALL(st, chmod, p, mode);
+}
+static inline int store_chown(struct store *st, const char *p, uint32_t uid, uint32_t gid)
+{
+	return STORE_CALL(st, chown, p, uid, gid);
+}
+static inline int store_utimens(struct store *st, const char *p, const struct timespec tv[2])
+{
+	return STORE_CALL(st, utimens, p, tv);
+}
+static inline int store_truncate(struct store *st, const char *p, uint64_t size)
+{
+	return STORE_CALL(st, truncate, p, size);
+}
+static inline ssize_t store_getxattr(struct store *st, const char *p, const char *n, void *b,
+				     size_t s)
+{
+	return STORE_CALL(st, getxattr, p, n, b, s);
+}
+static inline int store_setxattr(struct store *st, const char *p, const char *n, const void *b,
+				 size_t s, int fl)
+{
+	return STORE_CALL(st, setxattr, p, n, b, s, fl);
+}
+static inline ssize_t store_listxattr(struct store *st, const char *p, char *b, size_t s)
+{
+	return STORE_CALL(st, listxattr, p, b, s);
+}
+static inline int store_removexattr(struct store *st, const char *p, const char *n)
+{
+	return STORE_CALL(st, removexattr, p, n);
+}
 static inline int store_probe(struct store *st) { return st->ops->probe ? st->ops->probe(st) : 0; }
 
 #endif

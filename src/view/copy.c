@@ -509,7 +509,8 @@ static int copy_impl(struct route *r, const char *src, const char *dst, const ch
 	if (rc == -ENOENT) {
 		rc = copy_ensure_parents(r, dst);
 		if (!rc)
-			rc = store_open(r->nfs, tmp, O_WRONLY | O_CREAT | O_EXCL, 0600, NULL, &c.out);
+			rc = store_open(r->nfs, tmp, O_WRONLY | O_CREAT | O_EXCL, 0600, NULL,
+					&c.out);
 	}
 	if (rc)
 		goto out_tmp;
@@ -574,11 +575,12 @@ static int copy_impl(struct route *r, const char *src, const char *dst, const ch
 	}
 	EVP_DigestFinal_ex(c.md5, md, &mdlen);
 	util_hex(md, mdlen, md5hex);
-	if (etag_is_md5(out->attr.etag) && (!c.want_md5 || strcasecmp(md5hex, out->attr.etag) != 0)) {
+	if (etag_is_md5(out->attr.etag) &&
+	    (!c.want_md5 || strcasecmp(md5hex, out->attr.etag) != 0)) {
 		/* (!want_md5: skipped for a multipart ETag, and the pinned reply now says an MD5:
 		 * cannot be, but never publish what was not checked) */
-		log_err("copy %s: MD5 %s does not match the ETag %s", src, c.want_md5 ? md5hex : "(not computed)",
-			out->attr.etag);
+		log_err("copy %s: MD5 %s does not match the ETag %s", src,
+			c.want_md5 ? md5hex : "(not computed)", out->attr.etag);
 		rc = -EIO;
 		goto out_tmp;
 	}

@@ -180,9 +180,10 @@ static int copyup_locked(struct route *r, const char *path, int truncate)
 		rc = copy_ensure_parents(r, path);
 		if (rc)
 			return rc;
-		rc = store_open(r->nfs, path, O_WRONLY | O_CREAT | O_EXCL, e.attr.mode & 07777, NULL, &f);
+		rc = store_open(r->nfs, path, O_WRONLY | O_CREAT | O_EXCL, e.attr.mode & 07777,
+				NULL, &f);
 		if (rc == -EEXIST)
-			return 0;          /* another writer made it first: it is on the new store */
+			return 0;          /* another writer made it first: it is on NFS */
 		if (rc)
 			return rc;
 		store_close(r->nfs, f);
@@ -219,7 +220,8 @@ static int to_modified(struct ledger_file *rec, bool exists, void *arg)
 void ns_mark_modified(struct route *r, const char *path)
 {
 	struct ledger_file rec;
-	if (r->ledger && ledger_file_get(r->ledger, path, &rec) == 0 && rec.state == LEDGER_MIGRATED)
+	if (r->ledger && ledger_file_get(r->ledger, path, &rec) == 0 &&
+	    rec.state == LEDGER_MIGRATED)
 		ledger_file_update(r->ledger, path, to_modified, NULL);
 }
 
@@ -250,7 +252,8 @@ int ns_create(struct route *r, const char *path, uint32_t mode, int flags,
 		if (S_ISDIR(e.attr.mode))
 			return -EISDIR;
 		rc = ns_copyup(r, path, (flags & O_TRUNC) != 0);
-		return rc ? rc : store_open(r->nfs, path, flags & ~(O_CREAT | O_EXCL), 0, NULL, out);
+		return rc ? rc :
+			    store_open(r->nfs, path, flags & ~(O_CREAT | O_EXCL), 0, NULL, out);
 	}
 	if (rc != -ENOENT)
 		return rc;

@@ -126,7 +126,7 @@ static struct {
 	struct ra_part *qhead, *qtail;
 	uint64_t mem_used, mem_peak;   /* bytes in parts' buffers; peak of used + cached */
 	uint64_t mem_cached;           /* bytes in g.cache */
-	char *cache[RA_CLASSES];       /* idle buffers of 1 << class bytes, linked through their first bytes */
+	char *cache[RA_CLASSES];       /* idle buffers of 1 << class bytes, chained in place */
 	uint64_t files_open;
 	atomic_uint_fast64_t reads, hits, misses, bytes_served, bytes_fetched, bytes_direct,
 		parts, parts_cancelled, errors;
@@ -163,7 +163,8 @@ static char *ra_cache_take(unsigned c)
 /* g.lock held. Move cached buffers to *evicted until `room` bytes fit under the cap. */
 static void ra_cache_evict(uint64_t room, char **evicted)
 {
-	for (unsigned c = 0; c < RA_CLASSES && g.mem_used + g.mem_cached + room > g.cfg.max_mem; c++) {
+	for (unsigned c = 0; c < RA_CLASSES && g.mem_used + g.mem_cached + room > g.cfg.max_mem;
+	     c++) {
 		char *b;
 		while (g.mem_used + g.mem_cached + room > g.cfg.max_mem && (b = ra_cache_take(c))) {
 			memcpy(b, evicted, sizeof(char *));
@@ -217,7 +218,7 @@ static char *ra_buf_get(uint64_t want, uint64_t *len, unsigned *cls)
 		}
 	}
 	if (b || fresh) {
-		g.mem_used += 1ull << c;                  /* a fresh one is reserved before malloc */
+		g.mem_used += 1ull << c;                  /* reserved before malloc */
 		if (g.mem_used + g.mem_cached > g.mem_peak)
 			g.mem_peak = g.mem_used + g.mem_cached;
 	}
@@ -494,12 +495,13 @@ static int ra_fetch(struct ra_part *p)
 		int rc = store_read_stream(rf->st, rf->f, p->off, p->len, ra_sink, p);
 		if (rc)
 			return rc;
-		return p->got == p->len ? 0 : -EIO;  /* a short part: the object is not what we opened */
+		return p->got == p->len ? 0 : -EIO;  /* a short part: not the object we opened */
 	}
 	while (p->got < p->len) {
 		if (atomic_load_explicit(&p->cancelled, memory_order_relaxed))
 			return -ECANCELED;
-		ssize_t n = store_pread(rf->st, rf->f, p->buf + p->got, p->len - p->got, p->off + p->got);
+		ssize_t n = store_pread(rf->st, rf->f, p->buf + p->got, p->len - p->got,
+					p->off + p->got);
 		if (n < 0)
 			return (int)n;
 		if (n == 0)
@@ -540,7 +542,8 @@ static void *ra_worker(void *arg)
 			if (rc != -ECANCELED) {
 				ra_count(errors, 1);
 				log_info("readahead: fetch of [%llu, +%llu) failed: %s",
-					 (unsigned long long)p->off, (unsigned long long)p->len, strerror(-rc));
+					 (unsigned long long)p->off, (unsigned long long)p->len,
+					 strerror(-rc));
 			}
 		} else {
 			p->state = RA_DONE;
@@ -747,7 +750,8 @@ ssize_t ra_read(struct ra_file *rf, void *buf, size_t len, uint64_t off)
 		if (!p) {
 			uint64_t stop = ra_next_start(rf, pos, end);
 			pthread_mutex_unlock(&rf->lock);
-			ssize_t n = store_pread(rf->st, rf->f, (char *)buf + (pos - off), stop - pos, pos);
+			ssize_t n = store_pread(rf->st, rf->f, (char *)buf + (pos - off),
+						stop - pos, pos);
 			pthread_mutex_lock(&rf->lock);
 			direct = true;
 			if (n < 0) {

@@ -82,7 +82,7 @@ struct ra_stats {
 	uint64_t parts_cancelled;/* parts dropped before they were fully fetched */
 	uint64_t errors;         /* parts that ended in a store error */
 	uint64_t mem_used;       /* bytes in the buffers of parts now */
-	uint64_t mem_cached;     /* bytes in idle buffers kept for reuse (freed when no handle is open) */
+	uint64_t mem_cached;     /* idle buffers kept for reuse (freed when none is open) */
 	uint64_t mem_peak;       /* the most of used + cached at once since ra_init (<= mem_max) */
 	uint64_t mem_max;        /* the cap */
 	uint64_t files_open;

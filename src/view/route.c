@@ -72,7 +72,8 @@ static int lookup(struct route *r, const char *path, struct route_entry *out, in
 			return rc > 0 ? -ENOENT : rc;
 		char parent[NAME_MAX_PATH + 2];
 		const char *slash = strrchr(path, '/');
-		snprintf(parent, sizeof(parent), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+		snprintf(parent, sizeof(parent), "%.*s", slash == path ? 1 : (int)(slash - path),
+			 path);
 		rc = wh_is_opaque(r, parent);
 		if (rc)
 			return rc > 0 ? -ENOENT : rc;
@@ -314,7 +315,7 @@ static int emit_s3(struct merge_ctx *m)
 	for (size_t i = 0; i < m->nfiles && !rc; i++) {
 		struct s3_file *f = &m->files[i];
 		if (set_has(&m->s3_dirs, f->name)) {
-			stats_inc(shadowed); /* object "a" beside keys under "a/": the directory wins */
+			stats_inc(shadowed); /* object "a" and keys "a/...": the directory wins */
 			continue;
 		}
 		struct stat st;

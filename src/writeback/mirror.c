@@ -418,7 +418,8 @@ static int on_s3_page(void *arg, const struct s3xml_list *page)
 		const struct s3xml_object *o = &page->objects[i];
 		if (strncmp(o->key, l->dirkey, l->dirlen))
 			continue;
-		rc = slist_push(l, o->key + l->dirlen, strlen(o->key + l->dirlen), 0, o->size, o->etag);
+		rc = slist_push(l, o->key + l->dirlen, strlen(o->key + l->dirlen), 0, o->size,
+				o->etag);
 	}
 	for (size_t i = 0; i < page->nprefixes && !rc; i++) {
 		const char *p = page->prefixes[i];
@@ -516,7 +517,8 @@ static int s3_has_file(struct run *x, const char *path, const struct vent *ve,
 		return 1;     /* copied from this very object and unchanged since (else modified) */
 	if (!known && S_ISREG(ve->mode)) {
 		char md5[33];
-		if (strlen(se->etag) != 32 || nfs_md5(m->r->nfs, path, md5) || strcmp(md5, se->etag))
+		if (strlen(se->etag) != 32 || nfs_md5(m->r->nfs, path, md5) ||
+		    strcmp(md5, se->etag))
 			return 0;
 	}
 	/* metadata: what the mount shows of mode (and for symlinks the target) */
@@ -781,7 +783,8 @@ static void wh_run(struct mirror *m, uint64_t now_ms)
 	for (;;) {
 		char *path = NULL;
 		pthread_mutex_lock(&wh_lock);
-		if (wh_ndue && (now_ms == UINT64_MAX || wh_due[0].at_ms + MIRROR_WH_GRACE_MS <= now_ms)) {
+		if (wh_ndue &&
+		    (now_ms == UINT64_MAX || wh_due[0].at_ms + MIRROR_WH_GRACE_MS <= now_ms)) {
 			path = wh_due[0].path;
 			memmove(&wh_due[0], &wh_due[1], (wh_ndue - 1) * sizeof(wh_due[0]));
 			wh_ndue--;
@@ -817,8 +820,10 @@ static int on_entry(const struct ledger_jentry *e, void *arg)
 /* Journal an item again (carry), keeping its age. */
 static int carry(struct mirror *m, const struct mirror_item *it)
 {
-	struct ledger_jentry e = { .op = it->flags & MIRROR_TREE ? LEDGER_OP_UNLINK : LEDGER_OP_WRITE,
-				   .path = it->path, .time_ms = it->time_ms };
+	struct ledger_jentry e = { .op = it->flags & MIRROR_TREE ? LEDGER_OP_UNLINK :
+								   LEDGER_OP_WRITE,
+				   .path = it->path,
+				   .time_ms = it->time_ms };
 	return ledger_journal_append(m->l, &e, NULL);
 }
 
@@ -892,8 +897,8 @@ static void replay_one(struct par *pa, struct run *w, size_t i)
 	if (r == 1) {
 		pa->bad[i] = 2;
 	} else if (r < 0) {
-		log_warn("mirror: %s: %s (kept in the journal, tried again later)", pa->p->v[i].path,
-			 strerror(-r));
+		log_warn("mirror: %s: %s (kept in the journal, tried again later)",
+			 pa->p->v[i].path, strerror(-r));
 		pa->bad[i] = 1;
 		for (size_t k = before; k < w->ndel; k++)   /* nothing deleted for a failed item */
 			free(w->dels[k]);
@@ -1013,7 +1018,8 @@ int mirror_batch(struct mirror *m, size_t *failed, size_t *carried)
 		if (!bad[i])
 			continue;
 		if ((rc = carry(m, &p.v[i]))) {
-			log_err("mirror: cannot keep %s in the journal: %s", p.v[i].path, strerror(-rc));
+			log_err("mirror: cannot keep %s in the journal: %s", p.v[i].path,
+				strerror(-rc));
 			goto out;     /* nothing deleted: the whole batch runs again */
 		}
 		if (bad[i] == 1)
@@ -1207,7 +1213,8 @@ static void *mirror_main(void *arg)
 		int asked = MR.drain || jn_readonly();
 		int active = fy->cfg->mirror != MIRROR_OFF || asked;
 		if (!active || (MR.wake_seq == seen && !backoff)) {
-			/* idle: a second at most, so carried entries (open files) are looked at again */
+			/* idle: a second at most, so that carried entries (open files) are looked
+			 * at again */
 			uint64_t was = MR.wake_seq;
 			wait_ms(1000);
 			if (MR.wake_seq == was)
@@ -1317,7 +1324,8 @@ int mirror_control(struct ferry *fy, const char *path, const char *name, const c
 	}
 	if (value_is(value, size, "1")) {
 		if (!jn_readonly()) {
-			log_notice("revert: the mount refuses changes (EROFS) and writes back to S3");
+			log_notice("revert: the mount refuses changes (EROFS) and writes back "
+				   "to S3");
 			revert_reset();
 		}
 		jn_set_readonly(1);
@@ -1351,7 +1359,8 @@ int mirror_getxattr(struct ferry *fy, const char *path, const char *name, struct
 		}
 		if (rc >= 0)
 			rc = rc == 0 ? buf_puts(b, "ok\n") :
-				       buf_printf(b, "%d difference(s)\n%s", rc, d.data ? d.data : "");
+				       buf_printf(b, "%d difference(s)\n%s", rc,
+						  d.data ? d.data : "");
 		buf_free(&d);
 		return rc;
 	}

@@ -9,8 +9,9 @@
  * arrive). Then it measures random lookups (1 and 2 threads), single-file migration
  * commits (one durable transaction each, as the migrator does them) and journal appends,
  * and reports bytes per record. Lookups run twice: the first pass also pays for mapping
- * the file's pages into the process. --nosync opens the ledger with LEDGER_NOSYNC. Not a test: figures go to doc/ledger.md. DIR must be on
- * local disk (default: a new directory under /var/tmp, removed unless --keep).
+ * the file's pages into the process. --nosync opens the ledger with LEDGER_NOSYNC. Not a
+ * test: figures go to doc/ledger.md. DIR must be on local disk (default: a new directory
+ * under /var/tmp, removed unless --keep).
  */
 #include <errno.h>
 #include <lmdb.h>
@@ -39,7 +40,9 @@ static uint64_t mix(uint64_t x)
 static int make_path(uint64_t i, char *out, size_t size)
 {
 	static const char alnum[] = "abcdefghijklmnopqrstuvwxyz0123456789_-";
-	static const char *const ext[] = { "jpg", "png", "pdf", "json", "txt", "webp", "mp4", "gz" };
+	static const char *const ext[] = {
+		"jpg", "png", "pdf", "json", "txt", "webp", "mp4", "gz"
+	};
 	char suffix[48];
 	uint64_t h = mix(i + 1);
 	int len = 6 + (int)(h % 35); /* 6..40 */
@@ -68,7 +71,8 @@ static void make_rec(uint64_t i, struct ledger_file *r)
 		md5[k] = (unsigned char)(mix(h + (uint64_t)k) & 0xff);
 	util_hex(md5, 16, r->etag);
 	if (i % 10 == 0)
-		snprintf(r->etag + 32, sizeof(r->etag) - 32, "-%u", (unsigned)(2 + i % 30)); /* multipart */
+		snprintf(r->etag + 32, sizeof(r->etag) - 32, "-%u",
+			 (unsigned)(2 + i % 30)); /* multipart */
 	r->has_sha256 = true;
 	for (int k = 0; k < 32; k++)
 		r->sha256[k] = (unsigned char)(mix(h + 100 + (uint64_t)k) & 0xff);
@@ -122,11 +126,13 @@ static void table_pages(const char *dir, uint64_t n)
 	MDB_env *env;
 	MDB_txn *txn;
 	if (mdb_env_create(&env) || mdb_env_set_maxdbs(env, 16) ||
-	    mdb_env_open(env, dir, MDB_RDONLY, 0600) || mdb_txn_begin(env, NULL, MDB_RDONLY, &txn)) {
+	    mdb_env_open(env, dir, MDB_RDONLY, 0600) ||
+	    mdb_txn_begin(env, NULL, MDB_RDONLY, &txn)) {
 		fprintf(stderr, "cannot open %s with LMDB\n", dir);
 		return;
 	}
-	const char *names[] = { "files", "inomap", "queue", "qidx", "journal", "jpath", "meta", "ckpt" };
+	const char *names[] = { "files",   "inomap", "queue", "qidx",
+				"journal", "jpath",  "meta",  "ckpt" };
 	printf("  %-8s %12s %8s %8s %10s %12s %9s\n", "table", "entries", "depth", "branch",
 	       "leaf", "overflow", "B/record");
 	for (size_t t = 0; t < sizeof(names) / sizeof(names[0]); t++) {
@@ -218,13 +224,15 @@ int main(int argc, char **argv)
 			path_bytes += (size_t)make_path(i, names[k], 128);
 			paths[k] = names[k];
 			make_rec(i, &recs[k]);
-			/* NFS file ids: growing in crawl order (files created in order), random else */
+			/* NFS file ids: growing in crawl order (files created in order), else
+			 * random */
 			fids[k] = random_order ? mix(i ^ 0xf11e) : 1000 + i;
 			inos[k] = recs[k].ino;
 		}
 		if ((rc = ledger_file_put_many(l, m, paths, recs)) ||
 		    (rc = ledger_ino_put_many(l, m, fids, inos))) {
-			fprintf(stderr, "insert at %llu: %s\n", (unsigned long long)base, strerror(-rc));
+			fprintf(stderr, "insert at %llu: %s\n", (unsigned long long)base,
+				strerror(-rc));
 			return 1;
 		}
 		double t = now();
@@ -289,7 +297,8 @@ int main(int argc, char **argv)
 		}
 	}
 	double dt = now() - t0;
-	printf("commit_migration: %.0f/s (one transaction each, one thread)\n", (double)ncommit / dt);
+	printf("commit_migration: %.0f/s (one transaction each, one thread)\n",
+	       (double)ncommit / dt);
 
 	/* journal appends, one transaction each, then a drain */
 	uint64_t njournal = 20000;
@@ -304,7 +313,8 @@ int main(int argc, char **argv)
 		}
 	}
 	dt = now() - t0;
-	printf("journal_append: %.0f/s (one transaction each, one thread)\n", (double)njournal / dt);
+	printf("journal_append: %.0f/s (one transaction each, one thread)\n",
+	       (double)njournal / dt);
 	/* the same from 8 threads (FUSE threads journaling at once): commits are shared */
 	struct append_arg aa[8];
 	pthread_t ath[8];

@@ -59,7 +59,8 @@ int main(int argc, char **argv)
 	struct s3_object_info oi;
 	int rc;
 	if (argc < 5) {
-		fprintf(stderr, "usage: %s URL BUCKET KEY stream|ranged [THREADS CHUNK_MIB]\n", argv[0]);
+		fprintf(stderr, "usage: %s URL BUCKET KEY stream|ranged [THREADS CHUNK_MIB]\n",
+			argv[0]);
 		return 2;
 	}
 	log_init(LOG_TO_STDERR, LOG_WARNING, "bench_s3");
@@ -96,8 +97,9 @@ int main(int argc, char **argv)
 	}
 	double dt = util_now_s() - t0;
 	if (rc || got != size) {
-		fprintf(stderr, "bench_s3: %s (%llu of %llu bytes)\n", rc ? strerror(-rc) : "short read",
-			(unsigned long long)got, (unsigned long long)size);
+		fprintf(stderr, "bench_s3: %s (%llu of %llu bytes)\n",
+			rc ? strerror(-rc) : "short read", (unsigned long long)got,
+			(unsigned long long)size);
 		return 1;
 	}
 	printf("%.4f %llu\n", dt, (unsigned long long)got);

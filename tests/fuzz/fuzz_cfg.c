@@ -84,7 +84,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (rc == 0) {
 		/* memfd files are 0600 and owned by us: a secret there is accepted. */
-		FUZZ_CHECK(cfg.s3_prefix && (!cfg.s3_prefix[0] || cfg.s3_prefix[strlen(cfg.s3_prefix) - 1] == '/'));
+		FUZZ_CHECK(cfg.s3_prefix &&
+			   (!cfg.s3_prefix[0] || cfg.s3_prefix[strlen(cfg.s3_prefix) - 1] == '/'));
 		FUZZ_CHECK(cfg.file_mode <= 07777 && cfg.dir_mode <= 07777);
 		err[0] = '\0';
 		rc = cfg_finish(&cfg, err, sizeof(err));
@@ -93,7 +94,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FUZZ_CHECK(!strstr(err, secret));
 		if (rc == 0) {
 			FUZZ_CHECK(cfg.s3_endpoint && cfg.state_dir && cfg.state_dir[0] == '/');
-			FUZZ_CHECK(cfg.s3_part_size >= (5ull << 20) && cfg.s3_multipart_threshold >= cfg.s3_part_size);
+			FUZZ_CHECK(cfg.s3_part_size >= (5ull << 20) &&
+				   cfg.s3_multipart_threshold >= cfg.s3_part_size);
 		}
 	}
 	cfg_free(&cfg);

@@ -70,8 +70,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		q[i] = (struct sigv4_param){ f[5 + 2 * i], f[6 + 2 * i] };
 	for (size_t i = 0; i < nh; i++)
 		h[i] = (struct sigv4_header){ f[19 + 2 * i], f[20 + 2 * i] };
-	const char *hash = f[3][0] == 'U' ? "UNSIGNED-PAYLOAD" :
-			   f[3][0] == 'E' ? "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" : f[3];
+	const char *hash =
+		f[3][0] == 'U' ?
+			"UNSIGNED-PAYLOAD" :
+		f[3][0] == 'E' ?
+			"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" :
+			f[3];
 	struct sigv4_request req = {
 		.method = f[0], .host = f[1], .path = f[2], .query = q, .nquery = nq,
 		.headers = h, .nheaders = nh, .payload_hash = hash,
@@ -99,7 +103,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FUZZ_CHECK(!strstr(r1.string_to_sign.data, SECRET));
 			FUZZ_CHECK(!strstr(r1.authorization.data, SECRET));
 		}
-		FUZZ_CHECK(!strstr(r1.authorization.data, "\n") && !strstr(r1.authorization.data, "\r"));
+		FUZZ_CHECK(!strstr(r1.authorization.data, "\n") &&
+			   !strstr(r1.authorization.data, "\r"));
 
 		/* The URI: the path encoded once, '/' kept, decoding gives the path back. */
 		struct buf d = { 0 };

@@ -35,7 +35,8 @@ static void parse_documents(const char *xml, size_t len)
 	rc = s3xml_parse_error(xml, len, &e);
 	FUZZ_CHECK(rc == 0 || rc == -EPROTO || rc == -ENOMEM);
 	if (rc == 0)
-		FUZZ_CHECK(memchr(e.code, '\0', sizeof(e.code)) && memchr(e.message, '\0', sizeof(e.message)) &&
+		FUZZ_CHECK(memchr(e.code, '\0', sizeof(e.code)) &&
+			   memchr(e.message, '\0', sizeof(e.message)) &&
 			   memchr(e.request_id, '\0', sizeof(e.request_id)));
 
 	char *upload_id = NULL;

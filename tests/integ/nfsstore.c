@@ -96,7 +96,8 @@ static void run(enum kind k, const char *name, void (*fn)(struct store *))
 static void put_file(struct store *st, const char *path, const void *data, size_t len)
 {
 	struct store_file *f;
-	cr_assert_eq(store_open(st, path, O_CREAT | O_WRONLY | O_TRUNC, 0644, NULL, &f), 0, "%s", path);
+	cr_assert_eq(store_open(st, path, O_CREAT | O_WRONLY | O_TRUNC, 0644, NULL, &f), 0, "%s",
+		     path);
 	cr_assert_eq(store_pwrite(st, f, data, len, 0), (ssize_t)len);
 	cr_assert_eq(store_close(st, f), 0);
 }
@@ -308,8 +309,9 @@ STORE_TEST(readdir_2100)
 	for (int i = 0; i < 2100; i++) {
 		struct store_file *f;
 		snprintf(name, sizeof(name), "e%d", i);
-		cr_assert_eq(store_open(st, P(name), O_CREAT | O_EXCL | O_WRONLY, i % 2 ? 0600 : 0644,
-					NULL, &f), 0);
+		cr_assert_eq(store_open(st, P(name), O_CREAT | O_EXCL | O_WRONLY,
+					i % 2 ? 0600 : 0644, NULL, &f),
+			     0);
 		cr_assert_eq(store_close(st, f), 0);
 	}
 	struct big b = { 0 };
@@ -689,7 +691,8 @@ STORE_TEST(hammer_pool)
 	struct store_file *shared;
 	pthread_t t[HAMMER_THREADS];
 	struct ham h[HAMMER_THREADS];
-	cr_assert_eq(store_open(st, P("shared"), O_CREAT | O_EXCL | O_RDWR, 0644, NULL, &shared), 0);
+	cr_assert_eq(store_open(st, P("shared"), O_CREAT | O_EXCL | O_RDWR, 0644, NULL, &shared),
+		     0);
 	for (int i = 0; i < HAMMER_THREADS; i++) {
 		h[i] = (struct ham){ st, shared, i, 0 };
 		pthread_create(&t[i], NULL, hammer, &h[i]);
@@ -732,7 +735,8 @@ STORE_TEST(stale_handle)
 	for (int i = 0; i < 3; i++) {
 		ssize_t n = store_pread(st, f, buf, sizeof(buf), 0);
 		if (g_kind == NFS3)
-			cr_assert_eq(n, -ESTALE, "NFSv3 read %d of a removed file: %zd, want -ESTALE", i, n);
+			cr_assert_eq(n, -ESTALE,
+				     "NFSv3 read %d of a removed file: %zd, want -ESTALE", i, n);
 		else
 			cr_assert_eq(n, 4, "read %d of a file removed while open: %zd", i, n);
 	}
@@ -936,7 +940,8 @@ Test(restart, v3_then_v4, .timeout = 400)
 {
 	const char *dir = getenv("FERRY_RESTART_DIR");
 	if (!dir)
-		cr_skip_test("FERRY_RESTART_DIR is not set (run by tests/integration/nfsrestart.sh)");
+		cr_skip_test(
+			"FERRY_RESTART_DIR is not set (run by tests/integration/nfsrestart.sh)");
 	log_init(LOG_TO_STDERR, LOG_WARNING, "nfsrestart");
 	restart_one(getenv("FERRY_NFS_URL"), dir, "v3", 1);
 	restart_one(getenv("FERRY_NFS4_URL"), dir, "v4", 0);
@@ -948,7 +953,8 @@ Test(restart, hung_server, .timeout = 300)
 {
 	const char *dir = getenv("FERRY_RESTART_DIR");
 	if (!dir)
-		cr_skip_test("FERRY_RESTART_DIR is not set (run by tests/integration/nfsrestart.sh)");
+		cr_skip_test(
+			"FERRY_RESTART_DIR is not set (run by tests/integration/nfsrestart.sh)");
 	log_init(LOG_TO_STDERR, LOG_WARNING, "nfsrestart");
 	struct store *st = open_store(getenv("FERRY_NFS_URL"), 2);
 	struct store_attr a;

@@ -82,7 +82,8 @@ static double read_sha(const char *key, char hex[65], uint64_t *total)
 	double t0 = util_now_s();
 	for (;;) {
 		ssize_t n = ra_read(rf, buf, rsz, off);
-		cr_assert_geq(n, 0, "ra_read at %llu: %s", (unsigned long long)off, strerror((int)-n));
+		cr_assert_geq(n, 0, "ra_read at %llu: %s", (unsigned long long)off,
+			      strerror((int)-n));
 		if (n == 0)
 			break;
 		if (hex)
@@ -148,7 +149,8 @@ Test(s3, replaced_object_gives_estale_never_new_bytes)
 	int stale = 0, replaced = 0;
 	for (uint64_t off = 0; off < size; off += rsz) {
 		if (off == 8 * MiB) {
-			cr_assert_eq(system(env("RA_REPLACE_CMD", "false")), 0, "replacing the object");
+			cr_assert_eq(system(env("RA_REPLACE_CMD", "false")), 0,
+				     "replacing the object");
 			replaced = 1;
 		}
 		ssize_t n = ra_read(rf, buf, rsz, off);
@@ -157,8 +159,9 @@ Test(s3, replaced_object_gives_estale_never_new_bytes)
 			continue;
 		}
 		cr_assert_eq(n, (ssize_t)rsz, "read at %llu gave %zd", (unsigned long long)off, n);
-		cr_assert(memcmp(buf, a + off, rsz) == 0, "bytes at %llu are not the old object's%s",
-			  (unsigned long long)off, replaced ? " (after the replacement)" : "");
+		cr_assert(memcmp(buf, a + off, rsz) == 0,
+			  "bytes at %llu are not the old object's%s", (unsigned long long)off,
+			  replaced ? " (after the replacement)" : "");
 	}
 	cr_assert_gt(stale, 0, "the replacement was never noticed");
 	cr_assert_eq(ra_read(rf, buf, rsz, size / 2), -ESTALE);

@@ -54,7 +54,8 @@ static void setup(void)
 	log_init(LOG_TO_STDERR, atoi(env("S3TEST_LOG", "4")), "s3client");
 	make_cfg(&cfg, env("S3_URL", "http://127.0.0.1:14567"));
 	cr_assert_eq(s3_client_new(&cfg, &cl), 0);
-	snprintf(uniq, sizeof(uniq), "t%d-%llu/", getpid(), (unsigned long long)util_now_ns() % 1000000007ull);
+	snprintf(uniq, sizeof(uniq), "t%d-%llu/", getpid(),
+		 (unsigned long long)util_now_ns() % 1000000007ull);
 }
 
 static void teardown(void)
@@ -574,12 +575,14 @@ Test(client, virtual_hosted)
 	make_cfg(&c2, ep);
 	c2.s3_path_style = 0;
 	cr_assert_eq(s3_client_new(&c2, &x), 0);
-	snprintf(spec, sizeof(spec), "%s.s3.amazonaws.com:%s:127.0.0.1:%s", c2.s3_bucket, port, port);
+	snprintf(spec, sizeof(spec), "%s.s3.amazonaws.com:%s:127.0.0.1:%s", c2.s3_bucket, port,
+		 port);
 	cr_assert_eq(s3_client_set_connect_to(x, spec), 0);
 	cr_assert_eq(s3_probe(x), 0);
 	char buf[16];
 	cr_assert_eq(s3_put_buf(x, K("vhost key+1"), "vhost", 5, NULL, NULL), 0);
-	cr_assert_eq(s3_get_range(cl, K("vhost key+1"), NULL, 0, sizeof(buf), buf), 5, "seen path-style");
+	cr_assert_eq(s3_get_range(cl, K("vhost key+1"), NULL, 0, sizeof(buf), buf), 5,
+		     "seen path-style");
 	cr_assert_eq(memcmp(buf, "vhost", 5), 0);
 	struct pages p = { 0 };
 	struct s3_list_opts o = { .prefix = K("vhost") };
@@ -646,7 +649,8 @@ Test(big, roundtrip_110mib)
 		cr_assert_eq(r, (ssize_t)expect);
 		for (size_t j = 0; j < expect; j++)
 			if (buf[j] != pat_byte(offs[i] + j, 4242))
-				cr_assert_fail("byte %zu of range at %llu differs", j, (unsigned long long)offs[i]);
+				cr_assert_fail("byte %zu of range at %llu differs", j,
+					       (unsigned long long)offs[i]);
 	}
 	/* a streamed window in the middle */
 	hasher_init(&h, 4242, 1000000);
@@ -734,7 +738,10 @@ Test(store, root_and_files)
 	cr_assert_eq(strlen(a.etag), 32);
 
 	struct s3_meta m = { .have = S3_META_MODE | S3_META_UID | S3_META_GID | S3_META_MTIME,
-			     .mode = S_IFREG | 0604, .uid = 7, .gid = 8, .mtime = { .tv_sec = 1500000000 } };
+			     .mode = S_IFREG | 0604,
+			     .uid = 7,
+			     .gid = 8,
+			     .mtime = { .tv_sec = 1500000000 } };
 	cr_assert_eq(s3_put_buf(cl, K("withmeta"), "abc", 3, &m, NULL), 0);
 	cr_assert_eq(store_stat(st, "/withmeta", &a), 0);
 	cr_assert_eq(a.mode, S_IFREG | 0604);
@@ -822,7 +829,8 @@ Test(store, open_read_pinned)
 	cr_assert_eq(store_open(st, "/f.txt", O_WRONLY, 0, NULL, &f), -EROFS);
 	cr_assert_eq(store_open(st, "/f.txt", O_RDWR, 0, NULL, &f), -EROFS);
 	cr_assert_eq(store_open(st, "/nope", O_RDONLY, 0, NULL, &f), -ENOENT);
-	cr_assert_eq(store_open(st, "/f.txt", O_RDONLY, 0, "ffffffffffffffffffffffffffffffff", &f), -ESTALE);
+	cr_assert_eq(store_open(st, "/f.txt", O_RDONLY, 0, "ffffffffffffffffffffffffffffffff", &f),
+		     -ESTALE);
 	cr_assert_eq(store_open(st, "/f.txt", O_RDONLY, 0, NULL, &f), 0);
 	cr_assert_eq(store_fstat(st, f, &a), 0);
 	cr_assert_eq(a.size, 10);
@@ -869,8 +877,14 @@ Test(store, writes)
 {
 	struct store_attr a;
 	struct pat p = { 3000, 9 };
-	struct store_source src = { .size = p.size, .read = pat_read, .arg = &p, .mode = S_IFREG | 0612,
-				    .uid = 11, .gid = 12, .mtime = { .tv_sec = 1600000001 }, .have_meta = 1 };
+	struct store_source src = { .size = p.size,
+				    .read = pat_read,
+				    .arg = &p,
+				    .mode = S_IFREG | 0612,
+				    .uid = 11,
+				    .gid = 12,
+				    .mtime = { .tv_sec = 1600000001 },
+				    .have_meta = 1 };
 	cr_assert_eq(store_put(st, "/w/file", &src), 0);
 	cr_assert_eq(store_stat(st, "/w/file", &a), 0);
 	cr_assert_eq(a.size, 3000);
@@ -919,7 +933,8 @@ Test(faults, read_through)
 	const char *expect = env("FAULT_EXPECT", "ok");
 	uint64_t size = strtoull(env("FAULT_SIZE", "0"), NULL, 10);
 	double limit = atof(env("FAULT_MAX_SECONDS", "60"));
-	uint64_t r0 = stats_get(s3_requests), e0 = stats_get(s3_errors), t0r = stats_get(s3_retries);
+	uint64_t r0 = stats_get(s3_requests), e0 = stats_get(s3_errors),
+		 t0r = stats_get(s3_retries);
 	struct hasher h;
 	hasher_init(&h, 31, 0);
 	double t0 = util_now_s();
@@ -929,10 +944,10 @@ Test(faults, read_through)
 	hasher_hex(&h, hex);
 	uint64_t dr = stats_get(s3_requests) - r0, de = stats_get(s3_errors) - e0,
 		 dtr = stats_get(s3_retries) - t0r;
-	cr_log_info("fault %s: rc %d in %.2fs, %llu requests, %llu retries, %llu errors", mode, rc, dt,
-		    (unsigned long long)dr, (unsigned long long)dtr, (unsigned long long)de);
-	printf("# fault %s: rc %d (%s) in %.2fs: %llu requests, %llu retries, %llu errors\n", mode, rc,
-	       rc ? strerror(-rc) : "ok", dt, (unsigned long long)dr, (unsigned long long)dtr,
+	cr_log_info("fault %s: rc %d in %.2fs, %llu requests, %llu retries, %llu errors", mode, rc,
+		    dt, (unsigned long long)dr, (unsigned long long)dtr, (unsigned long long)de);
+	printf("# fault %s: rc %d (%s) in %.2fs: %llu requests, %llu retries, %llu errors\n", mode,
+	       rc, rc ? strerror(-rc) : "ok", dt, (unsigned long long)dr, (unsigned long long)dtr,
 	       (unsigned long long)de);
 	cr_assert_lt(dt, limit, "took %.1fs, bound %.1fs", dt, limit);
 	if (strcmp(expect, "ok") == 0) {
@@ -960,7 +975,8 @@ Test(faults, small_ops)
 	struct s3_object_info oi;
 	char buf[100];
 	cr_assert_eq(s3_head(cl, "faults/obj", &oi), 0);
-	cr_assert_eq(s3_get_range(cl, "faults/obj", oi.etag, 1000, sizeof(buf), buf), (ssize_t)sizeof(buf));
+	cr_assert_eq(s3_get_range(cl, "faults/obj", oi.etag, 1000, sizeof(buf), buf),
+		     (ssize_t)sizeof(buf));
 	for (size_t i = 0; i < sizeof(buf); i++)
 		cr_assert_eq((unsigned char)buf[i], pat_byte(1000 + i, 31));
 	cr_assert_eq(s3_put_buf(cl, K("put"), "through faults", 14, NULL, NULL), 0);

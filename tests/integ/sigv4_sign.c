@@ -125,7 +125,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (verbose)
-		fprintf(stderr, "--- canonical request (ours)\n%s\n---\n", r.canonical_request.data);
+		fprintf(stderr, "--- canonical request (ours)\n%s\n---\n",
+			r.canonical_request.data);
 	printf("authorization: %s\npath: %s\nquery: %s\n", r.authorization.data,
 	       r.canonical_uri.data, r.canonical_query.data);
 	sigv4_result_free(&r);

@@ -60,7 +60,8 @@ Test(cfg, values_are_parsed)
 	cr_assert_eq(c.mirror, MIRROR_OFF);
 	cr_assert_eq(cfg_set(&c, "log_level", "debug", 0, err, sizeof(err)), 0);
 	cr_assert_eq(c.log_level, LOG_DEBUG);
-	cr_assert_eq(cfg_set(&c, "nosuid", NULL, 0, err, sizeof(err)), 0, "generic mount options pass");
+	cr_assert_eq(cfg_set(&c, "nosuid", NULL, 0, err, sizeof(err)), 0,
+		     "generic mount options pass");
 	cfg_free(&c);
 }
 
@@ -68,9 +69,11 @@ Test(cfg, bad_values_name_the_key)
 {
 	struct {
 		const char *key, *value;
-	} bad[] = { { "workers", "0" }, { "workers", "many" }, { "file_mode", "0999" },
-		    { "s3_path_style", "maybe" }, { "mirror", "sync" }, { "rate", "fast" },
-		    { "log", "file" }, { "log_level", "loud" }, { "uid", "-1" }, { "bogus_key", "1" },
+	} bad[] = { { "workers", "0" },      { "workers", "many" },
+		    { "file_mode", "0999" }, { "s3_path_style", "maybe" },
+		    { "mirror", "sync" },    { "rate", "fast" },
+		    { "log", "file" },       { "log_level", "loud" },
+		    { "uid", "-1" },         { "bogus_key", "1" },
 		    { "s3_bucket", "" } };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct ferry_config c;
@@ -78,7 +81,8 @@ Test(cfg, bad_values_name_the_key)
 		err[0] = '\0';
 		cr_expect_eq(cfg_set(&c, bad[i].key, bad[i].value, 0, err, sizeof(err)), -EINVAL,
 			     "%s=%s accepted", bad[i].key, bad[i].value);
-		cr_expect(strstr(err, bad[i].key) != NULL, "error '%s' does not name %s", err, bad[i].key);
+		cr_expect(strstr(err, bad[i].key) != NULL, "error '%s' does not name %s", err,
+			  bad[i].key);
 		cr_expect(strchr(err, '\n') == NULL, "one line");
 		cfg_free(&c);
 	}
@@ -88,7 +92,8 @@ Test(cfg, secrets_are_refused_on_the_command_line)
 {
 	struct ferry_config c;
 	cfg_init(&c);
-	cr_assert_eq(cfg_set(&c, "s3_secret_access_key", "SECRETVALUE", 0, err, sizeof(err)), -EINVAL);
+	cr_assert_eq(cfg_set(&c, "s3_secret_access_key", "SECRETVALUE", 0, err, sizeof(err)),
+		     -EINVAL);
 	cr_assert(strstr(err, "s3_secret_access_key") != NULL);
 	cr_assert(strstr(err, "SECRETVALUE") == NULL, "the secret never appears in an error");
 	cfg_free(&c);
@@ -162,7 +167,8 @@ Test(cfg, a_line_without_equals_never_echoes_its_value)
 		cr_assert(strstr(err, "Sup3rSECRET99") == NULL, "the secret is in: %s", err);
 		cr_assert(strstr(err, "expected 'key = value'") != NULL, "%s", err);
 		if (i < 2)
-			cr_assert(strstr(err, "'s3_secret_access_key'") != NULL, "names the key: %s", err);
+			cr_assert(strstr(err, "'s3_secret_access_key'") != NULL,
+				  "names the key: %s", err);
 		cfg_free(&c);
 	}
 	unlink(path);

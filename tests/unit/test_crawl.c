@@ -44,7 +44,8 @@ Test(crawl, shards_split_keys_evenly_and_stably)
 		count[s]++;
 	}
 	for (int s = 0; s < 4; s++)
-		cr_expect(count[s] > 2300 && count[s] < 2700, "shard %d has %u of 10000", s, count[s]);
+		cr_expect(count[s] > 2300 && count[s] < 2700, "shard %d has %u of 10000", s,
+			  count[s]);
 	cr_assert_eq(crawl_shard_of("anything", 1), 0);
 }
 
@@ -149,7 +150,9 @@ static int shadowed_of(const struct seen *s, const char *key)
 Test(crawl, shadowed_objects_are_found_in_a_sorted_listing)
 {
 	/* S3 order: '!' (0x21) and '-' (0x2d) sort before '/' (0x2f) */
-	const char *keys[] = { "a", "a!", "a!/z", "a-b", "a/", "a/x", "b", "c", "c.d", "d/e", "e/" };
+	const char *keys[] = {
+		"a", "a!", "a!/z", "a-b", "a/", "a/x", "b", "c", "c.d", "d/e", "e/"
+	};
 	struct seen s;
 	run(keys, sizeof(keys) / sizeof(keys[0]), &s);
 	cr_assert_eq(shadowed_of(&s, "a"), 1, "a/ and a/x exist");

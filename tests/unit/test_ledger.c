@@ -78,7 +78,8 @@ static void raw_put(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t kl, const v
 Test(ledger, file_records_round_trip_every_field)
 {
 	struct ledger *l = open_rw();
-	struct ledger_file r = mkrec(LEDGER_MIGRATED, 123456789012ULL, "0123456789abcdef0123456789abcdef");
+	struct ledger_file r =
+		mkrec(LEDGER_MIGRATED, 123456789012ULL, "0123456789abcdef0123456789abcdef");
 	r.ino = 0xfedcba9876543210ULL;
 	r.migrated = 1767225600;
 	r.attempts = 3;
@@ -90,9 +91,13 @@ Test(ledger, file_records_round_trip_every_field)
 	cr_assert_eq(ledger_file_get(l, "/a/b.txt", &g), 0);
 	cr_assert_eq(memcmp(&g, &r, sizeof(r)), 0, "record differs after a round trip");
 
-	const char *etags[] = { "", "0123456789abcdef0123456789abcdef-17", "\"quoted\"",
-				"0123456789ABCDEF0123456789ABCDEF", "0123456789abcdef0123456789abcdef-0",
-				"0123456789abcdef0123456789abcdef-", "0123456789abcdef0123456789abcdef-12345678901",
+	const char *etags[] = { "",
+				"0123456789abcdef0123456789abcdef-17",
+				"\"quoted\"",
+				"0123456789ABCDEF0123456789ABCDEF",
+				"0123456789abcdef0123456789abcdef-0",
+				"0123456789abcdef0123456789abcdef-",
+				"0123456789abcdef0123456789abcdef-12345678901",
 				"x" };
 	for (size_t i = 0; i < sizeof(etags) / sizeof(etags[0]); i++) {
 		struct ledger_file e = mkrec(LEDGER_S3_ONLY, i, etags[i]);
@@ -398,7 +403,8 @@ Test(ledger, queue_priority_order_and_dedup)
 	cr_expect_eq(ledger_queue_push(l, "/crawl2", LEDGER_PRIO_CRAWL), 1);
 	cr_expect_eq(ledger_queue_push(l, "/copyup1", LEDGER_PRIO_COPYUP), 1);
 	cr_expect_eq(ledger_queue_push(l, "/touched2", LEDGER_PRIO_TOUCHED), 1);
-	cr_expect_eq(ledger_queue_push(l, "/touched1", LEDGER_PRIO_CRAWL), 0, "keeps the better priority");
+	cr_expect_eq(ledger_queue_push(l, "/touched1", LEDGER_PRIO_CRAWL), 0,
+		     "keeps the better priority");
 	cr_expect_eq(ledger_queue_push(l, "/touched1", LEDGER_PRIO_TOUCHED), 0, "already there");
 	cr_expect_eq(ledger_queue_push(l, "/crawl2", LEDGER_PRIO_TOUCHED), 1, "moved up");
 	cr_expect_eq(ledger_queue_push(l, "/x", 3), -EINVAL);
@@ -656,7 +662,8 @@ Test(ledger, journal_fields_round_trip_and_many_entries)
 				   .mode = 0100640, .uid = 1000, .gid = 4294967295u,
 				   .mtime = { -5, 999999999 }, .size = 1ULL << 40 };
 	cr_assert_eq(ledger_journal_append(l, &e, NULL), 0);
-	cr_expect_eq(ledger_journal_foreach(l, 0, 0, jfields_cb, NULL), 1, "stopped by the callback");
+	cr_expect_eq(ledger_journal_foreach(l, 0, 0, jfields_cb, NULL), 1,
+		     "stopped by the callback");
 	/* more than a deletion batch (10,000) and a read chunk (256) */
 	for (int i = 0; i < 12000; i++) {
 		char p[32];
@@ -749,11 +756,12 @@ Test(ledger, corrupt_records_give_eio_never_a_crash)
 	static const struct { const char *key; const char *bytes; size_t len; } bad[] = {
 		{ "/b0", "", 0 },
 		{ "/b1", "\x03\xff\xff", 3 },
-		{ "/b2", "\x1b\x01\x01\x01\x01\x05" "ab", 8 },              /* raw etag of 5, 2 given */
+		{ "/b2", "\x1b\x01\x01\x01\x01\x05" "ab", 8 }, /* raw etag of 5, 2 given */
 		{ "/b3", "\x03\x01\x01\x01\x01\x00", 6 },                /* trailing byte */
 		{ "/b4", "\x83\x01\x01\x01\x01\x02/a", 8 },              /* long path too short */
 		{ "/b5", "\x43\x01\x01\x01\x01\x00", 6 },                /* empty error */
-		{ "/b6", "\x03\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 12 }, /* 11-byte varint */
+		/* an 11-byte varint */
+		{ "/b6", "\x03\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 12 },
 		{ "/b7", "\x23\x01\x01\x01\x01", 5 },                    /* sha256 missing */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
@@ -941,7 +949,8 @@ Test(ledger, a_tiny_map_grows_when_full)
 	r.has_sha256 = true;
 	char p[128];
 	for (int i = 0; i < 20000; i++) {
-		snprintf(p, sizeof(p), "/grow/%08d/with/a/reasonably/long/name.bin", (i * 7919) % 20000);
+		snprintf(p, sizeof(p), "/grow/%08d/with/a/reasonably/long/name.bin",
+			 (i * 7919) % 20000);
 		cr_assert_eq(ledger_file_put(l, p, &r), 0, "put %d", i);
 	}
 	cr_assert_eq(ledger_stats(l, &st), 0);

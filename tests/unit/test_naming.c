@@ -47,7 +47,9 @@ Test(naming, unreachable_keys_never_map)
 	static char long_path[5000];
 	memset(long_path, 0, sizeof(long_path));
 	for (int i = 0; i < 41; i++)
-		strcat(long_path, "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789/");
+		strcat(long_path,
+		       "01234567890123456789012345678901234567890123456789"
+		       "01234567890123456789012345678901234567890123456789/");
 	strcat(long_path, "f");
 	cr_expect_eq(k2p("", long_path, p), -EINVAL, "path over 4095 bytes");
 }

@@ -156,8 +156,8 @@ Test(readahead, sequential_1m_reads_grow_the_window)
 	cr_expect_leq(s.bytes_direct, 1 * MiB);
 	cr_expect_lt(atomic_load(&x.m->requests), s.reads / 4, "%llu requests for %llu reads",
 		     (unsigned long long)atomic_load(&x.m->requests), (unsigned long long)s.reads);
-	cr_expect_geq(atomic_load(&x.m->max_inflight), 3, "the window was fetched %d part at a time",
-		      atomic_load(&x.m->max_inflight));
+	cr_expect_geq(atomic_load(&x.m->max_inflight), 3,
+		      "the window was fetched %d part at a time", atomic_load(&x.m->max_inflight));
 	fx_close(&x);
 }
 Test(readahead, sequential_300m_pread_only) { seq_big(1); }
@@ -171,12 +171,14 @@ Test(readahead, random_reads_are_direct_and_exact)
 	unsigned char *buf = malloc(300 * KiB);
 	unsigned seed = 42;
 	for (int i = 0; i < 3000; i++) {
-		uint64_t off = ((uint64_t)rand_r(&seed) << 16 ^ (uint64_t)rand_r(&seed)) % (size + 100);
+		uint64_t off =
+			((uint64_t)rand_r(&seed) << 16 ^ (uint64_t)rand_r(&seed)) % (size + 100);
 		size_t len = 1 + (size_t)rand_r(&seed) % (300 * KiB);
 		ssize_t n = ra_read(x.rf, buf, len, off);
 		uint64_t want = off >= size ? 0 : (size - off < len ? size - off : len);
 		cr_assert_eq(n, (ssize_t)want);
-		cr_assert(memcmp(buf, x.data + off, want) == 0, "bytes differ at %llu", (unsigned long long)off);
+		cr_assert(memcmp(buf, x.data + off, want) == 0, "bytes differ at %llu",
+			  (unsigned long long)off);
 	}
 	struct ra_stats s;
 	ra_stats(&s);
@@ -281,8 +283,8 @@ static void crowd_run(int pread_only, int with_random)
 	struct ra_stats s;
 	ra_stats(&s);
 	if (!with_random)
-		cr_expect_gt(s.hits * 10, s.reads * 8, "hits %llu of %llu", (unsigned long long)s.hits,
-			     (unsigned long long)s.reads);
+		cr_expect_gt(s.hits * 10, s.reads * 8, "hits %llu of %llu",
+			     (unsigned long long)s.hits, (unsigned long long)s.reads);
 	fx_close(&x);
 }
 
@@ -351,10 +353,11 @@ static void many_handles(uint64_t cap, uint64_t part, uint64_t wmax)
 	pthread_join(ts, &worst);
 	struct ra_stats s;
 	ra_stats(&s);
-	cr_assert_leq(s.mem_peak, cap, "peak %llu over the cap %llu", (unsigned long long)s.mem_peak,
-		      (unsigned long long)cap);
+	cr_assert_leq(s.mem_peak, cap, "peak %llu over the cap %llu",
+		      (unsigned long long)s.mem_peak, (unsigned long long)cap);
 	cr_assert_leq((uint64_t)(uintptr_t)worst, cap);
-	cr_expect_gt(s.mem_peak, cap / 2, "the cap was not even approached: the test tests nothing");
+	cr_expect_gt(s.mem_peak, cap / 2,
+		     "the cap was not even approached: the test tests nothing");
 	fx_close(&x);
 }
 
@@ -377,7 +380,8 @@ static void error_exact(int pread_only)
 			cr_expect_eq(n, -EIO, "the read holding the bad byte gave %zd", n);
 			fails++;
 		} else {
-			cr_assert_eq(n, (ssize_t)(128 * KiB), "read at %llu gave %zd", (unsigned long long)off, n);
+			cr_assert_eq(n, (ssize_t)(128 * KiB), "read at %llu gave %zd",
+				     (unsigned long long)off, n);
 			cr_assert(memcmp(buf, x.data + off, 128 * KiB) == 0);
 		}
 	}
@@ -412,7 +416,8 @@ static void replaced(int pread_only)
 			stale++;
 			continue;
 		}
-		cr_assert_eq(n, (ssize_t)(128 * KiB), "read at %llu gave %zd", (unsigned long long)off, n);
+		cr_assert_eq(n, (ssize_t)(128 * KiB), "read at %llu gave %zd",
+			     (unsigned long long)off, n);
 		cr_assert(memcmp(buf, x.data + off, 128 * KiB) == 0, "not the old bytes at %llu",
 			  (unsigned long long)off);
 	}
@@ -442,7 +447,8 @@ static void close_inflight(int pread_only)
 			cr_assert_eq(ra_open(&x.m->base, x.f, x.size, &rf[i]), 0);
 			for (int k = 0; k < 2 + (round + i) % 5; k++) {
 				uint64_t off = (uint64_t)k * 128 * KiB + (uint64_t)i * 8 * MiB;
-				cr_assert_eq(ra_read(rf[i], buf, 128 * KiB, off), (ssize_t)(128 * KiB));
+				cr_assert_eq(ra_read(rf[i], buf, 128 * KiB, off),
+					     (ssize_t)(128 * KiB));
 				cr_assert(memcmp(buf, x.data + off, 128 * KiB) == 0);
 			}
 		}

@@ -94,7 +94,9 @@ static int ds_readdir(struct store *st, const char *path, store_dirent_fn fn, vo
 	if (strcmp(path, "/"))
 		return -ENOENT;
 	for (size_t i = 0; i < d->n; i++) {
-		struct store_attr a = { .mode = S_IFREG | 0600, .ino = 100 + i, .have = STORE_HAVE_ALL };
+		struct store_attr a = { .mode = S_IFREG | 0600,
+					.ino = 100 + i,
+					.have = STORE_HAVE_ALL };
 		struct store_dirent de = { .name = d->names[i], .type = S_IFREG, .attr = &a };
 		int rc = fn(arg, &de);
 		if (rc)
@@ -161,7 +163,8 @@ Test(route, unreachable_and_shadowed_keys_are_hidden_and_counted)
 	const char *keys[] = { "..", "./x", ".ferryfs.wh.abc", "/abs", "a", "a/inner.txt",
 			       "both.txt", "ok.txt", "sub//b", "sub/c", long_key };
 	struct keystore s3 = { { &ks_ops }, keys, sizeof(keys) / sizeof(keys[0]), 0 };
-	const char *nfs_names[] = { "both.txt", "nfs.txt", ".ferryfs.opaque-not", ".ferryfs-marker" };
+	const char *nfs_names[] = { "both.txt", "nfs.txt", ".ferryfs.opaque-not",
+				    ".ferryfs-marker" };
 	struct dirstore nfs = { { &ds_ops }, nfs_names, 4 };
 	struct ferry_config cfg;
 	cfg_init(&cfg);
@@ -230,7 +233,9 @@ Test(route, lookups_of_impossible_names_are_enoent)
 Test(route, conflict_copy_names)
 {
 	char out[5000], leaf[300];
-	cr_assert_eq(fleet_conflict_name("/d/m.txt", "5bb0dbb3aa0c1c5e83cbd1e1d8d6f8a9", out, sizeof(out)), 0);
+	cr_assert_eq(fleet_conflict_name("/d/m.txt", "5bb0dbb3aa0c1c5e83cbd1e1d8d6f8a9", out,
+					 sizeof(out)),
+		     0);
 	cr_assert_str_eq(out, "/d/m.txt.conflict-s3-5bb0dbb3");
 	cr_assert_eq(fleet_conflict_name("/m", "abc-2", out, sizeof(out)), 0);
 	cr_assert_str_eq(out, "/m.conflict-s3-abc-2");

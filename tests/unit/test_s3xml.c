@@ -266,7 +266,8 @@ Test(s3xml, list_keys_kept_verbatim)
 		"  <Contents>\n    <Key>  two  blanks  </Key>\n    <Size> 42 </Size>\n"
 		"    <LastModified>2009-10-12T17:50:30.123Z</LastModified>\n"
 		"    <ETag>&quot;fba9dede5f27731c9771645a39863328-12&quot;</ETag>\n  </Contents>\n"
-		"  <Contents><Key>a&amp;b&lt;c&gt;&#x263A;&#13;&#9;+%41</Key><Size>0</Size></Contents>\n"
+		"  <Contents><Key>a&amp;b&lt;c&gt;&#x263A;&#13;&#9;+%41</Key>"
+		"<Size>0</Size></Contents>\n"
 		"  <Contents><Key><![CDATA[<raw & cdata>]]></Key><Size>0</Size></Contents>\n"
 		"</ListBucketResult>\n";
 	struct s3xml_list l;
@@ -308,7 +309,8 @@ Test(s3xml, list_missing_and_bad_fields)
 	cr_expect_eq(one_object_rc("<Key>k</Key><Size>1</Size><LastModified>2026-13-01T00:00:00Z"
 				   "</LastModified>", NULL), -EPROTO);
 	char longetag[200];
-	snprintf(longetag, sizeof(longetag), "<Key>k</Key><Size>1</Size><ETag>\"%0100d\"</ETag>", 0);
+	snprintf(longetag, sizeof(longetag), "<Key>k</Key><Size>1</Size><ETag>\"%0100d\"</ETag>",
+		 0);
 	cr_expect_eq(one_object_rc(longetag, NULL), -EPROTO, "ETag too long to keep whole");
 	/* unknown elements are ignored */
 	cr_assert_eq(one_object_rc("<Key>k</Key><Owner><ID>x</ID></Owner><Size>7</Size>"
@@ -373,10 +375,12 @@ Test(s3xml, list_truncation_flags)
 {
 	cr_expect_eq(list_rc("<ListBucketResult><IsTruncated>yes</IsTruncated></ListBucketResult>"),
 		     -EPROTO);
-	cr_expect_eq(list_rc("<ListBucketResult><IsTruncated>TRUE</IsTruncated></ListBucketResult>"),
-		     -EPROTO);
-	cr_expect_eq(list_rc("<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>"),
-		     -EPROTO, "truncated without a token can't be continued");
+	cr_expect_eq(
+		list_rc("<ListBucketResult><IsTruncated>TRUE</IsTruncated></ListBucketResult>"),
+		-EPROTO);
+	cr_expect_eq(
+		list_rc("<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>"),
+		-EPROTO, "truncated without a token can't be continued");
 	cr_expect_eq(list_rc("<ListBucketResult><IsTruncated>true</IsTruncated>"
 			     "<NextContinuationToken></NextContinuationToken></ListBucketResult>"),
 		     -EPROTO, "empty token");
@@ -390,7 +394,8 @@ Test(s3xml, list_wrong_root)
 {
 	cr_expect_eq(list_rc(err_nokey_xml), -EPROTO);
 	cr_expect_eq(list_rc(initiate_xml), -EPROTO);
-	cr_expect_eq(list_rc("<ListAllMyBucketsResult><Buckets/></ListAllMyBucketsResult>"), -EPROTO);
+	cr_expect_eq(list_rc("<ListAllMyBucketsResult><Buckets/></ListAllMyBucketsResult>"),
+		     -EPROTO);
 	cr_expect_eq(list_rc("<ListVersionsResult/>"), -EPROTO);
 	cr_expect_eq(list_rc("<x><ListBucketResult/></x>"), -EPROTO);
 }
@@ -408,12 +413,14 @@ Test(s3xml, error_documents)
 	cr_expect_str_eq(e.code, "NoSuchBucket");
 	/* AWS's form, with RequestId and HostId */
 	const char *aws =
-		"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SignatureDoesNotMatch</Code>"
+		"<?xml version=\"1.0\" "
+		"encoding=\"UTF-8\"?>\n<Error><Code>SignatureDoesNotMatch</Code>"
 		"<Message>The request signature we calculated does not match the signature you "
 		"provided. Check your key and signing method.</Message>"
 		"<AWSAccessKeyId>AKIAIOSFODNN7EXAMPLE</AWSAccessKeyId>"
 		"<StringToSign>AWS4-HMAC-SHA256\n20130524T000000Z</StringToSign>"
-		"<RequestId>4442587FB7D0A2F9</RequestId><HostId>eftixk72aD6Ap51TnqcoF8eFidJG9Z/2mkiDFu8yU"
+		"<RequestId>4442587FB7D0A2F9</RequestId>"
+		"<HostId>eftixk72aD6Ap51TnqcoF8eFidJG9Z/2mkiDFu8yU"
 		"9AS1ed4OpIszj7UDNEHGran</HostId></Error>";
 	cr_assert_eq(s3xml_parse_error(P(aws), &e), 0);
 	cr_expect_str_eq(e.code, "SignatureDoesNotMatch");
@@ -429,7 +436,8 @@ Test(s3xml, error_documents)
 	cr_expect_eq(strlen(e.message), sizeof(e.message) - 1);
 	/* not an error document */
 	cr_expect_eq(s3xml_parse_error(P(list_plain_xml), &e), -EPROTO);
-	cr_expect_eq(s3xml_parse_error(P("<Error><Message>no code</Message></Error>"), &e), -EPROTO);
+	cr_expect_eq(s3xml_parse_error(P("<Error><Message>no code</Message></Error>"), &e),
+		     -EPROTO);
 	cr_expect_eq(s3xml_parse_error(P("<Error><Code>X</Code>"), &e), -EPROTO);
 	cr_expect_eq(s3xml_parse_error(P(""), &e), -EPROTO);
 	cr_expect_eq(s3xml_parse_error(NULL, 0, &e), -EPROTO);
@@ -458,9 +466,11 @@ Test(s3xml, initiate)
 	cr_expect_null(id);
 	cr_expect_eq(s3xml_parse_initiate(P("<InitiateMultipartUploadResult><UploadId> </UploadId>"
 					    "</InitiateMultipartUploadResult>"), &id), -EPROTO);
-	cr_expect_eq(s3xml_parse_initiate(P("<InitiateMultipartUploadResult><UploadId>a</UploadId>"
-					    "<UploadId>b</UploadId></InitiateMultipartUploadResult>"),
-					  &id), -EPROTO);
+	cr_expect_eq(
+		s3xml_parse_initiate(P("<InitiateMultipartUploadResult><UploadId>a</UploadId>"
+				       "<UploadId>b</UploadId></InitiateMultipartUploadResult>"),
+				     &id),
+		-EPROTO);
 	cr_expect_null(id);
 	cr_expect_eq(s3xml_parse_initiate(P(err_nokey_xml), &id), -EPROTO);
 }
@@ -476,8 +486,10 @@ Test(s3xml, complete)
 	cr_assert_eq(s3xml_parse_complete(P(complete_err_xml), etag, &e), -EIO);
 	cr_expect_str_eq(e.code, "InternalError");
 	/* S3's 200 OK whose body is an error, after keep-alive blanks */
-	const char *late = "    \n  \n      <?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\n"
-		"<Error><Code>InternalError</Code><Message>We encountered an internal error. Please "
+	const char *late =
+		"    \n  \n      <?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\n"
+		"<Error><Code>InternalError</Code><Message>We encountered an internal error. "
+		"Please "
 		"try again.</Message><RequestId>656c76696e6727732072657175657374</RequestId>"
 		"<HostId>Uuag1LuByRx9e6j5Onimru9pO4ZVKnJ2Qz7/C1NPcfTWAtRPfTaOFg==</HostId></Error>";
 	cr_assert_eq(s3xml_parse_complete(P(late), etag, &e), -EIO);
@@ -485,15 +497,19 @@ Test(s3xml, complete)
 	cr_expect_str_eq(e.request_id, "656c76696e6727732072657175657374");
 	cr_expect_eq(s3xml_parse_complete(P(late), etag, NULL), -EIO);
 	/* AWS's form, multipart ETag, same keep-alive blanks */
-	const char *aws = " \n <?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+	const char *aws =
+		" \n <?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 		"<CompleteMultipartUploadResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
 		"<Location>http://Example-Bucket.s3.amazonaws.com/Example-Object</Location>"
 		"<Bucket>Example-Bucket</Bucket><Key>Example-Object</Key>"
-		"<ETag>\"3858f62230ac3c915f300c664312c11f-9\"</ETag></CompleteMultipartUploadResult>";
+		"<ETag>\"3858f62230ac3c915f300c664312c11f-9\"</ETag>"
+		"</CompleteMultipartUploadResult>";
 	cr_assert_eq(s3xml_parse_complete(P(aws), etag, &e), 0);
 	cr_expect_str_eq(etag, "3858f62230ac3c915f300c664312c11f-9");
 	cr_expect_eq(s3xml_parse_complete(P("<CompleteMultipartUploadResult><Key>k</Key>"
-					    "</CompleteMultipartUploadResult>"), etag, &e), -EPROTO);
+					    "</CompleteMultipartUploadResult>"),
+					  etag, &e),
+		     -EPROTO);
 	cr_expect_eq(s3xml_parse_complete(P(copy_xml), etag, &e), -EPROTO, "wrong root");
 	cr_expect_eq(s3xml_parse_complete(P(late), etag, &e), -EIO);
 	/* cut while S3 was still sending blanks: nothing to parse */
@@ -515,9 +531,13 @@ Test(s3xml, copy)
 	cr_assert_eq(s3xml_parse_copy(P(part), etag, &t, NULL), 0);
 	cr_expect_str_eq(etag, "9b2cf535f27731c974343645a3985328");
 	cr_expect_eq(s3xml_parse_copy(P("<CopyObjectResult><LastModified>2011-04-11T20:34:56Z"
-					"</LastModified></CopyObjectResult>"), etag, &t, &e), -EPROTO);
+					"</LastModified></CopyObjectResult>"),
+				      etag, &t, &e),
+		     -EPROTO);
 	cr_expect_eq(s3xml_parse_copy(P("<CopyObjectResult><ETag>x</ETag><LastModified>never"
-					"</LastModified></CopyObjectResult>"), etag, &t, &e), -EPROTO);
+					"</LastModified></CopyObjectResult>"),
+				      etag, &t, &e),
+		     -EPROTO);
 }
 
 struct del_seen {
@@ -691,16 +711,28 @@ Test(s3xml, limits)
 Test(s3xml, malformed)
 {
 	static const char *const bad[] = {
-		"", " ", "\n\n", "not xml", "<", "<ListBucketResult", "<ListBucketResult>",
-		"<ListBucketResult></ListBucketResultX>", "<ListBucketResult></listbucketresult>",
-		"<ListBucketResult/><ListBucketResult/>", "<ListBucketResult/>trailing",
+		"",
+		" ",
+		"\n\n",
+		"not xml",
+		"<",
+		"<ListBucketResult",
+		"<ListBucketResult>",
+		"<ListBucketResult></ListBucketResultX>",
+		"<ListBucketResult></listbucketresult>",
+		"<ListBucketResult/><ListBucketResult/>",
+		"<ListBucketResult/>trailing",
 		"<ListBucketResult><Contents><Key>k</Contents></Key></ListBucketResult>",
-		"<ListBucketResult><Contents><Key>\xff\xfe</Key><Size>1</Size></Contents></ListBucketResult>",
-		"<ListBucketResult><Contents><Key>&#0;</Key><Size>1</Size></Contents></ListBucketResult>",
-		"<ListBucketResult><Contents><Key>&#1;</Key><Size>1</Size></Contents></ListBucketResult>",
-		"<ListBucketResult><Contents><Key>\x01</Key><Size>1</Size></Contents></ListBucketResult>",
+		"<ListBucketResult><Contents><Key>\xff\xfe</Key>"
+		"<Size>1</Size></Contents></ListBucketResult>",
+		"<ListBucketResult><Contents><Key>&#0;</Key>"
+		"<Size>1</Size></Contents></ListBucketResult>",
+		"<ListBucketResult><Contents><Key>&#1;</Key>"
+		"<Size>1</Size></Contents></ListBucketResult>",
+		"<ListBucketResult><Contents><Key>\x01</Key>"
+		"<Size>1</Size></Contents></ListBucketResult>",
 		"<ListBucketResult a=\"1\" a=\"2\"/>",
-		"<p:ListBucketResult/>",                      /* unbound prefix */
+		"<p:ListBucketResult/>",                       /* unbound prefix */
 		"\xef\xbb\xbf\xef\xbb\xbf<ListBucketResult/>", /* two BOMs */
 		"<?xml version=\"1.0\" encoding=\"EBCDIC-FOO\"?><ListBucketResult/>",
 	};
@@ -762,7 +794,8 @@ Test(s3xml, truncated_at_every_offset, .timeout = 120)
 	for (size_t s = 0; s < sizeof(samples) / sizeof(samples[0]); s++) {
 		const char *xml = samples[s].xml;
 		size_t len = strlen(xml);
-		cr_expect_eq(parse_any(xml, len), 1, "%s parses as exactly one kind", samples[s].name);
+		cr_expect_eq(parse_any(xml, len), 1, "%s parses as exactly one kind",
+			     samples[s].name);
 		for (size_t cut = 0; cut < len; cut++) {
 			/* a private copy so that a read past the end is caught by valgrind/ASan */
 			char *c = malloc(cut ? cut : 1);
@@ -783,7 +816,8 @@ Test(s3xml, one_byte_mutations, .timeout = 120)
 			for (size_t k = 0; k < sizeof(subst); k++) {
 				memcpy(c, samples[s].xml, len);
 				c[i] = subst[k];
-				cr_expect_leq(parse_any(c, len), 1, "%s byte %zu", samples[s].name, i);
+				cr_expect_leq(parse_any(c, len), 1, "%s byte %zu", samples[s].name,
+					      i);
 			}
 		}
 		free(c);
@@ -843,8 +877,8 @@ static int round_trip(const char *doc, struct rt *r)
 
 Test(s3xml, build_complete)
 {
-	const char *etags[] = { "\"a54357aff0632cce46d942af68356b38\"", "0c78aef83f66abc1fa1e8477f296d394",
-				"weird&<>\"'" };
+	const char *etags[] = { "\"a54357aff0632cce46d942af68356b38\"",
+				"0c78aef83f66abc1fa1e8477f296d394", "weird&<>\"'" };
 	struct buf b = { 0 };
 	cr_assert_eq(s3xml_build_complete(etags, 2, &b), 0);
 	cr_expect_str_eq(b.data,
@@ -885,7 +919,8 @@ Test(s3xml, build_delete)
 		"<Object><Key>a.txt</Key></Object></Delete>");
 	buf_reset(&b);
 	cr_assert_eq(s3xml_build_delete(keys, 5, &b), 0);
-	cr_expect(strstr(b.data, "<Key>amp&amp;lt&lt;gt&gt;&quot;quote&quot;&apos;apos&apos;</Key>"));
+	cr_expect(
+		strstr(b.data, "<Key>amp&amp;lt&lt;gt&gt;&quot;quote&quot;&apos;apos&apos;</Key>"));
 	cr_expect(strstr(b.data, "<Key>line&#10;break&#13;&#9;tab</Key>"));
 	struct rt r = { .want = "Key" };
 	cr_assert_eq(round_trip(b.data, &r), 0);
@@ -896,9 +931,11 @@ Test(s3xml, build_delete)
 	}
 	/* what XML 1.0 can't carry, and the S3 limits */
 	size_t before = b.len;
-	static const char *const bad[] = { "", "ctl\x01", "\x7f ok? no: \x1b", "\xff",
-					   "\xc0\xaf", "\xed\xa0\x80", "\xef\xbf\xbf", "\xf4\x90\x80\x80",
-					   "cut\xe2\x82" };
+	static const char *const bad[] = {
+		"",           "ctl\x01",      "\x7f ok? no: \x1b", "\xff",
+		"\xc0\xaf",   "\xed\xa0\x80", "\xef\xbf\xbf",      "\xf4\x90\x80\x80",
+		"cut\xe2\x82"
+	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		const char *k[] = { "fine", bad[i] };
 		int rc = s3xml_build_delete(k, 2, &b);

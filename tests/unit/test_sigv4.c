@@ -40,70 +40,88 @@ struct aws_case {
 static const struct aws_case aws_cases[] = {
 	{
 		.name = "GET Object (Range)",
-		.method = "GET", .path = "/test.txt",
-		.headers = { { "Range", "bytes=0-9" } }, .nheaders = 1,
+		.method = "GET",
+		.path = "/test.txt",
+		.headers = { { "Range", "bytes=0-9" } },
+		.nheaders = 1,
 		.payload_hash = EMPTY_SHA256,
 		.canonical_request = "GET\n/test.txt\n\n"
-			"host:examplebucket.s3.amazonaws.com\n"
-			"range:bytes=0-9\n"
-			"x-amz-content-sha256:" EMPTY_SHA256 "\n"
-			"x-amz-date:20130524T000000Z\n\n"
-			"host;range;x-amz-content-sha256;x-amz-date\n" EMPTY_SHA256,
+				     "host:examplebucket.s3.amazonaws.com\n"
+				     "range:bytes=0-9\n"
+				     "x-amz-content-sha256:" EMPTY_SHA256 "\n"
+				     "x-amz-date:20130524T000000Z\n\n"
+				     "host;range;x-amz-content-sha256;x-amz-date\n" EMPTY_SHA256,
 		.sts_hash = "7344ae5b7ee6c3e7e6b0fe0640412a37625d1fbfff95c48bbb2dc43964946972",
-		.authorization = "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/"
+		.authorization =
+			"AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/"
 			"s3/aws4_request,SignedHeaders=host;range;x-amz-content-sha256;x-amz-date,"
-			"Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41",
+			"Signature="
+			"f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41",
 	},
 	{
 		.name = "PUT Object",
-		.method = "PUT", .path = "/test$file.text",
+		.method = "PUT",
+		.path = "/test$file.text",
 		.headers = { { "Date", "Fri, 24 May 2013 00:00:00 GMT" },
-			     { "x-amz-storage-class", "REDUCED_REDUNDANCY" } }, .nheaders = 2,
+			     { "x-amz-storage-class", "REDUCED_REDUNDANCY" } },
+		.nheaders = 2,
 		.payload_hash = "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072",
-		.canonical_request = "PUT\n/test%24file.text\n\n"
+		.canonical_request =
+			"PUT\n/test%24file.text\n\n"
 			"date:Fri, 24 May 2013 00:00:00 GMT\n"
 			"host:examplebucket.s3.amazonaws.com\n"
-			"x-amz-content-sha256:44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072\n"
+			"x-amz-content-sha256:"
+			"44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072\n"
 			"x-amz-date:20130524T000000Z\n"
 			"x-amz-storage-class:REDUCED_REDUNDANCY\n\n"
 			"date;host;x-amz-content-sha256;x-amz-date;x-amz-storage-class\n"
 			"44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072",
 		.sts_hash = "9e0e90d9c76de8fa5b200d8c849cd5b8dc7a3be3951ddb7f6a76b4158342019d",
-		.authorization = "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/"
+		.authorization =
+			"AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/"
 			"s3/aws4_request,SignedHeaders=date;host;x-amz-content-sha256;x-amz-date;"
 			"x-amz-storage-class,"
-			"Signature=98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd",
+			"Signature="
+			"98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd",
 	},
 	{
 		.name = "GET Bucket Lifecycle",
-		.method = "GET", .path = "/",
-		.query = { { "lifecycle", "" } }, .nquery = 1,
+		.method = "GET",
+		.path = "/",
+		.query = { { "lifecycle", "" } },
+		.nquery = 1,
 		.payload_hash = EMPTY_SHA256,
 		.canonical_request = "GET\n/\nlifecycle=\n"
-			"host:examplebucket.s3.amazonaws.com\n"
-			"x-amz-content-sha256:" EMPTY_SHA256 "\n"
-			"x-amz-date:20130524T000000Z\n\n"
-			"host;x-amz-content-sha256;x-amz-date\n" EMPTY_SHA256,
+				     "host:examplebucket.s3.amazonaws.com\n"
+				     "x-amz-content-sha256:" EMPTY_SHA256 "\n"
+				     "x-amz-date:20130524T000000Z\n\n"
+				     "host;x-amz-content-sha256;x-amz-date\n" EMPTY_SHA256,
 		.sts_hash = "9766c798316ff2757b517bc739a67f6213b4ab36dd5da2f94eaebf79c77395ca",
-		.authorization = "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/"
+		.authorization =
+			"AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/"
 			"s3/aws4_request,SignedHeaders=host;x-amz-content-sha256;x-amz-date,"
-			"Signature=fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543",
+			"Signature="
+			"fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543",
 	},
 	{
 		.name = "Get Bucket (List Objects)",
-		.method = "GET", .path = "/",
+		.method = "GET",
+		.path = "/",
 		/* given out of order on purpose: the signer sorts */
-		.query = { { "prefix", "J" }, { "max-keys", "2" } }, .nquery = 2,
+		.query = { { "prefix", "J" }, { "max-keys", "2" } },
+		.nquery = 2,
 		.payload_hash = EMPTY_SHA256,
 		.canonical_request = "GET\n/\nmax-keys=2&prefix=J\n"
-			"host:examplebucket.s3.amazonaws.com\n"
-			"x-amz-content-sha256:" EMPTY_SHA256 "\n"
-			"x-amz-date:20130524T000000Z\n\n"
-			"host;x-amz-content-sha256;x-amz-date\n" EMPTY_SHA256,
+				     "host:examplebucket.s3.amazonaws.com\n"
+				     "x-amz-content-sha256:" EMPTY_SHA256 "\n"
+				     "x-amz-date:20130524T000000Z\n\n"
+				     "host;x-amz-content-sha256;x-amz-date\n" EMPTY_SHA256,
 		.sts_hash = "df57d21db20da04d7fa30298dd4488ba3a2b47ca3a489c74750e0f1e7df1b9b7",
-		.authorization = "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/"
+		.authorization =
+			"AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/"
 			"s3/aws4_request,SignedHeaders=host;x-amz-content-sha256;x-amz-date,"
-			"Signature=34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7",
+			"Signature="
+			"34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7",
 	},
 };
 
@@ -251,22 +269,36 @@ struct query_case {
 static const struct query_case query_cases[] = {
 	{ "valueless", { { "uploads", "" } }, 1, "uploads=" },
 	{ "valueless NULL", { { "uploads", NULL } }, 1, "uploads=" },
-	{ "part upload", { { "uploadId", "VXBsb2FkIElE+/=" }, { "partNumber", "7" } }, 2,
+	{ "part upload",
+	  { { "uploadId", "VXBsb2FkIElE+/=" }, { "partNumber", "7" } },
+	  2,
 	  "partNumber=7&uploadId=VXBsb2FkIElE%2B%2F%3D" },
 	{ "list v2",
-	  { { "list-type", "2" }, { "prefix", "photos/2024 trip/" },
+	  { { "list-type", "2" },
+	    { "prefix", "photos/2024 trip/" },
 	    { "continuation-token", "1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=" },
-	    { "delimiter", "/" }, { "encoding-type", "url" } }, 5,
+	    { "delimiter", "/" },
+	    { "encoding-type", "url" } },
+	  5,
 	  "continuation-token=1ueGcxLPRx1Tr%2FXYExHnhbYLgveDs2J%2Fwm36Hy4vbOwM%3D&delimiter=%2F&"
 	  "encoding-type=url&list-type=2&prefix=photos%2F2024%20trip%2F" },
-	{ "= and & in values", { { "a", "x=1&y=2" }, { "b", "&=" } }, 2, "a=x%3D1%26y%3D2&b=%26%3D" },
-	{ "repeated names sort by value", { { "k", "b" }, { "k", "a" }, { "k", "" } }, 3,
+	{ "= and & in values",
+	  { { "a", "x=1&y=2" }, { "b", "&=" } },
+	  2,
+	  "a=x%3D1%26y%3D2&b=%26%3D" },
+	{ "repeated names sort by value",
+	  { { "k", "b" }, { "k", "a" }, { "k", "" } },
+	  3,
 	  "k=&k=a&k=b" },
-	{ "upper case sorts first (byte order)", { { "b", "1" }, { "B", "2" }, { "a", "3" } }, 3,
+	{ "upper case sorts first (byte order)",
+	  { { "b", "1" }, { "B", "2" }, { "a", "3" } },
+	  3,
 	  "B=2&a=3&b=1" },
 	/* sorted by ENCODED name: "a%20b" < "a%2Bb" < "a-b" < "ab" */
-	{ "sorted by encoded name", { { "ab", "4" }, { "a-b", "3" }, { "a+b", "2" }, { "a b", "1" } },
-	  4, "a%20b=1&a%2Bb=2&a-b=3&ab=4" },
+	{ "sorted by encoded name",
+	  { { "ab", "4" }, { "a-b", "3" }, { "a+b", "2" }, { "a b", "1" } },
+	  4,
+	  "a%20b=1&a%2Bb=2&a-b=3&ab=4" },
 	{ "unicode and tilde", { { "prefix", "\xc3\xa9~" } }, 1, "prefix=%C3%A9~" },
 };
 
@@ -279,7 +311,8 @@ Test(sigv4, canonical_query)
 		cr_expect_str_eq(r.canonical_query.data, c->want, "%s", c->name);
 		char third[512];
 		snprintf(third, sizeof(third), "GET\n/\n%s\n", c->want);
-		cr_expect_eq(strncmp(r.canonical_request.data, third, strlen(third)), 0, "%s", c->name);
+		cr_expect_eq(strncmp(r.canonical_request.data, third, strlen(third)), 0, "%s",
+			     c->name);
 		sigv4_result_free(&r);
 	}
 	struct sigv4_result r;
@@ -347,8 +380,9 @@ Test(sigv4, session_token_is_signed)
 	cr_assert_eq(sign_simple("/b/k", NULL, 0, NULL, 0, &k, &r), 0);
 	cr_expect(strstr(r.canonical_request.data,
 			 "\nx-amz-security-token:FQoGZXIvYXdzEBYaDH+/=token\n\n"));
-	cr_expect(strstr(r.authorization.data,
-			 "SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-security-token,"));
+	cr_expect(
+		strstr(r.authorization.data,
+		       "SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-security-token,"));
 	/* an empty token is no token */
 	k.session_token = "";
 	cr_assert_eq(sign_simple("/b/k", NULL, 0, NULL, 0, &k, &r0), 0);
@@ -411,11 +445,14 @@ Test(sigv4, refuses_bad_input)
 				   "X-Amz-Security-Token", "Authorization" };
 	for (size_t i = 0; i < ARRAY_SIZE(reserved); i++) {
 		const struct sigv4_header h = { reserved[i], "x" };
-		cr_expect_eq(sign_simple("/", NULL, 0, &h, 1, NULL, &r), -EINVAL, "%s", reserved[i]);
+		cr_expect_eq(sign_simple("/", NULL, 0, &h, 1, NULL, &r), -EINVAL, "%s",
+			     reserved[i]);
 	}
 	struct sigv4_request req = { .method = "GET", .host = "h", .path = "/" };
-	const char *bad_hashes[] = { NULL, "", "unsigned-payload", EMPTY_SHA256 "0",
-				     "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855" };
+	const char *bad_hashes[] = {
+		NULL, "", "unsigned-payload", EMPTY_SHA256 "0",
+		"E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"
+	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad_hashes); i++) {
 		req.payload_hash = bad_hashes[i];
 		cr_expect_eq(sigv4_sign(&req, &aws_key, AWS_T, &r), -EINVAL, "hash %zu", i);
