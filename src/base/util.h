@@ -36,11 +36,12 @@ void util_hex(const unsigned char *in, size_t n, char *out);
 /* SHA-256 of a memory block as 64 hex characters + NUL. 0 / -EIO. */
 int util_sha256_hex(const void *p, size_t n, char out[65]);
 
-/* strdup that returns NULL only on ENOMEM; util_strndup likewise. */
 /* Undo the kernel's octal escapes of /proc/mounts and mountinfo ("\040" for a space), in
  * place. */
 void util_unescape_octal(char *s);
 
+/* strdup that returns NULL only on ENOMEM (util_strdup(NULL) is NULL); util_strndup
+ * likewise. */
 char *util_strdup(const char *s);
 char *util_strndup(const char *s, size_t n);
 /* Free a string after zeroing it (secrets). NULL is fine. */

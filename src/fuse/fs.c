@@ -735,8 +735,8 @@ static int fs_rename(const char *from, const char *to, unsigned int flags)
  * onto the new store through this mount (a copy-up for a writer, or a migration, then
  * writes), the kernel's one inode for the path holds the new size, and a read of the
  * pinned object short of it would be taken for the end of the file: the kernel would
- * shrink the file for every reader until its attributes expire (load.sh saw a copied-up,
- * grown file read back at its old size). So before each read the handle compares its
+ * shrink the file for every reader until its attributes expire (a copied-up, grown file
+ * would read back at its old size). So before each read the handle compares its
  * path's dc_path_generation (bumped by every change through the mount); when it moved,
  * it looks: still S3-only, nothing to do; on the new store with the ledger's record of a
  * copy of the very version it pinned (the ETag), it reads the new store from then on, as

@@ -96,7 +96,7 @@ int crawl_shadow_flush(struct crawl_shadow *s,
 const char *crawl_shadow_resume(const struct crawl_shadow *s, const char *last);
 void crawl_shadow_free(struct crawl_shadow *s);
 
-/* ---- the daemon side (src/crawl.c; used by migrate.c) ---- */
+/* ---- the daemon side (src/migrate/crawl.c; used by migrate.c) ---- */
 
 /* Load the jobs from the ledger and start the crawl thread. 0 / -errno. */
 int crawl_start(struct ferry *fy);

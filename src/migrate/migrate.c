@@ -565,8 +565,9 @@ static void migrate_one(struct ferry *fy, const char *path, int prio)
 	const char *what = "lookup";
 	double t0 = util_now_s(), t1 = t0;
 	if (atomic_load(&fy->route.finished)) {
-		/* finished (src/fleet.c): the new store is the whole tree and its whiteouts may be
-		 * gone, so a copy from S3 now could bring back a file deleted through a mount */
+		/* finished (migrate/fleet.c): the new store is the whole tree and its whiteouts
+		 * may be gone, so a copy from S3 now could bring back a file deleted through a
+		 * mount */
 		dequeue(fy, path);
 		return;
 	}

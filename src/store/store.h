@@ -55,7 +55,7 @@ struct store_attr {
 
 /* One directory entry delivered by readdir. name is one NUL-terminated segment as the
  * store holds it: S3 may deliver names that are not POSIX names (empty, "..", over 255
- * bytes); the caller (src/route.c) filters them with src/naming.c. */
+ * bytes); the caller (src/view/route.c) filters them with src/base/naming.c. */
 struct store_dirent {
 	const char *name;
 	uint32_t type;                 /* S_IFREG, S_IFDIR, S_IFLNK, ... (0 when unknown) */

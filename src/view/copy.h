@@ -31,7 +31,7 @@ struct copy_result {
 int copy_s3_to_nfs(struct route *r, const char *src, const char *dst, const char *etag,
 		   enum copy_publish how, struct copy_result *out);
 
-/* Re-migration (src/fleet.c): copy the object of path (pinned to etag) to a temporary
+/* Re-migration (src/migrate/fleet.c): copy the object of path (pinned to etag) to a temporary
  * file beside it as copy_s3_to_nfs does, then, holding lock, call check(arg): only when it
  * returns 0 is the temporary file renamed over path (atomically: readers see the old or
  * the new file, never a mix) and the migration recorded in the ledger (same inode number).
@@ -39,7 +39,7 @@ int copy_s3_to_nfs(struct route *r, const char *src, const char *dst, const char
 int copy_s3_replace(struct route *r, const char *path, const char *etag, pthread_mutex_t *lock,
 		    int (*check)(void *arg), void *arg, struct copy_result *out);
 
-/* A migration (src/migrate.c): copy_s3_to_nfs(path, path, NULL, COPY_IF_ABSENT), with the
+/* A migration (src/migrate/migrate.c): copy_s3_to_nfs(path, path, NULL, COPY_IF_ABSENT), with the
  * publishing link(2) made holding lock and only when check(arg) returns 0 (a non-zero check
  * is returned as is and nothing is published). ns.c whites a name out under the same lock,
  * so a file deleted through the mount while its object was being copied stays deleted. */
@@ -50,7 +50,7 @@ int copy_s3_migrate(struct route *r, const char *path, pthread_mutex_t *lock,
  * view's attributes (an S3 directory's dir_mode/uid/gid). 0 / -errno. */
 int copy_ensure_parents(struct route *r, const char *path);
 
-/* Hooks for the migrator (src/migrate.c), so that temporary files a crash leaves behind
+/* Hooks for the migrator (src/migrate/migrate.c), so that temporary files a crash leaves behind
  * can be found without walking the export. Both optional; set once before any copy.
  * tmp_begin gets the directory (mount path) of a temporary file before it is created; a
  * non-zero return fails the copy with that value. tmp_end gets the same directory once

@@ -75,7 +75,7 @@ static int whiteout_if_s3(struct route *r, const char *path)
 
 /* After removing the file `path` from the view (unlink, or the source of a rename): white
  * it out if S3 has it, holding the path's lock. The migrator publishes its copies under
- * the same lock and only where no whiteout is (src/migrate.c), so a copy of the object it
+ * the same lock and only where no whiteout is (src/migrate/migrate.c), so a copy of the object it
  * published since our lookup saw the name is removed here, and a later one is never made:
  * the deleted name cannot come back from S3. */
 static int whiteout_file(struct route *r, const char *path)
@@ -215,7 +215,7 @@ static int to_modified(struct ledger_file *rec, bool exists, void *arg)
 }
 
 /* A migrated file is about to change: `modified` from now on, decided under the path's
- * lock, so that a re-migration (src/fleet.c), which replaces only a `migrated` copy
+ * lock, so that a re-migration (src/migrate/fleet.c), which replaces only a `migrated` copy
  * under the same lock, never replaces a file a writer is changing. */
 void ns_mark_modified(struct route *r, const char *path)
 {
@@ -752,7 +752,7 @@ int ns_rename(struct route *r, const char *from, const char *to, unsigned flags)
 		return 0;
 	/* Two names of one file (hard links on the new store): rename does nothing (POSIX).
 	 * The server would do nothing too, and whiteout_file would then take the source left
-	 * in place for a migrator's copy and remove it (found by tests/tools/model.py). */
+	 * in place for a migrator's copy and remove it. */
 	if (to_exists && ef.src == ROUTE_NFS && et.src == ROUTE_NFS && !S_ISDIR(ef.attr.mode) &&
 	    ef.attr.ino && ef.attr.ino == et.attr.ino)
 		return 0;

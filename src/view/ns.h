@@ -19,16 +19,16 @@ struct ns_caller {
 	gid_t gid;
 };
 
-/* Make sure path (a file) is on the new store, copying it up from S3 if it is S3-only.
- * With `truncate`, an S3-only file becomes an empty file on the new store with the
- * object's attributes and no data is copied (open with O_TRUNC). 0 / -errno. */
 /* A migrated file is about to change: `modified` from now on, under the path's lock
  * (ns_copyup does it for every change it prepares). */
 void ns_mark_modified(struct route *r, const char *path);
+/* Make sure path (a file) is on the new store, copying it up from S3 if it is S3-only.
+ * With `truncate`, an S3-only file becomes an empty file on the new store with the
+ * object's attributes and no data is copied (open with O_TRUNC). 0 / -errno. */
 int ns_copyup(struct route *r, const char *path, int truncate);
 /* The per-path lock (one of 64 stripes) held by copy-ups, by the `migrated` -> `modified`
  * step of every change through the mount (inside ns_copyup), by unlink and rename of a
- * file on the new store, and by a re-migration (src/fleet.c) while it checks and replaces
+ * file on the new store, and by a re-migration (migrate/fleet.c) while it checks and replaces
  * a migrated copy. Taken with no other lock held. */
 pthread_mutex_t *ns_path_lock(const char *path);
 

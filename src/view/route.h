@@ -24,8 +24,8 @@ struct route {
 	struct store *s3;               /* the old store */
 	struct timespec mount_time;     /* mtime of S3 directories without a marker */
 	struct ledger *ledger;          /* this host's ledger (NULL in tools that run without) */
-	atomic_int finished;            /* set once by `ferryctl finish` (src/fleet.c): the new
-					 * store is complete; S3 is no longer consulted */
+	atomic_int finished;            /* set once by `ferryctl finish` (migrate/fleet.c): the
+					 * new store is complete; S3 is not consulted */
 };
 
 /* Where a path lives and what it looks like. */

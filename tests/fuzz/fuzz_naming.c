@@ -1,4 +1,4 @@
-/* fuzz_naming.c - libFuzzer target: the key <-> path mapping of src/naming.c (spec 2).
+/* fuzz_naming.c - libFuzzer target: the key <-> path mapping of src/base/naming.c (spec 2).
  * Input: PREFIX NUL KEY [NUL outlen-byte]. Invariants, checked independently of naming.c:
  * a key that maps gives "/" or "/seg(/seg)*" where no segment is empty, ".", "..", over
  * 255 bytes or begins with ".ferryfs", the whole at most 4095 bytes, so the path resolved

@@ -1,4 +1,4 @@
-/* readahead.c - integration checks of read-ahead (src/readahead.c) over the real S3 store
+/* readahead.c - integration checks of read-ahead (src/view/readahead.c) over the real S3 store
  * (src/store/s3.c) and a real s3rver, run by tests/integration/readahead.sh.
  *
  * Environment (set by the script):

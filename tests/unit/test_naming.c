@@ -103,7 +103,7 @@ Test(naming, round_trip)
 	}
 }
 
-/* Crafted keys (issue 8): whatever bytes a key holds, a key that maps gives one path under
+/* Crafted keys: whatever bytes a key holds, a key that maps gives one path under
  * the mount, never "..", an absolute path or a ".ferryfs" name; control characters other
  * than NUL are ordinary name bytes (POSIX allows them) and stay inside their segment. */
 Test(naming, crafted_keys_never_escape)

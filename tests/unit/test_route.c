@@ -228,7 +228,7 @@ Test(route, lookups_of_impossible_names_are_enoent)
 	cfg_free(&cfg);
 }
 
-/* revalidate's conflict copies (src/fleet.c): beside the file, first 8 characters of the
+/* revalidate's conflict copies (src/migrate/fleet.c): beside the file, first 8 characters of the
  * ETag, never a name over 255 bytes */
 Test(route, conflict_copy_names)
 {
