@@ -1,5 +1,5 @@
 #!/bin/bash
-# bench-compare.sh - issue #7's table: ferryfs beside s3fs-fuse (Debian's s3fs, default
+# bench-compare.sh - ferryfs beside s3fs-fuse (Debian's s3fs, default
 # options) and the bare clients (curl for S3, nfs-cp for NFS), on the same data, on one
 # private s3rver and nfs-ganesha started through the test harness, in one run. Medians of
 # RUNS runs; every ratio is against a baseline measured in this run. Not a test.

@@ -1,5 +1,5 @@
 #!/bin/bash
-# bench-mirror.sh - the foreground cost of journaling and write-back (issue #6): the same
+# bench-mirror.sh - the foreground cost of journaling and write-back: the same
 # writes through the mount with mirror=off (journal only) and mirror=async (journal and
 # background write-back to S3), alternated run by run on one private s3rver and
 # nfs-ganesha (started through the test harness), medians of RUNS. Also the write-back lag

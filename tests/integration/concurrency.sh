@@ -1,5 +1,5 @@
 #!/bin/bash
-# Many threads at once through the mount (spec 5, issue 4): 16 threads read and write
+# Many threads at once through the mount (spec 5): 16 threads read and write
 # their own files, write disjoint ranges of one shared file that starts S3-only (so all
 # 16 open it for writing at the same moment and race its copy-up), pairs of threads race
 # the copy-up of other S3-only files, and all of them read S3-only files at once. Then

@@ -1,5 +1,5 @@
 #!/bin/bash
-# faults-kill.sh - the daemon killed with SIGKILL at random points of a migration (issue 8),
+# faults-kill.sh - the daemon killed with SIGKILL at random points of a migration,
 # over a real s3rver and nfs-ganesha, S3 bodies slowed by tests/tools/faultproxy.py so that
 # copies are in flight when the kill lands. Several kills at random delays (seeded: the
 # seed is printed, FAULTS_KILL_SEED=N replays it), a remount after each; after every kill

@@ -1,5 +1,5 @@
 #!/bin/bash
-# faults-nfs.sh - the mount against a failing new store (issue 8), over a real s3rver and
+# faults-nfs.sh - the mount against a failing new store, over a real s3rver and
 # nfs-ganesha whose export is a small loop-mounted ext4 filesystem:
 #   a) nfs-ganesha restarted while readers (NFS files and S3-only files) and writers (new
 #      files) work through the mount: every call during the outage returns or fails within

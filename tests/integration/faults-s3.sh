@@ -1,5 +1,5 @@
 #!/bin/bash
-# faults-s3.sh - the mount against a failing S3 (issue 8), over a real s3rver and
+# faults-s3.sh - the mount against a failing S3, over a real s3rver and
 # nfs-ganesha, ferryfs's S3 endpoint being tests/tools/faultproxy.py, whose faults the test
 # switches at run time (--control):
 #   a) 30% of requests answered 500/503/SlowDown, reset, or stalled/reset in the middle of

@@ -1,5 +1,5 @@
 #!/bin/bash
-# load.sh - sustained load (issue 8): 16 threads of mixed reads and writes through the mount
+# load.sh - sustained load: 16 threads of mixed reads and writes through the mount
 # for LOAD_SECONDS (default 45) while the migrator copies (migrate_on=open, 3 workers, and a
 # rate-limited `ferryctl migrate --all` crawl running all along) and the mirror writes back
 # (mirror=async). The driver, tests/tools/load.py, keeps an exact model of every file (each
@@ -45,11 +45,10 @@ rate=$((s3_bytes * 10 / (SECONDS_LOAD * 8) + 1))
 h_mount "workers=3,migrate_on=open,mirror=async,readahead_max=${RA_MAX_MIB}M,rate=$rate"
 M=$H_MNT
 
-# --- a regression the load found first ------------------------------------------------
-# fstat of an open file whose name was removed meanwhile (another thread's unlink):
-# libfuse handed getattr a NULL path then (hard_remove, on at the time), and the daemon
-# followed it into a NULL dereference when the handle's own fstat failed. Now the file is
-# hidden (doc/namespace.md); the daemon must stay up all the same.
+# --- fstat and pread of open files whose names were removed meanwhile -----------------
+# An NFS file and an S3-only file, each unlinked while open: the daemon answers through the
+# handle (the bytes, or an error for an S3-only file whose object write-back deleted) and
+# stays up, whatever path libfuse hands getattr.
 unlinked_open() {
 	"$PY3" - "$1" <<'EOF'
 import os, sys, time

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Model-based testing (issue 8), a CI-sized run: tests/tools/model.py applies seeded random
+# Model-based testing, a CI-sized run: tests/tools/model.py applies seeded random
 # operations (Hypothesis stateful testing) to a local directory and to the mount and compares
 # every result, errno and the trees; tests/tools/fsx.py runs fsx-style reads, writes,
 # truncates and mmap reads/writes on two large files (one S3-only, one on NFS) against an
@@ -92,9 +92,9 @@ h_ok "umount exits cleanly" h_umount
 h_mount workers=2,revalidate=3
 run_tool "every arena's tree equal after a remount" \
 	"$PY3" "$MODEL" verify --local "$LOCAL" --mount "$H_MNT" --label "after a remount"
-# --- bugs the model found, each reproduced on its own (doc/reliability.md): fixed ones
-# asserted, an open one a TAP TODO while it fails (a plain ok, with a note, once fixed) ---
-todo_point() { # todo_point DESC REASON CMD...: CMD succeeds when the bug is fixed (none now)
+# --- cases of the model's, each reproduced on its own (doc/reliability.md): each one
+# asserted; todo_point reports a case that still fails as a TAP TODO ---
+todo_point() { # todo_point DESC REASON CMD...: CMD succeeds once the case works (none uses it)
 	local desc=$1 why=$2 out
 	shift 2
 	H_TAP_N=$((H_TAP_N + 1))
@@ -110,7 +110,8 @@ for k in 1 2 3; do   # before the first lookup of known/
 	printf 'y%s from S3\n' $k | h_seed_s3 known/y$k
 done
 mkdir -p "$H_MNT/known"
-# (found by the model, seed 157423405: the other name read the old size for up to 1 s)
+# a change through one name of a hard-linked file: the other name shows it at once (no
+# size or mode cached for the other name)
 h_ok "a write, truncate or chmod through one name of a hard-linked file shows through the other at once" \
 	"$PY3" - "$H_MNT/known" <<'PY'
 import os, stat, sys
@@ -131,7 +132,7 @@ if os.stat(b).st_size != 6 or open(b, 'rb').read() != b'longer':
 os.chmod(a, 0o600)
 if stat.S_IMODE(os.stat(b).st_mode) != 0o600:
     sys.exit('b after chmod(a, 0600): %o' % stat.S_IMODE(os.stat(b).st_mode))
-# right after link(2), before any stat of the old name (seed 4242: chmod s1 after link s1 new/a)
+# right after link(2), before any stat of the old name
 c, e = os.path.join(d, 'c'), os.path.join(d, 'e')
 with open(c, 'wb') as f:
     f.write(b'c')
@@ -157,9 +158,9 @@ sys.exit(0 if got == b'beforeafter' else 'read back %r' % got)
 PY
 
 synced() { [ "$(getfattr --only-values -n user.ferryfs.synced "$H_MNT/$1" 2>/dev/null)" = yes ]; }
-# (a file renamed over a name the mirror had written back: revalidate took the replaced
-# file's object for another host's change and kept it as NAME.conflict-s3-*, fixed by the
-# ledger forgetting the ETag on a rename; three pairs, as it depended on timing)
+# a file renamed over a name the mirror wrote back: the ledger forgets the ETag on a
+# rename, so revalidate does not take the replaced file's object for another host's change
+# (no NAME.conflict-s3-* copy); three pairs, as the race depends on timing
 for k in 1 2 3; do
 	printf 'x%s written through the mount\n' $k >"$H_MNT/known/x$k"
 	h_wait_for 20 synced known/x$k || h_diag "known/x$k was not written back within 20 s"

@@ -1,5 +1,5 @@
 #!/bin/bash
-# nfsrtt.sh - a stat of an NFS file costs one NFS round trip (issue #4), counted by the
+# nfsrtt.sh - a stat of an NFS file costs one NFS round trip, counted by the
 # server: nfs-ganesha logs every request it dispatches (DISPATCH at DEBUG), and ferryfs -d
 # logs every FUSE request, so "NFS calls <= FUSE lookups + getattrs" is checked with both
 # counts taken outside ferryfs's own code. libnfs 4.0 alone walks every path from the

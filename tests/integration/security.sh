@@ -1,5 +1,5 @@
 #!/bin/bash
-# security.sh - issue 8, security: (a) the secret key never appears in anything the daemon
+# security.sh - security: (a) the secret key never appears in anything the daemon
 # or ferryctl writes (stderr at debug level with FUSE debug, errors of a 403 and of a bad
 # config, ferryctl output, any process's command line, the state directory); (b) with
 # allow_other (ferryfs always mounts with default_permissions) another uid cannot read a

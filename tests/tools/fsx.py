@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""fsx.py - an fsx-style data-integrity run on one large file (issue 8): random reads,
+"""fsx.py - an fsx-style data-integrity run on one large file: random reads,
 writes, truncates, mmap reads and mmap writes on a file of the mount, each checked against
 an in-memory model of the file's bytes (after every operation the size, after every read
 the bytes). Seeded: the same --seed gives the same operations; a failure prints the seed,

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""load.py - the driver of tests/integration/load.sh (issue 8): many threads of mixed reads
+"""load.py - the driver of tests/integration/load.sh: many threads of mixed reads
 and writes through a ferryfs mount, each checked against an exact model of every file.
 Python 3 standard library only (os.pread/os.pwrite release the GIL, so the kernel sees the
 threads' requests at once).

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""model.py - model-based testing of the ferryfs mount (issue 8): random sequences of file
+"""model.py - model-based testing of the ferryfs mount: random sequences of file
 operations applied both to a plain local directory (the model) and to the mount, every
 result and errno compared, and the whole tree (names, types, sizes, modes, bytes, nlink)
 compared at checkpoints and at the end.
@@ -46,7 +46,7 @@ What is NOT compared, on purpose (each a documented deviation or outside the con
 - Reads and writes through a handle whose file has no name left (unlinked, or replaced by a
   rename, while open) are compared like any other (POSIX keeps the file until the last
   close; ferryfs keeps it under a hidden name: doc/namespace.md, "Open files that lose
-  their name"; found by seed 20261123); they are counted in the summary.
+  their name"); they are counted in the summary.
 - rename of a directory with more S3-only objects than rename_dir_limit gives EXDEV
   (spec 5, doc/namespace.md "rename of a directory"): an arena holds 6 objects and
   the mount runs with the default limit (10000), so every rename here is below the limit.
@@ -500,7 +500,7 @@ def build_machine():
             if not Cfg.failure:
                 self.check('end of example %d' % Cfg.examples)
 
-        # -- rules: the issue's list (create, write at offsets, append, truncate, rename,
+        # -- rules: the operations (create, write at offsets, append, truncate, rename,
         #    link, unlink, mkdir, rmdir, chmod, reads) plus open handles and a migration poke
         @rule(h=handles, p=files, fl=st.sampled_from(OPEN_FLAGS))
         def open_handle(self, h, p, fl):

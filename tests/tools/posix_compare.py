@@ -229,7 +229,7 @@ SCENARIOS = [
         ('unlink', 'f'), ('nlink', 'h'), ('cat', 'g'), ('unlink', 'h'), ('nlink', 'g'),
     ]),
     # rename between two names of one file does nothing (POSIX): both names stay, also when
-    # S3 still has the source's name (found by model.py: the source used to be removed)
+    # S3 still has the source's name (the source is not removed)
     ('rename_onto_own_hard_link', {'f': s3(MID), 'n': nfs(b'nfs file'), 'd/x': s3(b'x')}, [
         ('link', 'f', 'g'), ('rename', 'f', 'g'), ('listdir', '.'), ('nlink', 'f'),
         ('cat', 'f'), ('cat', 'g'), ('link', 'n', 'm'), ('rename', 'm', 'n'), ('listdir', '.'),
