@@ -9,6 +9,7 @@ pkgs=(
 	build-essential autoconf automake pkg-config            # build
 	libfuse3-dev fuse3                                      # FUSE
 	libcurl4-openssl-dev libssl-dev libexpat1-dev           # S3 client: HTTP, SigV4, XML
+	zlib1g-dev                                              # ferryctl plan: S3 Inventory CSV.gz
 	libnfs-dev libnfs-utils                                 # NFS client, nfs-ls/nfs-cat/nfs-cp
 	liblmdb-dev lmdb-utils                                  # the ledger
 	libcriterion-dev                                        # unit tests

@@ -17,7 +17,7 @@
 static const struct ctl_cmd *const ctl_cmds[] = {
 	&ctl_cmd_status, &ctl_cmd_show, &ctl_cmd_migrate, &ctl_cmd_pause, &ctl_cmd_resume,
 	&ctl_cmd_verify, &ctl_cmd_scan, &ctl_cmd_stats, &ctl_cmd_rebuild, &ctl_cmd_finish,
-	&ctl_cmd_syncback, &ctl_cmd_revert,
+	&ctl_cmd_syncback, &ctl_cmd_revert, &ctl_cmd_plan,
 };
 
 static void usage(FILE *out)

@@ -17,7 +17,8 @@ integration_tests = \
 	tests/integration/migrate-commit.sh tests/integration/migrate-verify.sh \
 	tests/integration/revalidate.sh tests/integration/faults-s3.sh \
 	tests/integration/faults-kill.sh tests/integration/faults-nfs.sh \
-	tests/integration/load.sh tests/integration/mirror.sh
+	tests/integration/load.sh tests/integration/mirror.sh \
+	tests/integration/plan.sh tests/integration/sweep.sh
 TESTS += $(integration_tests)
 EXTRA_DIST += $(integration_tests)
 

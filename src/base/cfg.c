@@ -35,6 +35,7 @@ void cfg_init(struct ferry_config *cfg)
 	cfg->migrate_on = MIGRATE_ON_OPEN;
 	cfg->mirror = MIRROR_ASYNC;
 	cfg->revalidate = 30;
+	cfg->revalidate_sweep = 21600;
 	cfg->rename_dir_limit = 10000;
 	cfg->file_mode = 0644;
 	cfg->dir_mode = 0755;
@@ -180,6 +181,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "rate_files", K_SIZE, F(rate_files), 0, 0, 0, "files/s (0: unlimited)" },
 	{ "mirror", K_SPECIAL, 0, 0, 0, 0, "async or off" },
 	{ "revalidate", K_UINT, F(revalidate), 0, 86400 * 365, 0, "seconds" },
+	{ "revalidate_sweep", K_UINT, F(revalidate_sweep), 0, 86400 * 365, 0, "seconds" },
 	{ "rename_dir_limit", K_SIZE, F(rename_dir_limit), 0, 0, 0, "a number of objects" },
 	{ "file_mode", K_MODE, F(file_mode), 0, 0, 0, "an octal mode such as 0644" },
 	{ "dir_mode", K_MODE, F(dir_mode), 0, 0, 0, "an octal mode such as 0755" },

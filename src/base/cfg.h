@@ -54,7 +54,8 @@ struct ferry_config {
 	uint64_t rate;        /* bytes/s for the crawl, 0 = unlimited */
 	uint64_t rate_files;  /* files/s for the crawl, 0 = unlimited */
 	enum mirror_mode mirror;
-	unsigned revalidate;  /* seconds */
+	unsigned revalidate;  /* seconds: an open re-checks a file checked longer ago (0: off) */
+	unsigned revalidate_sweep;   /* seconds between the fleet's shared sweeps (0: none) */
 	uint64_t rename_dir_limit;
 	mode_t file_mode;
 	mode_t dir_mode;

@@ -40,6 +40,7 @@
 
 #include "base/cfg.h"
 #include "migrate/crawl.h"
+#include "migrate/sweep.h"
 #include "ctl/ctl.h"
 #include "migrate/fleet.h"
 #include "ledger/ledger.h"
@@ -478,7 +479,9 @@ static int cmd_finish(int argc, char **argv)
 			sleep(grace);
 		}
 	}
-	/* 4. the markers go */
+	/* 4. the markers go, and the fleet's sweep files */
+	if ((rc = sw_remove_all(f.nfs)))
+		ctl_err("cannot remove %s: %s", SW_DIR, strerror(-rc));
 	rc = sweep_dir(&f, "/");
 	ctl_progress_done();
 	if (rc) {

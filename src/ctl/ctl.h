@@ -23,7 +23,7 @@ struct ctl_cmd {
 
 extern const struct ctl_cmd ctl_cmd_show, ctl_cmd_stats, ctl_cmd_status, ctl_cmd_migrate,
 	ctl_cmd_pause, ctl_cmd_resume, ctl_cmd_verify, ctl_cmd_scan, ctl_cmd_rebuild,
-	ctl_cmd_finish, ctl_cmd_syncback, ctl_cmd_revert;
+	ctl_cmd_finish, ctl_cmd_syncback, ctl_cmd_revert, ctl_cmd_plan;
 
 /* Print "ferryctl: " + message to stderr. */
 void ctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

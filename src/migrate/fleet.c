@@ -47,6 +47,7 @@
 #include <time.h>
 
 #include "view/copy.h"
+#include "migrate/sweep.h"
 #include "migrate/crawl.h"
 #include "view/dcache.h"
 #include "fuse/fs.h"
@@ -73,6 +74,7 @@ static struct {
 	int stopping;
 	int exited;                  /* the thread is about to return */
 	int no_sweep;                /* test knob FERRYFS_REVALIDATE_SWEEP=0: opens only */
+	struct sw_ctx sw;            /* the shared sweep (the fleet thread's alone) */
 	char *opened[FLEET_OPENED_MAX];  /* ring of paths to check */
 	unsigned head, n;
 	struct { uint64_t h; double at; } checked[FLEET_CHECK_SLOTS];
@@ -380,30 +382,14 @@ static int stopping(void)
 	return s;
 }
 
-static int sweep_page(void *arg, const struct s3xml_list *page)
+static void sweep_changed(void *arg, const char *path, const char *etag, uint64_t size)
 {
-	struct ferry *fy = arg;
-	char path[NAME_MAX_PATH + 2];
-	for (size_t i = 0; i < page->nobjects; i++) {
-		const struct s3xml_object *o = &page->objects[i];
-		if (!o->etag[0] || name_key_to_path(fy->cfg->s3_prefix, o->key, path, sizeof(path)))
-			continue;
-		revalidate_one(fy, path, o->etag, o->size);
-	}
-	return stopping() || fleet_finished(fy) ? 1 : 0;
+	revalidate_one(arg, path, etag, size);
 }
 
-static void sweep(struct ferry *fy)
+static int sweep_stop(void *arg)
 {
-	struct ledger_stats st;
-	if (ledger_stats(fy->ledger, &st) ||
-	    !(st.files[LEDGER_MIGRATED] + st.files[LEDGER_MODIFIED] + st.files[LEDGER_CONFLICT]))
-		return;
-	struct s3_list_opts o = { .prefix = fy->cfg->s3_prefix, .max_keys = 1000 };
-	int rc = s3_list(store_s3_client(fy->s3), &o, sweep_page, fy);
-	if (rc < 0)
-		log_warn("revalidate: listing S3 failed: %s (tried again in %u s)", strerror(-rc),
-			 fy->cfg->revalidate);
+	return stopping() || fleet_finished(arg);
 }
 
 static void check_opened(struct ferry *fy, const char *path)
@@ -458,8 +444,11 @@ void fleet_opened(struct ferry *fy, const char *path)
 static void *fleet_main(void *arg)
 {
 	struct ferry *fy = arg;
-	unsigned rv = fy->cfg->revalidate;
-	double next_poll = 0, next_sweep = util_now_s() + rv;
+	unsigned rv = fy->cfg->revalidate, period = fy->cfg->revalidate_sweep;
+	int sweeping = rv && period && !F.no_sweep;
+	/* a look at the sweep's files every period, at most every FLEET_POLL_S */
+	unsigned every = period < FLEET_POLL_S ? period : FLEET_POLL_S;
+	double next_poll = 0, next_sweep = util_now_s() + (every ? every : 1);
 	for (;;) {
 		double now = util_now_s();
 		if (!fleet_finished(fy) && now >= next_poll) {
@@ -480,12 +469,12 @@ static void *fleet_main(void *arg)
 				check_opened(fy, p);
 			free(p);
 		}
-		if (rv && !F.no_sweep && !fleet_finished(fy) && util_now_s() >= next_sweep) {
-			sweep(fy);
-			next_sweep = util_now_s() + rv;
+		if (sweeping && !fleet_finished(fy) && util_now_s() >= next_sweep) {
+			int more = sw_step(&F.sw);        /* 1: a round of ours goes on at once */
+			next_sweep = util_now_s() + (more == 1 ? 0 : every);
 		}
 		double until = fleet_finished(fy) ? util_now_s() + 3600 : next_poll;
-		if (rv && !F.no_sweep && !fleet_finished(fy) && next_sweep < until)
+		if (sweeping && !fleet_finished(fy) && next_sweep < until)
 			until = next_sweep;
 		pthread_mutex_lock(&F.lock);
 		if (!F.stopping && !F.n) {
@@ -522,12 +511,26 @@ int fleet_start(struct ferry *fy)
 		atomic_store(&fy->route.finished, 1);
 		log_notice("this mount was finished (at %s): serving the new store alone", v);
 	}
+	F.sw = (struct sw_ctx){
+		.nfs = fy->nfs, .s3 = store_s3_client(fy->s3), .ledger = fy->ledger,
+		.prefix = fy->cfg->s3_prefix, .period = fy->cfg->revalidate_sweep,
+		.changed = sweep_changed, .stop = sweep_stop, .arg = fy,
+	};
+	const char *cp = getenv("FERRYFS_SWEEP_CHUNK_PAGES");   /* test knob: small chunks */
+	if (cp)
+		F.sw.chunk_pages = (unsigned)atoi(cp);
+	const char *pk = getenv("FERRYFS_SWEEP_PAGE_KEYS"), *sk = getenv("FERRYFS_SWEEP_SKEW");
+	F.sw.page_keys = pk ? (unsigned)atoi(pk) : 0;
+	F.sw.skew = sk ? atoi(sk) : -1;
+	if (fy->cfg->revalidate_sweep)
+		sw_init(&F.sw);
 	int rc = pthread_create(&F.thread, NULL, fleet_main, fy);
 	if (rc)
 		return -rc;
 	F.running = 1;
 	if (fy->cfg->revalidate)
-		log_info("revalidate: every %u s", fy->cfg->revalidate);
+		log_info("revalidate: an open re-checks a file after %u s; the fleet sweeps the bucket "
+			 "every %u s", fy->cfg->revalidate, fy->cfg->revalidate_sweep);
 	return 0;
 }
 

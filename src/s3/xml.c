@@ -390,6 +390,13 @@ static void list_end(struct px *x, const char *t, size_t n)
 			rc = c->have_etag++ ? -EPROTO : parse_etag(t, n, c->cur.etag);
 		} else if (strcmp(f, "LastModified") == 0) {
 			rc = c->have_time++ ? -EPROTO : parse_time(t, n, &c->cur.last_modified);
+		} else if (strcmp(f, "StorageClass") == 0) {
+			if (n >= sizeof(c->cur.storage_class))
+				rc = -EPROTO;
+			else {
+				memset(c->cur.storage_class, 0, sizeof(c->cur.storage_class));
+				memcpy(c->cur.storage_class, t, n);
+			}
 		}
 	} else if (px_at(x, R, "Contents", NULL)) {
 		if (!c->have_key || !c->have_size)

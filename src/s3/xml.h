@@ -15,6 +15,7 @@ struct s3xml_object {
 	uint64_t size;
 	char etag[80];             /* without quotes */
 	struct timespec last_modified;
+	char storage_class[24];    /* "" when the listing names none (STANDARD) */
 };
 
 struct s3xml_list {            /* a ListObjectsV2 result page */

@@ -225,7 +225,7 @@ h_ok "write-back does not overwrite the old host's version (held, logged)" \
 h_ok "... the entry waits in the journal" test "$(pending)" -ge 1
 h_is "$(h_aws s3 cp "s3://$B/held/m.txt" -)" "theirs, from an old host" "... S3 still holds theirs"
 h_umount
-h_mount "revalidate=1"
+h_mount "revalidate=1,revalidate_sweep=1"
 M=$H_MNT
 h_ok "revalidation makes it a conflict" h_wait_for 20 bash -c \
 	"[ \"\$(getfattr --only-values -n user.ferryfs.state '$M/held/m.txt' 2>/dev/null)\" = conflict ]"

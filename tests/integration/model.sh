@@ -59,7 +59,7 @@ h_ok "the starting tree is in S3 ($(find "$STAGE" -type f | wc -l) objects) and 
 # --- mounted with the migrator running: lazy (migrate_on=open) and a slow crawl, so that
 # some arenas are copied while the model works in them and others stay S3-only for a while;
 # revalidate every 5 s (not 30) so that it runs during the model too
-h_mount workers=2,migrate_on=open,rate_files=4,revalidate=5
+h_mount workers=2,migrate_on=open,rate_files=4,revalidate=5,revalidate_sweep=5
 h_ok "ferryctl migrate --all starts the crawl" "$FERRYCTL" migrate --all "$H_MNT"
 
 "$PY3" "$FSX" run --file "$H_MNT/fsx/big-s3" --size 3145728 --seed 1 --opseed "$FSEED" \
@@ -89,7 +89,7 @@ sleep 1.5
 run_tool "every arena's tree (with st_nlink) equal after the attribute cache expired" \
 	"$PY3" "$MODEL" verify --local "$LOCAL" --mount "$H_MNT" --label "after the cache expired"
 h_ok "umount exits cleanly" h_umount
-h_mount workers=2,revalidate=3
+h_mount workers=2,revalidate=3,revalidate_sweep=3
 run_tool "every arena's tree equal after a remount" \
 	"$PY3" "$MODEL" verify --local "$LOCAL" --mount "$H_MNT" --label "after a remount"
 # --- cases of the model's, each reproduced on its own (doc/reliability.md): each one

@@ -22,7 +22,7 @@ printf 'modified v1\n' | h_seed_s3 r/m.txt
 printf 'off v1\n' | h_seed_s3 r/off.txt
 printf 'same v1\n' | h_seed_s3 r/same.txt
 
-h_mount workers=2,revalidate=1,mirror=off  # the old host writes S3 right after us: with write-back on, that is a race (doc/mirror.md); mirror.sh tests the two together
+h_mount workers=2,revalidate=1,revalidate_sweep=1,mirror=off  # the old host writes S3 right after us: with write-back on, that is a race (doc/mirror.md); mirror.sh tests the two together
 M=$H_MNT
 E=$H_EXPORT
 
