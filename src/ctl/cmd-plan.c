@@ -62,7 +62,9 @@ static int json_string(const char **p, struct buf *out)
 		if (c == '\\') {
 			s++;
 			switch (*s) {
-			case '"': case '\\': case '/': c = *s; break;
+			case '"':
+			case '\\':
+			case '/': c = *s; break;
 			case 'n': c = '\n'; break;
 			case 't': c = '\t'; break;
 			case 'u': {
@@ -74,13 +76,12 @@ static int json_string(const char **p, struct buf *out)
 					v = v * 16 + h;
 				}
 				if (v == 0 || v > 0x7f)
-					return -EPROTO;  /* keys in manifests are ASCII paths */
+					return -EPROTO; /* keys in manifests are ASCII paths */
 				c = (char)v;
 				s += 4;
 				break;
 			}
-			default:
-				return -EPROTO;
+			default: return -EPROTO;
 			}
 		}
 		if (buf_append(out, &c, 1))
@@ -118,7 +119,7 @@ static int json_field(const char **p, const char *name, struct buf *out)
  * (s3rver does), and an inventory's files are in no order. One arena of NUL-terminated keys
  * and 17 bytes of entry a key: about 80 bytes a key of 60 bytes (880 MB for 11 M keys). */
 struct key_ent {
-	uint64_t off;              /* into the arena */
+	uint64_t off; /* into the arena */
 	uint64_t size;
 	unsigned char archived;
 } __attribute__((packed));
@@ -142,7 +143,8 @@ static int keyset_add(struct keyset *ks, const char *key, uint64_t size, const c
 	uint64_t off = ks->arena.len;
 	if (buf_append(&ks->arena, key, strlen(key) + 1))
 		return -ENOMEM;
-	ks->ents[ks->n++] = (struct key_ent){ off, size, (unsigned char)plan_class_archived(sclass) };
+	ks->ents[ks->n++] =
+		(struct key_ent){ off, size, (unsigned char)plan_class_archived(sclass) };
 	return 0;
 }
 
@@ -161,7 +163,8 @@ static int keyset_feed(struct keyset *ks, struct plan *p)
 	qsort(ks->ents, ks->n, sizeof(*ks->ents), cmp_ent);
 	for (size_t i = 0; i < ks->n; i++) {
 		const struct key_ent *e = &ks->ents[i];
-		int rc = plan_add(p, ks->arena.data + e->off, e->size, e->archived ? "GLACIER" : NULL);
+		int rc = plan_add(p, ks->arena.data + e->off, e->size,
+				  e->archived ? "GLACIER" : NULL);
 		if (rc)
 			return rc;
 	}
@@ -264,7 +267,8 @@ static int inventory_file(struct inventory *inv, const char *path, const char *p
 		int n = csv_split(line, f, 64);
 		uint64_t size = 0;
 		if (n < inv->ncols || url_decode(f[inv->col_key]) ||
-		    (f[inv->col_size][0] && util_parse_u64(f[inv->col_size], 0, UINT64_MAX, &size))) {
+		    (f[inv->col_size][0] &&
+		     util_parse_u64(f[inv->col_size], 0, UINT64_MAX, &size))) {
 			ctl_err("%s:%lu: not a line of the manifest's schema", path, lineno);
 			rc = -EPROTO;
 			break;
@@ -357,7 +361,8 @@ static int inventory_read(const char *manifest, const char *prefix, struct plan_
 		ctl_progress(0, 0, "%u inventory files read, %zu keys", nfiles, pr->keys->n);
 	}
 	if (rc != -ENOENT || !nfiles) {
-		ctl_err("%s: %s", manifest, nfiles ? "malformed files list" : "the files list is empty");
+		ctl_err("%s: %s", manifest,
+			nfiles ? "malformed files list" : "the files list is empty");
 		rc = -EPROTO;
 		goto out;
 	}
@@ -396,11 +401,13 @@ static void print_text(const struct ferry_config *cfg, const struct plan_run *pr
 	       ctl_human((double)t->file_bytes, h1));
 	for (int c = 0; c < PLAN_CLASSES; c++)
 		printf("  %-26s %12llu %12s\n", plan_class_name[c],
-		       (unsigned long long)t->class_files[c], ctl_human((double)t->class_bytes[c], h1));
+		       (unsigned long long)t->class_files[c],
+		       ctl_human((double)t->class_bytes[c], h1));
 	printf("%-28s %12llu\n", "directories", (unsigned long long)t->dirs);
 	printf("%-28s %12llu\n", "directory markers", (unsigned long long)t->markers);
-	printf("%-28s %12llu %12s%s\n", "unreachable (not POSIX)", (unsigned long long)t->unreachable,
-	       ctl_human((double)t->unreachable_bytes, h1), t->unreachable ? "  never shown" : "");
+	printf("%-28s %12llu %12s%s\n", "unreachable (not POSIX)",
+	       (unsigned long long)t->unreachable, ctl_human((double)t->unreachable_bytes, h1),
+	       t->unreachable ? "  never shown" : "");
 	printf("%-28s %12llu %12s%s\n", "shadowed (a dir wins)", (unsigned long long)t->shadowed,
 	       ctl_human((double)t->shadowed_bytes, h1), t->shadowed ? "  never shown" : "");
 	printf("%-28s %12llu %12s%s\n", "archived (Glacier)", (unsigned long long)t->archived,
@@ -410,8 +417,9 @@ static void print_text(const struct ferry_config *cfg, const struct plan_run *pr
 	       pp->hosts == 1 ? "" : "s", ctl_human((double)e->rate, h1),
 	       (unsigned long long)e->rate_files, duration(e->crawl_s, d, sizeof(d)));
 	printf("S3 requests of the crawl: %llu GET, %llu LIST: $%.2f at list price "
-	       "($%.4f/1,000 GET, $%.4f/1,000 LIST)\n", (unsigned long long)e->get_requests,
-	       (unsigned long long)e->list_requests, e->crawl_cost, pp->price_get, pp->price_list);
+	       "($%.4f/1,000 GET, $%.4f/1,000 LIST)\n",
+	       (unsigned long long)e->get_requests, (unsigned long long)e->list_requests,
+	       e->crawl_cost, pp->price_get, pp->price_list);
 	printf("NFS space needed: %s (4 KiB blocks)\n", ctl_human((double)t->nfs_bytes, h1));
 	printf("ledger per host: up to %s (%.0f bytes a file)\n",
 	       ctl_human((double)e->ledger_bytes, h2), pp->ledger_record_bytes);
@@ -448,17 +456,17 @@ static void print_json(const struct ferry_config *cfg, const struct plan_run *pr
 	       (unsigned long long)t->dirs, (unsigned long long)t->markers);
 	printf("\"unreachable\":%llu,\"unreachable_bytes\":%llu,\"shadowed\":%llu,"
 	       "\"shadowed_bytes\":%llu,\"archived\":%llu,\"archived_bytes\":%llu,",
-	       (unsigned long long)t->unreachable,
-	       (unsigned long long)t->unreachable_bytes, (unsigned long long)t->shadowed,
-	       (unsigned long long)t->shadowed_bytes, (unsigned long long)t->archived,
-	       (unsigned long long)t->archived_bytes);
+	       (unsigned long long)t->unreachable, (unsigned long long)t->unreachable_bytes,
+	       (unsigned long long)t->shadowed, (unsigned long long)t->shadowed_bytes,
+	       (unsigned long long)t->archived, (unsigned long long)t->archived_bytes);
 	printf("\"size_classes\":[");
 	for (int c = 0; c < PLAN_CLASSES; c++)
 		printf("%s{\"class\":\"%s\",\"files\":%llu,\"bytes\":%llu}", c ? "," : "",
 		       plan_class_name[c], (unsigned long long)t->class_files[c],
 		       (unsigned long long)t->class_bytes[c]);
 	printf("],\"hosts\":%u,\"rate\":%llu,\"rate_files\":%llu,\"crawl_seconds\":%.1f,",
-	       pp->hosts, (unsigned long long)e->rate, (unsigned long long)e->rate_files, e->crawl_s);
+	       pp->hosts, (unsigned long long)e->rate, (unsigned long long)e->rate_files,
+	       e->crawl_s);
 	printf("\"get_requests\":%llu,\"list_requests\":%llu,\"crawl_cost_usd\":%.4f,",
 	       (unsigned long long)e->get_requests, (unsigned long long)e->list_requests,
 	       e->crawl_cost);

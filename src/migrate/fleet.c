@@ -529,8 +529,8 @@ int fleet_start(struct ferry *fy)
 		return -rc;
 	F.running = 1;
 	if (fy->cfg->revalidate)
-		log_info("revalidate: an open re-checks a file after %u s; the fleet sweeps the bucket "
-			 "every %u s", fy->cfg->revalidate, fy->cfg->revalidate_sweep);
+		log_info("revalidate: an open re-checks a file after %u s; the fleet sweeps the "
+			 "bucket every %u s", fy->cfg->revalidate, fy->cfg->revalidate_sweep);
 	return 0;
 }
 

@@ -15,14 +15,17 @@
 #include "base/naming.h"
 
 const uint64_t plan_class_limit[PLAN_CLASSES - 1] = {
-	16ull << 10, 1ull << 20, 16ull << 20, 64ull << 20,
+	16ull << 10,
+	1ull << 20,
+	16ull << 20,
+	64ull << 20,
 };
 const char *const plan_class_name[PLAN_CLASSES] = {
 	"< 16 KiB", "16 KiB - 1 MiB", "1 - 16 MiB", "16 - 64 MiB", ">= 64 MiB",
 };
 
 struct pending {
-	size_t len;                /* length of the object's key after the prefix */
+	size_t len; /* length of the object's key after the prefix */
 	uint64_t size;
 	int archived;
 };
@@ -31,9 +34,9 @@ struct plan {
 	char *prefix;
 	size_t plen;
 	uint64_t multipart_threshold;
-	char *prev;                /* the previous key after the prefix; NULL before the first */
+	char *prev; /* the previous key after the prefix; NULL before the first */
 	size_t prev_len, prev_cap;
-	struct pending *stack;     /* objects that may be shadowed, shortest first */
+	struct pending *stack; /* objects that may be shadowed, shortest first */
 	size_t depth, cap;
 	struct plan_tally t;
 };
@@ -94,8 +97,8 @@ static void settle(struct plan *p, const char *rel, size_t lcp)
 	while (p->depth) {
 		const struct pending *x = &p->stack[p->depth - 1];
 		if (rel && lcp >= x->len && rel[x->len] != '/')
-			break;                  /* still a prefix of the keys to come */
-		if (rel && lcp >= x->len) {     /* rel is below "X/": the directory wins */
+			break;              /* still a prefix of the keys to come */
+		if (rel && lcp >= x->len) { /* rel is below "X/": the directory wins */
 			p->t.shadowed++;
 			p->t.shadowed_bytes += x->size;
 		} else {
@@ -132,10 +135,10 @@ int plan_add(struct plan *p, const char *key, uint64_t size, const char *storage
 		while (lcp < len && lcp < p->prev_len && rel[lcp] == p->prev[lcp])
 			lcp++;
 		if (lcp == len && lcp == p->prev_len)
-			return 0;               /* the same key again (an inventory of versions) */
-		if (lcp == len || (lcp < p->prev_len && (unsigned char)rel[lcp] <
-						(unsigned char)p->prev[lcp]))
-			return -EINVAL;         /* out of order */
+			return 0; /* the same key again (an inventory of versions) */
+		if (lcp == len ||
+		    (lcp < p->prev_len && (unsigned char)rel[lcp] < (unsigned char)p->prev[lcp]))
+			return -EINVAL; /* out of order */
 	}
 	if (p->depth == p->cap) {
 		size_t cap = p->cap ? 2 * p->cap : 16;
@@ -148,13 +151,13 @@ int plan_add(struct plan *p, const char *key, uint64_t size, const char *storage
 	settle(p, rel, lcp);
 	p->t.objects++;
 	p->t.bytes += size;
-	for (size_t i = lcp; i < len; i++)     /* ancestors the previous key did not share */
+	for (size_t i = lcp; i < len; i++) /* ancestors the previous key did not share */
 		if (rel[i] == '/')
 			p->t.dirs++;
 
 	char path[NAME_MAX_PATH + 2];
 	int bad = name_key_to_path(p->prefix, key, path, sizeof(path)) != 0;
-	if (!len || rel[len - 1] == '/') {         /* a directory marker ("" : the root's) */
+	if (!len || rel[len - 1] == '/') { /* a directory marker ("" : the root's) */
 		if (bad) {
 			p->t.unreachable++;
 			p->t.unreachable_bytes += size;
@@ -166,7 +169,9 @@ int plan_add(struct plan *p, const char *key, uint64_t size, const char *storage
 		p->t.unreachable_bytes += size;
 	} else {
 		p->stack[p->depth++] = (struct pending){
-			.len = len, .size = size, .archived = plan_class_archived(storage_class),
+			.len = len,
+			.size = size,
+			.archived = plan_class_archived(storage_class),
 		};
 	}
 	return remember(p, rel, len);

@@ -20,14 +20,14 @@
 #include "s3/xml.h"
 #include "store/store.h"
 
-#define SW_CKPT "sweep_read"        /* ledger checkpoint: "ROUND CHUNK" read next */
-#define SW_MAX_FILE (64u << 20)     /* a chunk holds at most 50,000 lines of ~1 KiB */
+#define SW_CKPT "sweep_read"    /* ledger checkpoint: "ROUND CHUNK" read next */
+#define SW_MAX_FILE (64u << 20) /* a chunk holds at most 50,000 lines of ~1 KiB */
 
 struct lease {
 	char token[80];
 	double start, refreshed;
-	uint64_t next;                  /* the next chunk to publish */
-	struct buf cursor;              /* the last key listed ("" before the first) */
+	uint64_t next;     /* the next chunk to publish */
+	struct buf cursor; /* the last key listed ("" before the first) */
 };
 
 /* Wall-clock seconds: lease times and the epoch are compared across hosts and with S3's
@@ -45,7 +45,7 @@ static int put_escaped(struct buf *out, const char *s)
 {
 	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
 		int rc = (*c <= 0x20 || *c == '%' || *c == 0x7f) ? buf_printf(out, "%%%02X", *c) :
-								    buf_append(out, c, 1);
+								   buf_append(out, c, 1);
 		if (rc)
 			return rc;
 	}
@@ -98,10 +98,7 @@ int sw_parse_line(char *line, const char **etag, uint64_t *size, const char **pa
 
 /* --- small files on the new store ---------------------------------------------------- */
 
-static void sw_path(char *out, size_t n, const char *name)
-{
-	snprintf(out, n, SW_DIR "/%s", name);
-}
+static void sw_path(char *out, size_t n, const char *name) { snprintf(out, n, SW_DIR "/%s", name); }
 
 /* Read a whole small file into out (NUL-terminated). 0 / -ENOENT / -EFBIG / -errno. */
 static int read_file(struct store *nfs, const char *path, struct buf *out)
@@ -248,7 +245,8 @@ static int chunk_page(void *arg, const struct s3xml_list *page)
 		const struct s3xml_object *o = &page->objects[i];
 		double lm = o->last_modified.tv_sec + o->last_modified.tv_nsec / 1e9;
 		if (lm >= k->threshold && o->etag[0] &&
-		    !name_key_to_path(k->c->prefix, o->key, path, sizeof(path)) && strcmp(path, "/") &&
+		    !name_key_to_path(k->c->prefix, o->key, path, sizeof(path)) &&
+		    strcmp(path, "/") &&
 		    (k->nlines++, sw_format_line(&k->lines, o->etag, o->size, path)) == -ENOMEM)
 			return -ENOMEM;
 	}
@@ -313,14 +311,14 @@ static int sweep_chunk(struct sw_ctx *c, uint64_t r, double epoch, int *more)
 
 	snprintf(name, sizeof(name), "%" PRIu64 ".done", r);
 	if ((rc = read_named(c, name, &b)) != -ENOENT)
-		goto out;                        /* finished (0), or the store failed */
+		goto out; /* finished (0), or the store failed */
 	snprintf(name, sizeof(name), "%" PRIu64 ".lease", r);
 	rc = read_named(c, name, &b);
-	if (rc == -ENOENT) {                     /* nobody: claim the round */
+	if (rc == -ENOENT) { /* nobody: claim the round */
 		snprintf(l.token, sizeof(l.token), "%s", c->token);
 		l.start = l.refreshed = now;
 		if ((rc = lease_format(&l, &text)) || (rc = publish(c, name, &text)))
-			goto out;                /* -EEXIST: another host was first */
+			goto out; /* -EEXIST: another host was first */
 		log_info("sweep: round %" PRIu64 " is this host's (%s)", r, c->token);
 		c->round_listed = c->round_changed = 0;
 	} else if (rc) {
@@ -328,17 +326,18 @@ static int sweep_chunk(struct sw_ctx *c, uint64_t r, double epoch, int *more)
 	} else if (lease_parse(b.data, &l) == 0 && !strcmp(l.token, c->token)) {
 		/* ours: go on */
 	} else if (l.token[0] && now - l.refreshed < SW_LEASE_STALE_S) {
-		rc = 0;                          /* another host's, alive */
+		rc = 0; /* another host's, alive */
 		goto out;
-	} else {                                 /* stale: take it over, from its cursor */
+	} else { /* stale: take it over, from its cursor */
 		char dead[300], path[256];
 		sw_path(path, sizeof(path), name);
 		snprintf(dead, sizeof(dead), SW_DIR "/%" PRIu64 ".dead.%s", r, c->token);
 		if ((rc = store_rename(c->nfs, path, dead, 0)))
 			goto out;
 		store_unlink(c->nfs, dead);
-		log_notice("sweep: round %" PRIu64 ": took over from %s (silent for %.0f s), at chunk %"
-			   PRIu64, r, l.token[0] ? l.token : "(unreadable lease)", now - l.refreshed,
+		log_notice("sweep: round %" PRIu64
+			   ": took over from %s (silent for %.0f s), at chunk %" PRIu64,
+			   r, l.token[0] ? l.token : "(unreadable lease)", now - l.refreshed,
 			   l.next);
 		snprintf(l.token, sizeof(l.token), "%s", c->token);
 		if (!l.start)
@@ -351,19 +350,22 @@ static int sweep_chunk(struct sw_ctx *c, uint64_t r, double epoch, int *more)
 
 	k.threshold = threshold_for(c, r, epoch);
 	struct s3_list_opts o = {
-		.prefix = c->prefix, .max_keys = c->page_keys ? c->page_keys : 1000,
+		.prefix = c->prefix,
+		.max_keys = c->page_keys ? c->page_keys : 1000,
 		.max_pages = c->chunk_pages ? c->chunk_pages : SW_CHUNK_PAGES,
 	};
 	struct buf start = { 0 };
-	if (l.cursor.len && ((rc = buf_puts(&start, l.cursor.data)) || (rc = buf_append(&start, "", 1))))
+	if (l.cursor.len &&
+	    ((rc = buf_puts(&start, l.cursor.data)) || (rc = buf_append(&start, "", 1))))
 		goto out;
 	o.start_after = start.data;
 	rc = s3_list(c->s3, &o, chunk_page, &k);
 	buf_free(&start);
 	if (rc) {
 		if (rc < 0)
-			log_warn("sweep: round %" PRIu64 ": listing S3 failed: %s (tried again later)", r,
-				 strerror(-rc));
+			log_warn("sweep: round %" PRIu64
+				 ": listing S3 failed: %s (tried again later)",
+				 r, strerror(-rc));
 		rc = rc < 0 ? rc : 0;
 		goto out;
 	}
@@ -382,7 +384,8 @@ static int sweep_chunk(struct sw_ctx *c, uint64_t r, double epoch, int *more)
 	/* still ours? (a host that took over meanwhile owns the round) */
 	snprintf(name, sizeof(name), "%" PRIu64 ".lease", r);
 	struct lease now_l = { 0 };
-	if (read_named(c, name, &b) || lease_parse(b.data, &now_l) || strcmp(now_l.token, c->token)) {
+	if (read_named(c, name, &b) || lease_parse(b.data, &now_l) ||
+	    strcmp(now_l.token, c->token)) {
 		buf_free(&now_l.cursor);
 		buf_free(&head);
 		log_notice("sweep: round %" PRIu64 ": another host took it over", r);
@@ -393,7 +396,7 @@ static int sweep_chunk(struct sw_ctx *c, uint64_t r, double epoch, int *more)
 	snprintf(name, sizeof(name), "%" PRIu64 ".c%" PRIu64, r, l.next);
 	rc = publish(c, name, &head);
 	buf_free(&head);
-	if (rc == -EEXIST) {                     /* published by the host we took over from */
+	if (rc == -EEXIST) { /* published by the host we took over from */
 		if ((rc = read_named(c, name, &b)))
 			goto out;
 		char *nl = strchr(b.data, '\n');
@@ -401,8 +404,9 @@ static int sweep_chunk(struct sw_ctx *c, uint64_t r, double epoch, int *more)
 			*nl = '\0';
 		k.ended = !strcmp(b.data, "E");
 		buf_reset(&k.last_key);
-		if (!k.ended && (strncmp(b.data, "C ", 2) || unescape(b.data + 2) ||
-				 buf_puts(&k.last_key, b.data + 2) || buf_append(&k.last_key, "", 1))) {
+		if (!k.ended &&
+		    (strncmp(b.data, "C ", 2) || unescape(b.data + 2) ||
+		     buf_puts(&k.last_key, b.data + 2) || buf_append(&k.last_key, "", 1))) {
 			log_err("sweep: %s is malformed", name);
 			rc = -EIO;
 			goto out;
@@ -428,9 +432,10 @@ static int sweep_chunk(struct sw_ctx *c, uint64_t r, double epoch, int *more)
 		if ((rc = buf_printf(&text, "%.3f %" PRIu64 "\n", l.start, l.next)) ||
 		    ((rc = publish(c, name, &text)) && rc != -EEXIST))
 			goto out;
-		log_info("sweep: round %" PRIu64 " done: %" PRIu64 " chunks in %.0f s; this host listed %"
-			 PRIu64 " keys, %" PRIu64 " changed", r, l.next, wall_now() - l.start,
-			 c->round_listed, c->round_changed);
+		log_info("sweep: round %" PRIu64 " done: %" PRIu64
+			 " chunks in %.0f s; this host listed %" PRIu64 " keys, %" PRIu64
+			 " changed",
+			 r, l.next, wall_now() - l.start, c->round_listed, c->round_changed);
 		c->round_listed = c->round_changed = 0;
 		struct rm_ctx x = { c, r >= SW_KEEP_ROUNDS ? r - SW_KEEP_ROUNDS + 1 : 0 };
 		store_readdir(c->nfs, SW_DIR, rm_old, &x);
@@ -487,7 +492,7 @@ static int full_page(void *arg, const struct s3xml_list *page)
 static void apply_chunk(struct sw_ctx *c, char *text)
 {
 	char *save = NULL;
-	strtok_r(text, "\n", &save);             /* the cursor line */
+	strtok_r(text, "\n", &save); /* the cursor line */
 	for (char *line; (line = strtok_r(NULL, "\n", &save));) {
 		const char *etag, *path;
 		uint64_t size;
@@ -511,15 +516,17 @@ static int read_chunks(struct sw_ctx *c, uint64_t now_r)
 		n = 0;
 		ckpt_put(c, r, n);
 	}
-	if (now_r - r >= SW_KEEP_ROUNDS) {       /* this host fell behind: list it once itself */
-		log_notice("sweep: this host last read round %" PRIu64 ", and the fleet keeps %d rounds:"
-			   " listing the bucket itself once", r, SW_KEEP_ROUNDS);
+	if (now_r - r >= SW_KEEP_ROUNDS) { /* this host fell behind: list it once itself */
+		log_notice("sweep: this host last read round %" PRIu64
+			   ", and the fleet keeps %d rounds:"
+			   " listing the bucket itself once",
+			   r, SW_KEEP_ROUNDS);
 		struct s3_list_opts o = { .prefix = c->prefix, .max_keys = 1000 };
 		if ((rc = s3_list(c->s3, &o, full_page, c)) < 0) {
 			log_warn("sweep: listing S3 failed: %s (tried again later)", strerror(-rc));
 			goto out;
 		}
-		if (rc > 0) {                    /* stopped */
+		if (rc > 0) { /* stopped */
 			rc = 0;
 			goto out;
 		}
@@ -540,14 +547,16 @@ static int read_chunks(struct sw_ctx *c, uint64_t now_r)
 			goto out;
 		rc = 0;
 		if (r == now_r)
-			break;                   /* the current round: more later */
+			break; /* the current round: more later */
 		/* a past round: move on once it is done and read, or abandoned */
 		snprintf(name, sizeof(name), "%" PRIu64 ".done", r);
 		int done = read_named(c, name, &b) == 0;
-		uint64_t chunks = done ? strtoull(strchr(b.data, ' ') ? strchr(b.data, ' ') + 1 : "0",
-						  NULL, 10) : 0;
+		uint64_t chunks =
+			done ? strtoull(strchr(b.data, ' ') ? strchr(b.data, ' ') + 1 : "0", NULL,
+					10) :
+			       0;
 		if (done && n < chunks)
-			break;                   /* published, not yet visible: next step */
+			break; /* published, not yet visible: next step */
 		if (!done) {
 			struct lease l = { 0 };
 			snprintf(name, sizeof(name), "%" PRIu64 ".lease", r);
@@ -555,7 +564,7 @@ static int read_chunks(struct sw_ctx *c, uint64_t now_r)
 				    wall_now() - l.refreshed < SW_LEASE_STALE_S;
 			buf_free(&l.cursor);
 			if (alive)
-				break;           /* still being swept */
+				break; /* still being swept */
 		}
 		r++;
 		n = 0;
@@ -598,7 +607,7 @@ int sw_step(struct sw_ctx *c)
 		goto out;
 	double epoch = strtod(b.data, NULL);
 	uint64_t r = (uint64_t)(time(NULL) / c->period);
-	uint64_t sr = c->holding ? c->hold_round : r;     /* a round this host holds goes on */
+	uint64_t sr = c->holding ? c->hold_round : r; /* a round this host holds goes on */
 	int more = 0;
 	if ((rc = sweep_chunk(c, sr, epoch, &more)))
 		log_warn("sweep: round %" PRIu64 ": %s", sr, strerror(-rc));

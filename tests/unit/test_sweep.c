@@ -15,7 +15,8 @@ Test(sweep, line_round_trip)
 		struct buf b = { 0 };
 		cr_assert_eq(sw_format_line(&b, "0123abcd-2", 12345, paths[i]), 0);
 		cr_assert_eq(b.data[b.len - 1], '\n');
-		cr_assert_eq(memchr(b.data, '\n', b.len), b.data + b.len - 1, "one line: %s", paths[i]);
+		cr_assert_eq(memchr(b.data, '\n', b.len), b.data + b.len - 1, "one line: %s",
+			     paths[i]);
 		b.data[b.len - 1] = '\0';
 		const char *etag, *path;
 		uint64_t size;
@@ -29,8 +30,16 @@ Test(sweep, line_round_trip)
 
 Test(sweep, malformed_lines)
 {
-	const char *bad[] = { "", "etag", "etag 12", "etag x /a", " 12 /a", "etag 12 a",
-			      "etag 12 /a/../b", "etag 12 /%zz", "etag 12 /%00", "etag 12 /" };
+	const char *bad[] = { "",
+			      "etag",
+			      "etag 12",
+			      "etag x /a",
+			      " 12 /a",
+			      "etag 12 a",
+			      "etag 12 /a/../b",
+			      "etag 12 /%zz",
+			      "etag 12 /%00",
+			      "etag 12 /" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
 		char line[64];
 		snprintf(line, sizeof(line), "%s", bad[i]);
