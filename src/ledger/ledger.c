@@ -78,7 +78,7 @@ static void register_atfork(void)
 struct ledger {
 	MDB_env *env;
 	MDB_dbi meta, files, inomap, queue, qidx, journal, jpath, ckpt;
-	pthread_rwlock_t resize_lock; /* see the file comment */
+	pthread_rwlock_t resize_lock; /* shared by each transaction, exclusive to grow the map */
 	pthread_mutex_t gc_lock;      /* group commit: protects gc_head, gc_tail, gc_leader */
 	pthread_cond_t gc_cond;       /* signalled when a batch is done */
 	struct wreq *gc_head, **gc_tail; /* write requests waiting for the next leader */

@@ -370,8 +370,8 @@ void crawl_shadow_free(struct crawl_shadow *s)
 
 /* ---- the daemon's crawl thread ----------------------------------------------------- */
 
-static pthread_mutex_t crawl_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t crawl_cond = PTHREAD_COND_INITIALIZER;
+static pthread_mutex_t crawl_lock = PTHREAD_MUTEX_INITIALIZER;  /* jobs, gen, pos, stopping */
+static pthread_cond_t crawl_cond = PTHREAD_COND_INITIALIZER;    /* a job changed, or stop */
 static struct ferry *crawl_fy;           /* set at start */
 static pthread_t crawl_thread;
 static int crawl_running;                /* the thread exists */

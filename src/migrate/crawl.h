@@ -10,9 +10,9 @@
  * ferryctl reads them through a read-only ledger (crawl_job_load).
  *
  * One thread (crawl_start) runs every running job, one listing page at a time, copy-up
- * jobs first. It never holds a lock across S3 or ledger calls. It must never queue an
- * unreachable key, and never run ahead of the workers by more than CRAWL_QUEUE_HIGH
- * waiting entries (back-pressure). */
+ * jobs first. It holds crawl_lock across its short checkpoint writes to the ledger, never
+ * across an S3 call. It must never queue an unreachable key, and never run ahead of the
+ * workers by more than CRAWL_QUEUE_HIGH waiting entries (back-pressure). */
 #ifndef FERRY_CRAWL_H
 #define FERRY_CRAWL_H
 

@@ -67,8 +67,8 @@
 
 static struct {
 	struct ferry *fy;
-	pthread_mutex_t lock;        /* fl_lock */
-	pthread_cond_t cond;
+	pthread_mutex_t lock;        /* fl_lock: opened[], head, n, checked[], the flags; leaf */
+	pthread_cond_t cond;         /* a file opened, stop, or the thread exited */
 	pthread_t thread;
 	int running;
 	int stopping;

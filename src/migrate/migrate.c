@@ -78,8 +78,8 @@ static atomic_uint_fast64_t mig_done_files, mig_done_bytes, mig_failed, mig_retr
 
 static struct {
 	struct ferry *fy;
-	pthread_mutex_t lock;        /* mig_lock: see the header comment */
-	pthread_cond_t cond;
+	pthread_mutex_t lock;        /* mig_lock: wake_seq, token buckets, fg clock; leaf */
+	pthread_cond_t cond;         /* work may be ready (wake_seq bumped), or stop */
 	uint64_t wake_seq;           /* bumped by every wake */
 	double tok_files, tok_bytes; /* token buckets (may go negative: debt) */
 	double tok_at;               /* util_now_s() of the last refill */
@@ -772,8 +772,8 @@ out_slots:
 struct join_arg {
 	pthread_t *threads;
 	unsigned n;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
+	pthread_mutex_t lock;        /* protects done; a leaf */
+	pthread_cond_t cond;         /* done was set */
 	int done;
 };
 

@@ -72,10 +72,10 @@ struct s3_client {
 	struct curl_slist *connect_to; /* test knob, set before use */
 
 	CURLSH *share;
-	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
+	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST]; /* libcurl's shared data, one each */
 
-	pthread_mutex_t pool_lock;
-	pthread_cond_t pool_cond;
+	pthread_mutex_t pool_lock; /* free[] and nfree; a leaf */
+	pthread_cond_t pool_cond;  /* a handle was given back */
 	CURL **handles;         /* all handles, nhandles of them */
 	unsigned nhandles;
 	CURL **free;            /* protected by pool_lock: idle handles */

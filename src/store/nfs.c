@@ -92,7 +92,7 @@ struct store_file {
 	unsigned home;            /* the context the file was opened on */
 	uint64_t ino;             /* fileid, to recognise the file when reopening by path */
 	atomic_int dirty;         /* written since the last COMMIT */
-	pthread_mutex_t append_lock; /* serialises O_APPEND writes (size lookup + write) */
+	pthread_mutex_t append_lock; /* O_APPEND writes one at a time (size lookup + write) */
 	/* NFSv3 by handle (raw): the file's handle serves every context, slots are unused */
 	int raw;
 	struct raw3_fh fh;

@@ -142,7 +142,7 @@ struct sink_ctx {
 	uint64_t wat[SINK_NBUF];
 	struct sink_stage st[SINK_STAGES];
 	int started;            /* the stage threads run (the receiver's own) */
-	pthread_mutex_t wlock;
+	pthread_mutex_t wlock;  /* the hand-off fields (see above); a leaf */
 	pthread_cond_t wcond;
 	int wstop, werr;        /* stop when nothing is left / the first error of a stage */
 	pthread_t committer;

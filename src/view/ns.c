@@ -133,7 +133,7 @@ static int copyup_dir(struct route *r, const char *path, const struct store_attr
  * of another path on the same stripe waits). Other hosts still race, safely: publishing
  * is only-if-absent (copy.c). */
 #define COPYUP_STRIPES 64
-static pthread_mutex_t copyup_lock[COPYUP_STRIPES];
+static pthread_mutex_t copyup_lock[COPYUP_STRIPES];   /* ns_path_lock: see above */
 static pthread_once_t copyup_once = PTHREAD_ONCE_INIT;
 
 static void copyup_init(void)
@@ -397,7 +397,7 @@ struct hidden_file {
 	uint64_t ino;                /* st_ino as the mount reports it */
 	struct hidden_file *next;
 };
-static pthread_mutex_t hidden_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t hidden_lock = PTHREAD_MUTEX_INITIALIZER;  /* hidden_files; a leaf */
 static struct hidden_file *hidden_files;
 static atomic_int hidden_nfs;
 

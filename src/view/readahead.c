@@ -102,8 +102,8 @@ struct ra_part {
 };
 
 struct ra_file {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
+	pthread_mutex_t lock;          /* this file and its parts (LOCKS above); before g.lock */
+	pthread_cond_t cond;           /* a part progressed, or a fetch ended */
 	struct store *st;
 	struct store_file *f;
 	uint64_t size;
@@ -116,8 +116,8 @@ struct ra_file {
 };
 
 static struct {
-	pthread_mutex_t lock;
-	pthread_cond_t qcond;
+	pthread_mutex_t lock;          /* queue, budget, buffer cache, files_open, run state */
+	pthread_cond_t qcond;          /* a part was queued, or stopping */
 	bool running;
 	bool stopping;
 	struct ra_config cfg;

@@ -30,11 +30,11 @@ struct busy {
 };
 
 struct jn_file {
-	atomic_int dirty;             /* 2: journaled, b is listed (jn_write says more) */
+	atomic_int dirty;             /* 0 clean, 1 being journaled (others wait), 2 journaled */
 	struct busy b;
 };
 
-static pthread_mutex_t jn_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t jn_lock = PTHREAD_MUTEX_INITIALIZER;  /* busy list and its paths; leaf */
 static struct busy *busy_head;        /* protected by jn_lock */
 static atomic_int jn_ro;
 static atomic_uint_fast64_t jn_errs;

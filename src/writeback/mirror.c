@@ -1164,7 +1164,7 @@ int mirror_verify(struct mirror *m, const char *path, struct buf *out)
 
 static struct {
 	pthread_mutex_t lock;      /* MR.lock: protects every field below; a leaf */
-	pthread_cond_t cond;
+	pthread_cond_t cond;       /* wake_seq bumped, a drain asked, or stop */
 	uint64_t wake_seq;         /* bumped by mirror_wake */
 	int drain;                 /* a drain was asked (sync, revert): run even with mirror=off */
 	int stop;
