@@ -135,7 +135,47 @@ static void s3s_file_attr(struct s3_store *s, const struct s3_object_info *oi, s
 }
 
 /* ------------------------------------------------------------------------------------
- * stat: directory first (one listing of at most one key), then HEAD. */
+ * stat: one listing of the keys that begin with the name's key ("a/b"), no delimiter, one
+ * page. Keys come in byte order: "a/b" itself, then siblings that extend it with a byte
+ * below '/' ("a/b-1", "a/b.txt"...), then "a/b/" (the marker) and "a/b/..." (the
+ * directory's keys). A page that reaches "a/b/" or beyond, or the end, answers everything:
+ * absent (one request), a directory (its marker known), or a file (then a HEAD for its
+ * x-amz-meta-*). A page cut off among the siblings falls back to a one-key listing of
+ * "a/b/". The directory wins over a file of the same name. */
+
+#define S3S_PROBE_KEYS 100
+
+struct s3s_probe {
+	const char *key, *dkey;      /* "a/b" and "a/b/" */
+	size_t dlen;
+	int file;                    /* the object "a/b" exists */
+	int dir;                     /* keys under "a/b/" exist */
+	int marker;                  /* the object "a/b/" exists */
+	int settled;                 /* the page reached "a/b/" or beyond, or the end */
+};
+
+static int s3s_on_probe_page(void *arg, const struct s3xml_list *page)
+{
+	struct s3s_probe *p = arg;
+	for (size_t i = 0; i < page->nobjects; i++) {
+		const char *k = page->objects[i].key;
+		if (strcmp(k, p->key) == 0) {
+			p->file = 1;
+		} else if (strncmp(k, p->dkey, p->dlen) == 0) {
+			p->dir = 1;
+			p->marker |= k[p->dlen] == '\0';
+			p->settled = 1;
+		} else if (strcmp(k, p->dkey) > 0) {
+			p->settled = 1;
+		}
+	}
+	for (size_t i = 0; i < page->nprefixes; i++)
+		if (strncmp(page->prefixes[i], p->dkey, p->dlen) == 0)
+			p->dir = p->settled = 1;
+	if (!page->is_truncated)
+		p->settled = 1;
+	return 1;  /* one page */
+}
 
 struct s3s_probe_dir {
 	int any;
@@ -143,7 +183,7 @@ struct s3s_probe_dir {
 	const char *dirkey;
 };
 
-static int s3s_on_probe_page(void *arg, const struct s3xml_list *page)
+static int s3s_on_probe_dir_page(void *arg, const struct s3xml_list *page)
 {
 	struct s3s_probe_dir *p = arg;
 	if (page->nobjects || page->nprefixes)
@@ -153,19 +193,27 @@ static int s3s_on_probe_page(void *arg, const struct s3xml_list *page)
 	return 1;  /* one page is enough */
 }
 
-/* 1 when dirkey ("a/b/") is a directory (*marker set when a marker object exists), 0 when
- * not, or -errno. */
-static int s3s_is_dir(struct s3_store *s, const char *dirkey, int *marker)
+/* Is the name key ("a/b") a directory (1, *marker set when "a/b/" exists as an object),
+ * a file (2), or neither (0)? -errno when S3 fails. */
+static int s3s_probe_name(struct s3_store *s, const char *key, const char *dkey, int *marker)
 {
-	struct s3s_probe_dir p = { .dirkey = dirkey };
-	struct s3_list_opts o = {
-		.prefix = dirkey, .delimiter = "/", .max_keys = 1, .max_pages = 1
-	};
+	struct s3s_probe p = { .key = key, .dkey = dkey, .dlen = strlen(dkey) };
+	struct s3_list_opts o = { .prefix = key, .max_keys = S3S_PROBE_KEYS, .max_pages = 1 };
 	int rc = s3_list(s->client, &o, s3s_on_probe_page, &p);
 	if (rc < 0)
 		return rc;
+	if (!p.settled) {            /* cut off among siblings: ask about "a/b/" alone */
+		struct s3s_probe_dir d = { .dirkey = dkey };
+		struct s3_list_opts od = {
+			.prefix = dkey, .delimiter = "/", .max_keys = 1, .max_pages = 1
+		};
+		if ((rc = s3_list(s->client, &od, s3s_on_probe_dir_page, &d)) < 0)
+			return rc;
+		p.dir = d.any;
+		p.marker = d.marker;
+	}
 	*marker = p.marker;
-	return p.any;
+	return p.dir ? 1 : p.file ? 2 : 0;
 }
 
 static int s3s_stat(struct store *st, const char *path, struct store_attr *out)
@@ -185,9 +233,13 @@ static int s3s_stat(struct store *st, const char *path, struct store_attr *out)
 		rc = -ENOMEM;
 		goto out;
 	}
-	rc = s3s_is_dir(s, dkey, &marker);
+	rc = s3s_probe_name(s, key, dkey, &marker);
 	if (rc < 0)
 		goto out;
+	if (rc == 0) {
+		rc = -ENOENT;
+		goto out;
+	}
 	if (rc == 1) {
 		s3s_dir_attr(s, out);
 		if (marker && s3_head(s->client, dkey, &oi) == 0) {

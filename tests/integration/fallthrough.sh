@@ -51,11 +51,16 @@ h_is "$(ls "$M/docs" | tr '\n' ' ')" "2024 big.bin with space+plus%.txt ünïcö
 h_is "$(cat "$M/shared/from-s3.txt")" "shared dir, s3 side" "a merged directory serves S3 files"
 h_ok "reserved .ferryfs names cannot be looked up" bash -c "! stat '$M/.ferryfs-reserved'"
 h_ok "a missing name is ENOENT" bash -c "stat '$M/nope' 2>&1 | grep -q 'No such file'"
-# a cold open + read of an S3-only file: one listing (is it a directory?) and one HEAD for
-# the lookup, which the open reuses; the open pins the ETag with its GET (no HEAD of its own)
+# a cold open + read of an S3-only file: one listing of the keys that begin with its name
+# (a file, a directory, or nothing?) and one HEAD for its metadata, which the open reuses;
+# the open pins the ETag with its GET (no HEAD of its own)
 h_is "$(cat "$M/docs/2024/first.txt")" "first byte" "an S3-only file read cold"
 h_is "$(grep -c '^ok HEAD /[^ ]*/docs/2024/first.txt ' "$H_PROXY_LOG")" 1 "... cost one HEAD (lookup and open share it)"
-h_is "$(grep -c '^ok GET /[^ ]*prefix=docs%2F2024%2Ffirst.txt%2F' "$H_PROXY_LOG")" 1 "... and one directory listing"
+h_is "$(grep -c '^ok GET /[^ ]*list-type=2[^ ]*prefix=docs%2F2024%2Ffirst.txt' "$H_PROXY_LOG")" 1 \
+	"... and one listing"
+h_ok "a name S3 does not have costs one request" bash -c "! stat '$M/docs/2024/absent.txt' 2>/dev/null"
+h_is "$(grep -c '^ok [A-Z]* /[^ ]*\(absent.txt\|prefix=docs%2F2024%2Fabsent.txt\)' "$H_PROXY_LOG")" 1 \
+	"... a listing, no HEAD"
 ino1=$(stat -c %i "$M/s3only.txt")
 h_is "$(stat -c %i "$M/s3only.txt")" "$ino1" "st_ino of an S3 file is stable"
 
