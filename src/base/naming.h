@@ -26,6 +26,10 @@ int name_segment_ok(const char *seg, size_t len);
  * most 4095 bytes. */
 int name_path_ok(const char *path);
 
+/* 1 when path has a segment over 255 bytes or is over 4095 bytes long: what a call on it
+ * answers with ENAMETOOLONG (any other path that is not ok does not exist: ENOENT). */
+int name_too_long(const char *path);
+
 /* Key for a mount path: PREFIX + path without its leading '/'; "/" maps to PREFIX.
  * dir_marker appends '/' (the directory marker object of a directory). Appends to out.
  * 0 / -EINVAL (path not ok) / -ENOMEM. */

@@ -200,8 +200,9 @@ static int collect(void *arg, const struct store_dirent *de)
 	return 0;
 }
 
-/* 1 when name ("<prefix><host>.<pid>.<...>") was made by a process of this host that is
- * not a live ferryfs (the pid gone, or reused by another program). */
+/* 1 when name ("<prefix><host>.<pid>.<...>", or for a temporary copy file
+ * "<prefix><host>.<owner>.<pid>.<...>", owner 8 hex digits) was made by a process of this
+ * host that is not a live ferryfs (the pid gone, or reused by another program). */
 static int ours_dead(const char *name, size_t prefix_len)
 {
 	char host[64] = "host";
@@ -214,7 +215,10 @@ static int ours_dead(const char *name, size_t prefix_len)
 	size_t hl = strlen(host);
 	if (strncmp(rest, host, hl) || rest[hl] != '.')
 		return 0;
-	long pid = strtol(rest + hl + 1, NULL, 10);
+	rest += hl + 1;
+	if (strspn(rest, "0123456789abcdef") == 8 && rest[8] == '.')
+		rest += 9;            /* the state directory's id (copy_set_owner) */
+	long pid = strtol(rest, NULL, 10);
 	char p[64], comm[64] = "";
 	snprintf(p, sizeof(p), "/proc/%ld/comm", pid);
 	FILE *fp = pid > 0 ? fopen(p, "r") : NULL;

@@ -24,6 +24,7 @@
 #include "ledger/ledger.h"
 #include "view/links.h"
 #include "base/log.h"
+#include "base/naming.h"
 #include "migrate/migrate.h"
 #include "writeback/mirror.h"
 #include "view/ns.h"
@@ -829,7 +830,10 @@ static int fs_statfs(const char *path, struct statvfs *out)
 {
 	(void)path;
 	struct ferry *fy = fs_ctx();
-	return store_statfs(fy->nfs, "/", out);     /* spec 5: statfs reports the new store */
+	int rc = store_statfs(fy->nfs, "/", out);   /* spec 5: statfs reports the new store */
+	if (rc == 0 && (!out->f_namemax || out->f_namemax > NAME_MAX_SEGMENT))
+		out->f_namemax = NAME_MAX_SEGMENT;  /* the longest name every layer takes */
+	return rc;
 }
 
 

@@ -46,7 +46,7 @@ int ns_check_new_name(const char *path)
 	size_t len = strlen(leaf);
 	if (name_is_reserved(leaf, len) || ns_is_hidden(path))
 		return -EPERM;
-	if (len > NAME_MAX_SEGMENT)
+	if (name_too_long(path))
 		return -ENAMETOOLONG;
 	return name_path_ok(path) ? 0 : -EINVAL;
 }
