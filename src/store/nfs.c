@@ -927,6 +927,12 @@ static int nfs_st_utimens(struct store *st, const char *path, const struct times
 {
 	if (!path_ok(path))
 		return -EINVAL;
+	/* NFSv3 carries seconds as an unsigned 32-bit number (1970 to 2106): another time
+	 * would be stored modulo 2^32, so it is refused (NFSv4 carries 64-bit seconds) */
+	for (int i = 0; tv && !NST(st)->v4 && i < 2; i++)
+		if (tv[i].tv_nsec != UTIME_OMIT && tv[i].tv_nsec != UTIME_NOW &&
+		    (tv[i].tv_sec < 0 || (uint64_t)tv[i].tv_sec > UINT32_MAX))
+			return -EOVERFLOW;
 	struct timespec nows[2] = { { 0, UTIME_NOW }, { 0, UTIME_NOW } };
 	struct op o = { .ns = NST(st), .path = path };
 	if (!tv)

@@ -614,6 +614,14 @@ static int copy_impl(struct route *r, const char *src, const char *dst, const ch
 		if (!rc) {
 			struct timespec tv[2] = { out->attr.mtime, out->attr.mtime };
 			rc = store_utimens(r->nfs, tmp, tv);
+			if (rc == -EOVERFLOW) {
+				/* a time the new store cannot hold (NFSv3: 1970-2106): the copy
+				 * keeps the time of the copy rather than another wrong one */
+				log_warn("copy %s: its mtime %lld is outside what the new store "
+					 "holds; the copy has the time it was made", src,
+					 (long long)out->attr.mtime.tv_sec);
+				rc = 0;
+			}
 		}
 		if (rc)
 			goto out_tmp;
