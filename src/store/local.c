@@ -339,6 +339,17 @@ static int loc_ftruncate(struct store *st, struct store_file *f, uint64_t size)
 	return ftruncate(f->fd, (off_t)size) < 0 ? -errno : 0;
 }
 
+static int loc_fallocate(struct store *st, struct store_file *f, int mode, uint64_t off,
+			 uint64_t len)
+{
+	(void)st;
+	if (mode & ~FALLOC_FL_KEEP_SIZE)
+		return -EOPNOTSUPP;   /* punching or zeroing holes: not offered through the mount */
+	if (off > INT64_MAX || len > INT64_MAX - off)
+		return -EFBIG;
+	return fallocate(f->fd, mode, (off_t)off, (off_t)len) < 0 ? -errno : 0;
+}
+
 static int loc_fsync(struct store *st, struct store_file *f, int datasync)
 {
 	(void)st;
@@ -743,6 +754,7 @@ static const struct store_ops local_ops = {
 	.pwrite = loc_pwrite,
 	.read_stream = loc_read_stream,
 	.ftruncate = loc_ftruncate,
+	.fallocate = loc_fallocate,
 	.fsync = loc_fsync,
 	.close = loc_close,
 	.put = loc_put,

@@ -178,6 +178,7 @@ struct op {
 	struct timeval tv[2];
 	int tv_null;
 	struct raw3_sattr sa;     /* NFSv3 by handle: utimens's times */
+	int refused;              /* the server ignored sa's times (a symlink's) */
 	char *buf;
 	size_t len;
 	ssize_t result;
@@ -572,7 +573,21 @@ static int nfs_st_statfs(struct store *st, const char *path, struct statvfs *out
  * made once more. They return -ENOTSUP when the store does not speak v3 by handle (NFSv4,
  * FERRYFS_NFS_NO_FHCACHE, a root handle that did not check out): the caller then uses
  * libnfs's path calls. */
-enum { V3_REMOVE, V3_RMDIR, V3_MKDIR, V3_RENAME, V3_LINK, V3_SETATTR };
+enum { V3_REMOVE, V3_RMDIR, V3_MKDIR, V3_RENAME, V3_LINK, V3_SETATTR, V3_SYMLINK };
+
+/* 0 when the attributes st show the times sa set (the ones given, not the server's
+ * clock), else -ENOTTY: the server took the call and did not change them (utimens
+ * answers EOPNOTSUPP, and does not try libnfs's call, which the same server ignores). */
+static int v3_times_taken(const struct raw3_sattr *sa, const struct nfs_stat_64 *st)
+{
+	if ((sa->set & RAW3_SET_ATIME) && sa->atime.tv_nsec != UTIME_NOW &&
+	    (int64_t)st->nfs_atime != (int64_t)sa->atime.tv_sec)
+		return -ENOTTY;
+	if ((sa->set & RAW3_SET_MTIME) && sa->mtime.tv_nsec != UTIME_NOW &&
+	    (int64_t)st->nfs_mtime != (int64_t)sa->mtime.tv_sec)
+		return -ENOTTY;
+	return 0;
+}
 
 static int v3_path_once(struct nfs_store *ns, struct nfsp_conn *c, int what, const char *path,
 			const char *path2, const struct raw3_sattr *sa)
@@ -609,7 +624,19 @@ static int v3_path_once(struct nfs_store *ns, struct nfsp_conn *c, int what, con
 		return rc ? rc : raw3_link(c->nfs, &obj, &dir2, name2);
 	case V3_SETATTR:
 		rc = v3_resolve(ns, c, path, &obj, &st);
-		return rc ? rc : raw3_setattr(c->nfs, &obj, sa, NULL, NULL);
+		if (rc)
+			return rc;
+		if (!S_ISLNK(st.nfs_mode))
+			return raw3_setattr(c->nfs, &obj, sa, NULL, NULL);
+		/* a symlink: some servers (nfs-ganesha's VFS) answer OK, even with the new
+		 * times in the reply, and keep the old ones: asked again, separately */
+		rc = raw3_setattr(c->nfs, &obj, sa, NULL, NULL);
+		if (rc == 0)
+			rc = raw3_getattr(c->nfs, &obj, &st);
+		return rc ? rc : v3_times_taken(sa, &st);
+	case V3_SYMLINK:        /* path2: the target, not a path */
+		rc = v3_parent(ns, c, path, &dir, &name);
+		return rc ? rc : raw3_symlink(c->nfs, &dir, name, path2, &obj, &st, &have);
 	}
 	return -EINVAL;
 }
@@ -623,7 +650,7 @@ static int v3_path_call(struct nfs_store *ns, struct nfsp_conn *c, int what, con
 	rc = v3_path_once(ns, c, what, path, path2, sa);
 	if (rc == -ESTALE) {
 		v3_forget_parent(ns, path);
-		if (path2)
+		if (path2 && what != V3_SYMLINK)
 			v3_forget_parent(ns, path2);
 		rc = v3_path_once(ns, c, what, path, path2, sa);
 	}
@@ -687,7 +714,8 @@ static int link_fn(struct nfsp_conn *c, void *arg)
 static int symlink_fn(struct nfsp_conn *c, void *arg)
 {
 	struct op *o = arg;
-	return nfs_symlink(c->nfs, o->path2, o->path);
+	int rc = o->v4 ? -ENOTSUP : v3_path_call(o->ns, c, V3_SYMLINK, o->path, o->path2, NULL);
+	return rc != -ENOTSUP ? rc : nfs_symlink(c->nfs, o->path2, o->path);
 }
 static int mknod_fn(struct nfsp_conn *c, void *arg)
 {
@@ -769,7 +797,9 @@ static int utimens_fn(struct nfsp_conn *c, void *arg)
 static int utimens_raw_fn(struct nfsp_conn *c, void *arg)
 {
 	struct op *o = arg;
-	return v3_path_call(o->ns, c, V3_SETATTR, o->path, NULL, &o->sa);
+	int rc = v3_path_call(o->ns, c, V3_SETATTR, o->path, NULL, &o->sa);
+	o->refused = rc == -ENOTTY;
+	return o->refused ? -EOPNOTSUPP : rc;
 }
 
 #define PATH_CALL(st, fn, ...)                                       \
@@ -950,7 +980,7 @@ static int nfs_st_utimens(struct store *st, const char *path, const struct times
 		if (!r.sa.set)
 			return 0;
 		int rc = nfsp_call(NST(st)->pool, -1, utimens_raw_fn, &r);
-		if (rc != -ENOTSUP)
+		if (rc != -ENOTSUP || r.refused)
 			return rc;
 	}
 	if (!NST(st)->v4 && (!tv || (tv[0].tv_nsec == UTIME_NOW && tv[1].tv_nsec == UTIME_NOW))) {

@@ -7,8 +7,8 @@ else prints what differed and exits 1. Used by tests/integration/limits.sh.
   pathmax MNT REL    a path of 4095 bytes relative to MNT/REL (longer from the root) works:
                      mkdir -p, create, write, read back, rename, unlink
   symlink MNT N      a symlink whose target is N bytes is made and read back
-  lutimes MNT        utimensat(AT_SYMLINK_NOFOLLOW) changes a symlink's times, not its
-                     target's
+  lutimes MNT WANT   utimensat(AT_SYMLINK_NOFOLLOW) on a symlink: WANT "set" (its times
+                     change, not its target's) or "eopnotsupp" (refused, nothing changed)
   time MNT SEC WANT  utime(SEC) on a file: WANT "kept" (reads back) or "refused"
                      (EINVAL/EOVERFLOW, times unchanged)
   fallocate MNT WANT mode 0 and FALLOC_FL_KEEP_SIZE: WANT "ok" (sizes and zeros as POSIX
@@ -124,7 +124,7 @@ def symlink(mnt, n):
         fail(f"{n}-byte target: {e.strerror} ({errno.errorcode.get(e.errno)})")
 
 
-def lutimes(mnt):
+def lutimes(mnt, want):
     d = os.path.join(mnt, "lutimes")
     os.makedirs(d, exist_ok=True)
     t = os.path.join(d, "target")
@@ -132,10 +132,20 @@ def lutimes(mnt):
     os.utime(t, (1500000000, 1500000000))
     link = os.path.join(d, "link")
     os.symlink("target", link)
-    os.utime(link, ns=(1600000000_000000000, 1600000001_000000000), follow_symlinks=False)
+    before = os.lstat(link)
+    try:
+        os.utime(link, ns=(1600000000_000000000, 1600000001_000000000), follow_symlinks=False)
+        if want != "set":
+            fail("utimensat succeeded, want EOPNOTSUPP")
+    except OSError as e:
+        if want == "set" or e.errno != errno.EOPNOTSUPP:
+            fail(f"utimensat: {errno.errorcode.get(e.errno)}")
     st = os.lstat(link)
-    if (st.st_atime_ns, st.st_mtime_ns) != (1600000000_000000000, 1600000001_000000000):
+    got = (st.st_atime_ns, st.st_mtime_ns)
+    if want == "set" and got != (1600000000_000000000, 1600000001_000000000):
         fail(f"the link's times are {st.st_atime_ns}, {st.st_mtime_ns}")
+    if want != "set" and st.st_mtime_ns != before.st_mtime_ns:
+        fail(f"refused, but the link's mtime changed to {st.st_mtime_ns}")
     st = os.stat(t)
     if st.st_mtime != 1500000000:
         fail(f"the target's mtime changed to {st.st_mtime}")
@@ -206,7 +216,7 @@ def main():
     elif cmd == "symlink":
         symlink(args[0], int(args[1]))
     elif cmd == "lutimes":
-        lutimes(args[0])
+        lutimes(args[0], args[1])
     elif cmd == "time":
         timecheck(args[0], int(args[1]), args[2])
     elif cmd == "fallocate":
