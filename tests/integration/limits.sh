@@ -48,4 +48,35 @@ h_ok "NFSv4: a time of 2^32 s is kept" lim time "$M" 4294967296 kept
 h_ok "NFSv4: a time of -1 s is kept" lim time "$M" -1 kept
 h_ok "umount (NFSv4)" h_umount
 
+# A copy-up killed with SIGKILL, and a remount at once while the old process has not
+# finished exiting: the daemon's parent here never reaps it, so it stays a zombie that
+# /proc still names "ferryfs". The remount holds the state directory's lock: the
+# temporary file of that directory's dead process is removed all the same.
+head -c 3000000 /dev/urandom >"$H_TMP/big.bin"
+h_seed_s3 crash/big.bin "$H_TMP/big.bin" || h_bail "seeding crash/big.bin"
+h_slow_s3 150000     # the copy-up of 3 MB lasts 20 s
+CRASH_STATE=$H_TMP/state-crash
+mkdir -p "$CRASH_STATE"
+opts="s3_endpoint=$H_SLOW_S3_URL,s3_bucket=$H_BUCKET,s3_path_style=1,s3_region=us-east-1"
+opts+=",nfs=$NFS3_URL,state_dir=$CRASH_STATE,log=stderr,mirror=off"
+bash -c '"$0" "$1" -f -o "$2" >>"$3" 2>&1 & echo $! >"$4"; exec sleep 300' \
+	"$FERRYFS" "$M" "$opts" "$H_TMP/ferryfs.log" "$H_TMP/crash.pid" &
+H_PIDS+=($!)
+h_wait_for 30 grep -qF " $M fuse" /proc/mounts || h_bail "the daemon to kill did not mount"
+crash_pid=$(cat "$H_TMP/crash.pid")
+(printf 'appended\n' >>"$M/crash/big.bin") 2>/dev/null &
+H_PIDS+=($!)
+tmp_of_copy() { find "$H_EXPORT/crash" -name '.ferryfs.tmp.*' | grep -q .; }
+h_ok "a copy-up is in progress (its temporary file is on the export)" h_wait_for 20 tmp_of_copy
+kill -9 "$crash_pid"
+fusermount3 -uz "$M"
+H_STATE=$CRASH_STATE h_mount mirror=off
+h_ok "the killed daemon has not finished exiting when the remount starts" \
+	test "$(cat "/proc/$crash_pid/comm" 2>/dev/null)" = ferryfs
+h_ok "the remount removed the killed copy's temporary file" \
+	h_wait_for 20 bash -c "! find '$H_EXPORT/crash' -name '.ferryfs.tmp.*' | grep -q ."
+h_is "$(cmp "$M/crash/big.bin" "$H_TMP/big.bin" && echo same)" same \
+	"the file reads as S3 has it"
+h_ok "umount (after the crash)" h_umount
+
 h_done
