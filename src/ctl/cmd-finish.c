@@ -244,14 +244,15 @@ static int tmp_dead(struct finish *f, const char *path, const char *name)
 static int sweep_dir(struct finish *f, const char *dir)
 {
 	struct dlist d = { 0 };
-	char child[NAME_MAX_PATH + 300];
-	int rc = store_readdir(f->nfs, dir, collect, &d);
+	const size_t clen = NAME_MAX_PATH + 300;
+	char *child = malloc(clen);     /* on the heap: this recurses */
+	int rc = child ? store_readdir(f->nfs, dir, collect, &d) : -ENOMEM;
 	if (rc == -ENOENT)
 		rc = 0;                 /* removed meanwhile */
 	f->dirs++;
 	for (size_t i = 0; i < d.n && !rc; i++) {
 		const char *name = d.names[i];
-		snprintf(child, sizeof(child), "%s/%s", strcmp(dir, "/") ? dir : "", name);
+		snprintf(child, clen, "%s/%s", strcmp(dir, "/") ? dir : "", name);
 		uint64_t *count = NULL;
 		if (!strncmp(name, WH_PREFIX, sizeof(WH_PREFIX) - 1))
 			count = &f->wh;
@@ -303,6 +304,7 @@ static int sweep_dir(struct finish *f, const char *dir)
 		free(d.names[i]);
 	free(d.names);
 	free(d.types);
+	free(child);
 	return rc;
 }
 

@@ -909,6 +909,7 @@ static int stats_text(struct ferry *fy, struct buf *b)
 		{ "journal_oldest_s", (uint64_t)(oldest > 0 ? oldest : 0) },
 		{ "mirror_puts", mc.puts },
 		{ "mirror_deletes", mc.deletes },
+		{ "mirror_key_too_long", mc.too_long },
 		{ "mirror_errors", mc.errors + jn_errors() },
 		{ "read_only", (uint64_t)jn_readonly() },
 		{ "s3_requests", stats_get(s3_requests) },

@@ -837,7 +837,7 @@ static int f_store(struct wtx *w, const struct pkey *k, const char *path,
 		   const struct ledger_file *rec)
 {
 	struct ledger *l = w->l;
-	unsigned char buf[4608];
+	unsigned char buf[LEDGER_PATH_MAX + 1024];   /* a long path is kept in the value */
 	struct wr wb = { .p = buf, .cap = sizeof(buf) };
 	int rc = file_encode(rec, path, k, &wb);
 	if (rc)

@@ -202,7 +202,7 @@ static int tmp_scan_one(void *arg, const struct store_dirent *de)
  * of files removed. */
 static int tmp_cleanup(struct ferry *fy, unsigned nslots)
 {
-	char prefix[128], name[32], dir[LEDGER_CKPT_MAX], val[32];
+	char prefix[128], name[32], dir[NAME_MAX_PATH + 2], val[32];
 	int removed = 0;
 	unsigned prev = 0;
 	copy_tmp_prefix(prefix, sizeof(prefix));

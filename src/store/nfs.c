@@ -46,6 +46,7 @@
 
 #include "base/cfg.h"
 #include "base/log.h"
+#include "base/naming.h"
 #include "nfs/fhcache.h"
 #include "nfs/pool.h"
 #include "nfs/raw3.h"
@@ -110,7 +111,7 @@ static int path_ok(const char *p)
 {
 	if (!p || p[0] != '/')
 		return 0;
-	if (strlen(p) >= PATH_MAX)
+	if (strlen(p) > NAME_MAX_PATH)
 		return 0;
 	if (p[1] == '\0')
 		return 1;
@@ -350,7 +351,7 @@ static int v3_stat(struct nfs_store *ns, struct nfsp_conn *c, const char *path,
 static int v3_parent(struct nfs_store *ns, struct nfsp_conn *c, const char *path,
 		     struct raw3_fh *dir, const char **name)
 {
-	char parent[PATH_MAX];
+	char parent[NAME_MAX_PATH + 1];
 	const char *slash = strrchr(path, '/');
 	*name = slash + 1;
 	if (slash == path)
@@ -370,7 +371,7 @@ static int v3_parent(struct nfs_store *ns, struct nfsp_conn *c, const char *path
  * directory another host removed. Forget it (the caller tries once more). */
 static void v3_forget_parent(struct nfs_store *ns, const char *path)
 {
-	char parent[PATH_MAX];
+	char parent[NAME_MAX_PATH + 1];
 	const char *slash = strrchr(path, '/');
 	if (slash == path) {
 		fhc_forget(ns->fhc, "/");
@@ -1615,7 +1616,7 @@ static int nfs_st_put(struct store *st, const char *path, const struct store_sou
 {
 	struct nfs_store *ns = NST(st);
 	struct store_file *f = NULL;
-	char tmp[PATH_MAX];
+	char tmp[NAME_MAX_PATH + 64];
 	char *buf = NULL;
 	int rc;
 

@@ -48,6 +48,26 @@ h_ok "NFSv4: a time of 2^32 s is kept" lim time "$M" 4294967296 kept
 h_ok "NFSv4: a time of -1 s is kept" lim time "$M" -1 kept
 h_ok "umount (NFSv4)" h_umount
 
+# A path of 4095 bytes relative to a directory (4101 from the root) through every layer
+# with write-back on: the journal, the ledger, the mirror. Its S3 key would be over 1024
+# bytes: not written back, counted and shown; a short path beside it is written back.
+H_STATE=$H_TMP/state-paths h_mount
+h_ok "PATH_MAX: a path of 4095 bytes relative to a directory works, 4096 is ENAMETOOLONG" \
+	lim pathmax "$M" deep
+h_ok "ferryctl sync-back --wait drains the journal" "$FERRYCTL" sync-back "$M" --wait
+seg=$(printf 'a%.0s' $(seq 200))
+h_is "$(h_aws s3 cp "s3://$H_BUCKET/deep/$seg/short.txt" - 2>&1)" "short" \
+	"S3 has the short path beside it"
+h_is "$(lim longxattr "$M" deep user.ferryfs.error)" \
+	"not written back to S3: its key would be over 1024 bytes" \
+	"user.ferryfs.error of the long path says why it is not in S3"
+h_ok "user.ferryfs.stats counts it (mirror_key_too_long)" \
+	bash -c "getfattr --absolute-names --only-values -n user.ferryfs.stats '$M' | grep -qE '^mirror_key_too_long [1-9]'"
+h_ok "umount (long paths)" h_umount
+H_STATE=$H_TMP/state-paths h_mount
+h_ok "the long path reads back after a remount" lim pathmax "$M" deep
+h_ok "umount (long paths, remounted)" h_umount
+
 # A copy-up killed with SIGKILL, and a remount at once while the old process has not
 # finished exiting: the daemon's parent here never reaps it, so it stays a zombie that
 # /proc still names "ferryfs". The remount holds the state directory's lock: the

@@ -5,7 +5,9 @@ else prints what differed and exits 1. Used by tests/integration/limits.sh.
   namemax MNT        statvfs's f_namemax is 255; a 255-byte name works for every call;
                      a 256-byte name is ENAMETOOLONG for every call (never ENOENT)
   pathmax MNT REL    a path of 4095 bytes relative to MNT/REL (longer from the root) works:
-                     mkdir -p, create, write, read back, rename, unlink
+                     mkdir -p, create, write, read back, chmod, utime, rename, symlink,
+                     listing; one byte more is ENAMETOOLONG; also writes REL/a.../short.txt
+  longxattr MNT REL NAME  prints extended attribute NAME of that 4095-byte path
   symlink MNT N      a symlink whose target is N bytes is made and read back
   lutimes MNT WANT   utimensat(AT_SYMLINK_NOFOLLOW) on a symlink: WANT "set" (its times
                      change, not its target's) or "eopnotsupp" (refused, nothing changed)
@@ -81,15 +83,19 @@ def namemax(mnt):
         os.unlink(src)
 
 
+def long_path():
+    """4095 bytes: 20 directories of 200-byte names (s3rver keeps a name of up to 240) and
+    a file name. Relative to the directory the calls are made in."""
+    dirs = "/".join(chr(ord("a") + i) * 200 for i in range(20))
+    rel = dirs + "/" + "f" * (4095 - len(dirs) - 1)
+    assert len(rel) == 4095
+    return dirs, rel
+
+
 def pathmax(mnt, rel):
     base = os.path.join(mnt, rel)
     os.makedirs(base, exist_ok=True)
-    # 4095 bytes relative to base: 15 directories of 255 bytes + a file name of 254
-    segs = [chr(ord("a") + i) * 255 for i in range(15)]
-    dirs = "/".join(segs)
-    leaf = "f" * (4095 - len(dirs) - 1)
-    relpath = dirs + "/" + leaf
-    assert len(relpath) == 4095, len(relpath)
+    dirs, relpath = long_path()
     old = os.getcwd()
     os.chdir(base)
     try:
@@ -99,13 +105,34 @@ def pathmax(mnt, rel):
         with open(relpath) as f:
             if f.read() != "deep file\n":
                 fail("read back differs")
+        os.chmod(relpath, 0o640)
+        os.utime(relpath, (1500000000, 1500000000))
         os.rename(relpath, relpath[:-1] + "g")
         os.rename(relpath[:-1] + "g", relpath)
-        os.stat(relpath)
+        st = os.stat(relpath)
+        if (st.st_mode & 0o777, st.st_mtime, st.st_size) != (0o640, 1500000000, 10):
+            fail(f"stat: mode {oct(st.st_mode)}, mtime {st.st_mtime}, size {st.st_size}")
+        os.symlink("target", relpath[:-1] + "s")
+        os.unlink(relpath[:-1] + "s")
+        if os.path.basename(relpath) not in os.listdir(os.path.dirname(relpath)):
+            fail("the file is not listed")
+        # a name that makes the path one byte longer than 4095: ENAMETOOLONG from the kernel
+        expect_err("4096 bytes", lambda: os.stat(relpath + "x"))
+        with open(os.path.join(dirs.split("/")[0], "short.txt"), "w") as f:
+            f.write("short\n")
     except OSError as e:
-        fail(f"{e.strerror} ({errno.errorcode.get(e.errno)}) on {e.filename and len(e.filename)}-byte path")
+        fail(f"{e.strerror} ({errno.errorcode.get(e.errno)}) on a "
+             f"{e.filename and len(e.filename)}-byte path")
     finally:
         os.chdir(old)
+
+
+def longxattr(mnt, rel, name):
+    os.chdir(os.path.join(mnt, rel))
+    try:
+        print(os.getxattr(long_path()[1], name).decode())
+    except OSError as e:
+        print(f"error: {errno.errorcode.get(e.errno)}")
 
 
 def symlink(mnt, n):
@@ -213,6 +240,9 @@ def main():
         namemax(args[0])
     elif cmd == "pathmax":
         pathmax(args[0], args[1])
+    elif cmd == "longxattr":
+        longxattr(args[0], args[1], args[2])
+        return
     elif cmd == "symlink":
         symlink(args[0], int(args[1]))
     elif cmd == "lutimes":
