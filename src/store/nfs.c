@@ -404,8 +404,23 @@ static int stat_fn(struct nfsp_conn *c, void *arg)
 	return rc;
 }
 
+/* libnfs 4.0 encodes an NFSv4 request into 4 KiB, one LOOKUP per component of the path,
+ * and a longer one fails with a wrong errno: such a path is ENAMETOOLONG here. NFSv3 goes
+ * by handle, one name at a time, and has no such limit. */
+static int v4_too_long(struct store *st, const char *path)
+{
+	if (!NST(st)->v4 || !path)
+		return 0;
+	size_t n = strlen(path), parts = 0;
+	for (const char *c = path; *c; c++)
+		parts += *c == '/';
+	return n + 12 * parts + 768 > 4096;
+}
+
 static int nfs_st_stat(struct store *st, const char *path, struct store_attr *out)
 {
+	if (v4_too_long(st, path))
+		return -ENAMETOOLONG;
 	if (!path_ok(path))
 		return -EINVAL;
 	struct st_op o = { .ns = NST(st), .path = path, .attr = out };
@@ -524,6 +539,8 @@ close_dir:
 
 static int nfs_st_readdir(struct store *st, const char *path, store_dirent_fn fn, void *arg)
 {
+	if (v4_too_long(st, path))
+		return -ENAMETOOLONG;
 	if (!path_ok(path))
 		return -EINVAL;
 	struct dlist d = { .path = path, .v4 = NST(st)->v4 };
@@ -811,6 +828,8 @@ static int utimens_raw_fn(struct nfsp_conn *c, void *arg)
 
 static int nfs_st_mkdir(struct store *st, const char *path, uint32_t mode)
 {
+	if (v4_too_long(st, path))
+		return -ENAMETOOLONG;
 	if (!path_ok(path) || is_root(path))
 		return path_ok(path) ? -EEXIST : -EINVAL;
 	PATH_CALL(st, mkdir_fn, .path = path, .mode = mode);
@@ -823,6 +842,8 @@ static int rmdir_impl(struct store *st, const char *path)
 
 static int nfs_st_rmdir(struct store *st, const char *path)
 {
+	if (v4_too_long(st, path))
+		return -ENAMETOOLONG;
 	if (!path_ok(path) || is_root(path))
 		return path_ok(path) ? -EBUSY : -EINVAL;
 	int rc = rmdir_impl(st, path);
@@ -832,6 +853,8 @@ static int nfs_st_rmdir(struct store *st, const char *path)
 
 static int nfs_st_unlink(struct store *st, const char *path)
 {
+	if (v4_too_long(st, path))
+		return -ENAMETOOLONG;
 	if (!path_ok(path) || is_root(path))
 		return path_ok(path) ? -EISDIR : -EINVAL;
 	PATH_CALL(st, unlink_fn, .path = path);
@@ -889,6 +912,8 @@ check_then_rename:
 
 static int nfs_st_rename(struct store *st, const char *from, const char *to, unsigned flags)
 {
+	if (v4_too_long(st, from) || v4_too_long(st, to))
+		return -ENAMETOOLONG;
 	int rc = rename_impl(st, from, to, flags);
 	/* after the rename: a stat racing with it may have cached the old names again */
 	forget_dir(st, from);
@@ -898,6 +923,8 @@ static int nfs_st_rename(struct store *st, const char *from, const char *to, uns
 
 static int nfs_st_link(struct store *st, const char *from, const char *to)
 {
+	if (v4_too_long(st, from) || v4_too_long(st, to))
+		return -ENAMETOOLONG;
 	if (!path_ok(from) || !path_ok(to))
 		return -EINVAL;
 	PATH_CALL(st, link_fn, .path = from, .path2 = to);
@@ -905,6 +932,8 @@ static int nfs_st_link(struct store *st, const char *from, const char *to)
 
 static int nfs_st_symlink(struct store *st, const char *target, const char *path)
 {
+	if (v4_too_long(st, path))
+		return -ENAMETOOLONG;
 	if (!path_ok(path) || !target || !*target)
 		return -EINVAL;
 	PATH_CALL(st, symlink_fn, .path = path, .path2 = target);
@@ -912,6 +941,8 @@ static int nfs_st_symlink(struct store *st, const char *target, const char *path
 
 static ssize_t nfs_st_readlink(struct store *st, const char *path, char *buf, size_t size)
 {
+	if (v4_too_long(st, path))
+		return -ENAMETOOLONG;
 	if (!path_ok(path))
 		return -EINVAL;
 	struct op o = { .ns = NST(st), .path = path, .buf = buf, .len = size };
@@ -921,6 +952,8 @@ static ssize_t nfs_st_readlink(struct store *st, const char *path, char *buf, si
 
 static int nfs_st_mknod(struct store *st, const char *path, uint32_t mode, uint64_t rdev)
 {
+	if (v4_too_long(st, path))
+		return -ENAMETOOLONG;
 	if (!path_ok(path) || is_root(path))
 		return path_ok(path) ? -EEXIST : -EINVAL;
 	PATH_CALL(st, mknod_fn, .path = path, .mode = mode, .u64 = rdev);
@@ -928,6 +961,8 @@ static int nfs_st_mknod(struct store *st, const char *path, uint32_t mode, uint6
 
 static int nfs_st_chmod(struct store *st, const char *path, uint32_t mode)
 {
+	if (v4_too_long(st, path))
+		return -ENAMETOOLONG;
 	if (!path_ok(path))
 		return -EINVAL;
 	PATH_CALL(st, chmod_fn, .path = path, .mode = mode);
@@ -935,6 +970,8 @@ static int nfs_st_chmod(struct store *st, const char *path, uint32_t mode)
 
 static int nfs_st_chown(struct store *st, const char *path, uint32_t uid, uint32_t gid)
 {
+	if (v4_too_long(st, path))
+		return -ENAMETOOLONG;
 	if (!path_ok(path))
 		return -EINVAL;
 	PATH_CALL(st, chown_fn, .path = path, .uid = uid, .gid = gid);
@@ -942,6 +979,8 @@ static int nfs_st_chown(struct store *st, const char *path, uint32_t uid, uint32
 
 static int nfs_st_truncate(struct store *st, const char *path, uint64_t size)
 {
+	if (v4_too_long(st, path))
+		return -ENAMETOOLONG;
 	if (!path_ok(path))
 		return -EINVAL;
 	PATH_CALL(st, truncate_fn, .path = path, .u64 = size);
@@ -956,6 +995,8 @@ static int nfs_st_truncate(struct store *st, const char *path, uint64_t size)
  * to microseconds. */
 static int nfs_st_utimens(struct store *st, const char *path, const struct timespec tv[2])
 {
+	if (v4_too_long(st, path))
+		return -ENAMETOOLONG;
 	if (!path_ok(path))
 		return -EINVAL;
 	/* NFSv3 carries seconds as an unsigned 32-bit number (1970 to 2106): another time
@@ -1267,6 +1308,8 @@ static void file_free(struct store_file *f)
 static int nfs_st_open(struct store *st, const char *path, int flags, uint32_t mode,
 		       const char *expect_etag, struct store_file **out)
 {
+	if (v4_too_long(st, path))
+		return -ENAMETOOLONG;
 	struct nfs_store *ns = NST(st);
 	unsigned n = nfsp_size(ns->pool);
 	struct store_file *f;
@@ -1614,6 +1657,8 @@ static int nfs_st_close(struct store *st, struct store_file *f)
  * The temporary name begins with ".ferryfs" (reserved, invisible through the mount). */
 static int nfs_st_put(struct store *st, const char *path, const struct store_source *src)
 {
+	if (v4_too_long(st, path))
+		return -ENAMETOOLONG;
 	struct nfs_store *ns = NST(st);
 	struct store_file *f = NULL;
 	char tmp[NAME_MAX_PATH + 64];

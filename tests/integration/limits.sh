@@ -41,11 +41,16 @@ h_ok "local store: utimensat(AT_SYMLINK_NOFOLLOW) sets a symlink's own times" li
 h_ok "local store: a time of 2^32 s is kept" lim time "$M" 4294967296 kept
 h_ok "local store: a time of -1 s is kept" lim time "$M" -1 kept
 h_ok "local store: fallocate mode 0 and KEEP_SIZE" lim fallocate "$M" ok
+h_ok "local store: a path of 4095 bytes relative to a directory" lim pathmax "$M" deep
 h_ok "umount (local store)" h_umount
 
 H_NFS_URL=$H_NFS4_URL H_STATE=$H_TMP/state-v4 h_mount mirror=off
 h_ok "NFSv4: a time of 2^32 s is kept" lim time "$M" 4294967296 kept
 h_ok "NFSv4: a time of -1 s is kept" lim time "$M" -1 kept
+# libnfs 4.0 encodes an NFSv4 request into 4 KiB (a LOOKUP per component): a longer path
+# is refused as too long, never with another errno
+h_is "$(lim pathmax "$M" deep4)" "File name too long (ENAMETOOLONG) on a 3215-byte path" \
+	"NFSv4: a path past libnfs's 4 KiB request is ENAMETOOLONG"
 h_ok "umount (NFSv4)" h_umount
 
 # A path of 4095 bytes relative to a directory (4101 from the root) through every layer
