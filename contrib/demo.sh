@@ -52,7 +52,8 @@ stop_demo() {
 
 if [ "${1:-}" = stop ]; then
 	stop_demo
-	[ -d "$DEMO" ] && rm -rf "$DEMO" && echo "demo: stopped; the mount, both servers and $DEMO are gone"
+	[ -d "$DEMO" ] && rm -rf "$DEMO" &&
+		echo "demo: stopped; the mount, both servers and $DEMO are gone"
 	exit 0
 fi
 [ "$(id -u)" = 0 ] || { echo "demo: run as root (nfs-ganesha and FUSE need it)" >&2; exit 1; }
@@ -100,7 +101,8 @@ if [ -z "${FERRY_DEMO_BUILD:-}" ]; then
 	STEP="building ferryfs"
 	LOGS="$DEMO/build.log"
 	echo "building in $BUILD (about a minute the first time; log: $DEMO/build.log)"
-	{ [ -x configure ] && [ configure -nt configure.ac ]; } || autoreconf -fi >"$DEMO/build.log" 2>&1
+	{ [ -x configure ] && [ configure -nt configure.ac ]; } ||
+		autoreconf -fi >"$DEMO/build.log" 2>&1
 	mkdir -p "$BUILD"
 	(cd "$BUILD" && { [ -f Makefile ] || ../configure --quiet; } && make -j"$(nproc)") \
 		>>"$DEMO/build.log" 2>&1
@@ -162,11 +164,8 @@ h_wait_for 20 grep -q " $DEMO/mnt fuse" /proc/mounts ||
 	h_bail "the mount did not appear in 20 s: $(tail -n 3 "$DEMO/ferryfs.log" | tr '\n' ' ')"
 
 # where a file is served from, and its migration state (user.ferryfs.*)
-where() {
-	printf '%-18s %s, served from %s\n' "$1" \
-		"$(getfattr --only-values -n user.ferryfs.state "$DEMO/mnt/$1" 2>/dev/null || echo '?')" \
-		"$(getfattr --only-values -n user.ferryfs.source "$DEMO/mnt/$1" 2>/dev/null || echo '?')"
-}
+xattr() { getfattr --only-values -n "user.ferryfs.$2" "$DEMO/mnt/$1" 2>/dev/null || echo '?'; }
+where() { printf '%-18s %s, served from %s\n' "$1" "$(xattr "$1" state)" "$(xattr "$1" source)"; }
 
 STEP="showing the mount"
 say "One tree: the union of both stores"
@@ -176,7 +175,7 @@ echo "before the read:"
 where reports/q1.txt
 run cat "$DEMO/mnt/reports/q1.txt"
 for _ in $(seq 50); do
-	[ "$(getfattr --only-values -n user.ferryfs.source "$DEMO/mnt/reports/q1.txt" 2>/dev/null)" = nfs ] && break
+	[ "$(xattr reports/q1.txt source)" = nfs ] && break
 	sleep 0.1
 done
 echo "after the read:"
@@ -210,7 +209,8 @@ say "The mount stays up"
 cat <<EOT
 Explore it:      ls $DEMO/mnt
 Its state:       $FERRYCTL status $DEMO/mnt
-S3 directly:     AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_DEFAULT_REGION=us-east-1 aws --endpoint-url $H_S3_URL s3 ls --recursive s3://$H_BUCKET/
+S3 directly:     AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_DEFAULT_REGION=us-east-1 \\
+                 aws --endpoint-url $H_S3_URL s3 ls --recursive s3://$H_BUCKET/
 NFS directly:    nfs-ls -R $(quote "$H_NFS_URL")
 The daemon's log: $DEMO/ferryfs.log
 Stop everything: contrib/demo.sh stop

@@ -43,7 +43,7 @@ fi
 
 # s3rver, pinned by tests/s3rver/package-lock.json
 if [ ! -x tests/s3rver/node_modules/.bin/s3rver ]; then
-	echo "install-deps: installing s3rver (a local S3) with npm from tests/s3rver/package-lock.json"
+	echo "install-deps: installing s3rver (a local S3) with npm (tests/s3rver/package-lock.json)"
 	(cd tests/s3rver && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
 echo "install-deps: all dependencies present"

@@ -79,7 +79,8 @@ static int s3s_check_path(const char *path)
  * S3 cannot hold such a key, so nothing is there (and nothing is asked for). */
 static int s3s_fits(struct s3_store *s, const char *path, int dir)
 {
-	return strlen(s->prefix) + strlen(path) - 1 + (dir ? 1 : 0) <= NAME_S3_KEY_MAX ? 0 : -ENOENT;
+	size_t key_len = strlen(s->prefix) + strlen(path) - 1 + (dir ? 1 : 0);
+	return key_len <= NAME_S3_KEY_MAX ? 0 : -ENOENT;
 }
 
 static char *s3s_key(struct s3_store *s, const char *path, int dir)
