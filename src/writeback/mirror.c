@@ -641,7 +641,8 @@ static int reconcile_dir(struct run *x, const char *dir, struct buf *report, int
 		if (!key_fits(m, child, S_ISDIR(v.v[i].mode))) {
 			if (report) {
 				(*diffs)++;
-				rc = buf_printf(report, "not in S3 %s: its key would be over %d bytes\n",
+				rc = buf_printf(report,
+						"not in S3 %s: its key would be over %d bytes\n",
 						child, NAME_S3_KEY_MAX);
 			} else {
 				rc = too_long(x, child, v.v[i].mode);
