@@ -33,15 +33,17 @@ if [ ${#missing[@]} -gt 0 ]; then
 		echo "install-deps: run as root to install: ${missing[*]}" >&2
 		exit 1
 	fi
-	echo "install-deps: installing ${missing[*]}"
+	echo "install-deps: ${#missing[@]} Debian package(s) to install: ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
+	echo "install-deps: apt-get update (the package lists)"
 	apt-get update -qq
+	echo "install-deps: apt-get install (downloading and unpacking: a minute or two)"
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 # s3rver, pinned by tests/s3rver/package-lock.json
 if [ ! -x tests/s3rver/node_modules/.bin/s3rver ]; then
-	echo "install-deps: installing s3rver from tests/s3rver/package-lock.json"
+	echo "install-deps: installing s3rver (a local S3) with npm (tests/s3rver/package-lock.json)"
 	(cd tests/s3rver && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
 echo "install-deps: all dependencies present"

@@ -40,6 +40,23 @@ int name_path_ok(const char *path)
 	}
 }
 
+int name_too_long(const char *path)
+{
+	size_t n = strlen(path);
+	if (n > NAME_MAX_PATH)
+		return 1;
+	for (const char *p = path; *p;) {
+		const char *slash = strchr(p, '/');
+		size_t len = slash ? (size_t)(slash - p) : strlen(p);
+		if (len > NAME_MAX_SEGMENT)
+			return 1;
+		if (!slash)
+			break;
+		p = slash + 1;
+	}
+	return 0;
+}
+
 int name_path_to_key(const char *prefix, const char *path, int dir_marker, struct buf *out)
 {
 	if (!name_path_ok(path))

@@ -200,8 +200,9 @@ static int collect(void *arg, const struct store_dirent *de)
 	return 0;
 }
 
-/* 1 when name ("<prefix><host>.<pid>.<...>") was made by a process of this host that is
- * not a live ferryfs (the pid gone, or reused by another program). */
+/* 1 when name ("<prefix><host>.<pid>.<...>", or for a temporary copy file
+ * "<prefix><host>.<owner>.<pid>.<...>", owner 8 hex digits) was made by a process of this
+ * host that is not a live ferryfs (the pid gone, or reused by another program). */
 static int ours_dead(const char *name, size_t prefix_len)
 {
 	char host[64] = "host";
@@ -214,7 +215,10 @@ static int ours_dead(const char *name, size_t prefix_len)
 	size_t hl = strlen(host);
 	if (strncmp(rest, host, hl) || rest[hl] != '.')
 		return 0;
-	long pid = strtol(rest + hl + 1, NULL, 10);
+	rest += hl + 1;
+	if (strspn(rest, "0123456789abcdef") == 8 && rest[8] == '.')
+		rest += 9;            /* the state directory's id (copy_set_owner) */
+	long pid = strtol(rest, NULL, 10);
 	char p[64], comm[64] = "";
 	snprintf(p, sizeof(p), "/proc/%ld/comm", pid);
 	FILE *fp = pid > 0 ? fopen(p, "r") : NULL;
@@ -240,14 +244,15 @@ static int tmp_dead(struct finish *f, const char *path, const char *name)
 static int sweep_dir(struct finish *f, const char *dir)
 {
 	struct dlist d = { 0 };
-	char child[NAME_MAX_PATH + 300];
-	int rc = store_readdir(f->nfs, dir, collect, &d);
+	const size_t clen = NAME_MAX_PATH + 300;
+	char *child = malloc(clen);     /* on the heap: this recurses */
+	int rc = child ? store_readdir(f->nfs, dir, collect, &d) : -ENOMEM;
 	if (rc == -ENOENT)
 		rc = 0;                 /* removed meanwhile */
 	f->dirs++;
 	for (size_t i = 0; i < d.n && !rc; i++) {
 		const char *name = d.names[i];
-		snprintf(child, sizeof(child), "%s/%s", strcmp(dir, "/") ? dir : "", name);
+		snprintf(child, clen, "%s/%s", strcmp(dir, "/") ? dir : "", name);
 		uint64_t *count = NULL;
 		if (!strncmp(name, WH_PREFIX, sizeof(WH_PREFIX) - 1))
 			count = &f->wh;
@@ -299,6 +304,7 @@ static int sweep_dir(struct finish *f, const char *dir)
 		free(d.names[i]);
 	free(d.names);
 	free(d.types);
+	free(child);
 	return rc;
 }
 

@@ -24,6 +24,7 @@
 #include "ledger/ledger.h"
 #include "view/links.h"
 #include "base/log.h"
+#include "base/naming.h"
 #include "migrate/migrate.h"
 #include "writeback/mirror.h"
 #include "view/ns.h"
@@ -535,6 +536,27 @@ static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 	return h->src == ROUTE_NFS ? store_fsync(h->st, h->f, datasync) : 0;
 }
 
+/* fallocate(2): mode 0 and FALLOC_FL_KEEP_SIZE where the new store has the call (a local
+ * directory), else EOPNOTSUPP (NFSv3 has none); a file on S3 has no writable handle. */
+static int fs_fallocate(const char *path, int mode, off_t off, off_t len,
+			struct fuse_file_info *fi)
+{
+	struct fs_file *h = fi ? (struct fs_file *)(uintptr_t)fi->fh : NULL;
+	if (!h || h->src != ROUTE_NFS)
+		return -EBADF;
+	if (off < 0 || len <= 0)
+		return -EINVAL;
+	if (!h->st->ops->fallocate || (mode & ~FALLOC_FL_KEEP_SIZE))
+		return -EOPNOTSUPP;
+	int rc = jn_write(fs_ctx(), h->jf, named(path));   /* a size change, as a write */
+	if (rc)
+		return rc;
+	rc = store_fallocate(h->st, h->f, mode, (uint64_t)off, (uint64_t)len);
+	if (rc == 0)
+		atomic_store(&h->wrote, 1);
+	return rc;
+}
+
 static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 {
 	struct ferry *fy = fs_ctx();
@@ -829,7 +851,10 @@ static int fs_statfs(const char *path, struct statvfs *out)
 {
 	(void)path;
 	struct ferry *fy = fs_ctx();
-	return store_statfs(fy->nfs, "/", out);     /* spec 5: statfs reports the new store */
+	int rc = store_statfs(fy->nfs, "/", out);   /* spec 5: statfs reports the new store */
+	if (rc == 0 && (!out->f_namemax || out->f_namemax > NAME_MAX_SEGMENT))
+		out->f_namemax = NAME_MAX_SEGMENT;  /* the longest name every layer takes */
+	return rc;
 }
 
 
@@ -884,6 +909,7 @@ static int stats_text(struct ferry *fy, struct buf *b)
 		{ "journal_oldest_s", (uint64_t)(oldest > 0 ? oldest : 0) },
 		{ "mirror_puts", mc.puts },
 		{ "mirror_deletes", mc.deletes },
+		{ "mirror_key_too_long", mc.too_long },
 		{ "mirror_errors", mc.errors + jn_errors() },
 		{ "read_only", (uint64_t)jn_readonly() },
 		{ "s3_requests", stats_get(s3_requests) },
@@ -1133,6 +1159,7 @@ static const struct fuse_operations fs_ops = {
 	.chmod = fs_chmod,
 	.chown = fs_chown,
 	.utimens = fs_utimens,
+	.fallocate = fs_fallocate,
 	.mkdir = fs_mkdir,
 	.mknod = fs_mknod,
 	.symlink = fs_symlink,

@@ -52,6 +52,9 @@
  * path, and the full path is kept in the value. Prefix scans stay correct because the key
  * still starts with the path's first 448 bytes. */
 #define KEY_INLINE_MAX 480
+
+/* ledger_open waits up to this many 100 ms for the state directory's lock */
+#define LEDGER_LOCK_WAIT_TRIES 30
 #define KEY_HASH_PREFIX 448
 
 #define QKEY_LEN 17        /* band u8, not_before u64 BE, seq u64 BE */
@@ -834,7 +837,7 @@ static int f_store(struct wtx *w, const struct pkey *k, const char *path,
 		   const struct ledger_file *rec)
 {
 	struct ledger *l = w->l;
-	unsigned char buf[4608];
+	unsigned char buf[LEDGER_PATH_MAX + 1024];   /* a long path is kept in the value */
 	struct wr wb = { .p = buf, .cap = sizeof(buf) };
 	int rc = file_encode(rec, path, k, &wb);
 	if (rc)
@@ -1511,6 +1514,12 @@ int ledger_open_ex(const char *dir, unsigned flags, const struct ledger_opts *op
 			rc = -errno;
 			goto fail_rwlock;
 		}
+		/* A process killed a moment ago may still be exiting: its lock goes with its
+		 * files, so wait a little before calling the directory busy. */
+		int tries = 0;
+		while (flock(l->lock_fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK &&
+		       tries++ < LEDGER_LOCK_WAIT_TRIES)
+			usleep(100 * 1000);
 		if (flock(l->lock_fd, LOCK_EX | LOCK_NB) != 0) {
 			rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
 			if (rc == -EBUSY)

@@ -30,10 +30,10 @@
 #include <time.h>
 
 #define LEDGER_SCHEMA_VERSION 1
-#define LEDGER_PATH_MAX 4095  /* bytes, without the NUL (spec 2) */
+#define LEDGER_PATH_MAX 16383 /* bytes, without the NUL: NAME_MAX_PATH (naming.h) */
 #define LEDGER_ETAG_MAX 80    /* bytes with the NUL (as STORE_ETAG_MAX) */
 #define LEDGER_ERROR_MAX 128  /* bytes with the NUL; longer errors are truncated */
-#define LEDGER_CKPT_MAX 2048  /* bytes of a checkpoint value */
+#define LEDGER_CKPT_MAX 34816 /* bytes of a checkpoint value: two paths and some */
 
 struct ledger;
 

@@ -168,7 +168,7 @@ int crawl_job_parse(const char *text, struct crawl_job *j)
 	while (*p) {
 		const char *nl = strchr(p, '\n');
 		size_t len = nl ? (size_t)(nl - p) : strlen(p);
-		char line[2048], key[32], val[2048];
+		char line[LEDGER_CKPT_MAX], key[32], val[LEDGER_CKPT_MAX];
 		if (len >= sizeof(line))
 			return -EINVAL;
 		memcpy(line, p, len);

@@ -25,7 +25,7 @@ struct ferry;
 struct ledger;
 
 #define CRAWL_SLOTS 8
-#define CRAWL_DIR_MAX 600        /* bytes of dir + prefix of one job (checkpoint size) */
+#define CRAWL_DIR_MAX 16384      /* bytes of dir + prefix of one job: a mount path */
 #define CRAWL_KEY_MAX 1100       /* S3 keys are at most 1024 bytes */
 #define CRAWL_QUEUE_HIGH 20000   /* the crawl waits while more entries wait at its priority */
 #define CRAWL_QUEUE_LOW 5000     /* ... until fewer than this do */

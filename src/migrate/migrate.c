@@ -23,9 +23,11 @@
  * Temporary files. copy.c calls our hooks with the directory of each temporary file it
  * is about to create: the directory is recorded in a ledger checkpoint (tmpdir.<slot>)
  * before the file exists, durably. At the next mig_start those directories (and only
- * those: the export is never walked) are listed and this host's temporary files whose
- * process is gone are removed. Copies that share a directory share a slot, so a crawl
- * through one directory records it once.
+ * those: the export is never walked) are listed and the temporary files named with this
+ * host and this state directory (copy_set_owner) by another pid are removed: this mount
+ * holds the state directory's lock, so their process is gone, even one still exiting.
+ * Copies that share a directory share a slot, so a crawl through one directory records
+ * it once.
  *
  * Stop. mig_stop stops the crawl, lets copies in progress finish for up to
  * MIG_STOP_GRACE_MS, then cancels the rest (copy.c removes their temporary files; their
@@ -166,38 +168,6 @@ static void tmp_end(const char *dir, int gone)
 	pthread_mutex_unlock(&tmp_lock);
 }
 
-/* ".ferryfs.tmp.<host>." as copy.c's tmp_name writes it ('/' and '.' in the host name
- * become '_'). */
-static void tmp_host_prefix(char *out, size_t outlen)
-{
-	char host[64] = "host";
-	gethostname(host, sizeof(host) - 1);
-	host[sizeof(host) - 1] = '\0';
-	for (char *h = host; *h; h++)
-		if (*h == '/' || *h == '.')
-			*h = '_';
-	snprintf(out, outlen, WH_TMP_PREFIX "%s.", host);
-}
-
-/* Is pid a live ferryfs other than us? Then its temporary files are in use. */
-static int pid_in_use(long pid)
-{
-	if (pid <= 0 || pid == (long)getpid())
-		return 0;
-	if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
-		return 0;
-	char p[64], comm[64] = "";
-	snprintf(p, sizeof(p), "/proc/%ld/comm", pid);
-	FILE *f = fopen(p, "r");
-	if (!f)
-		return 1;       /* cannot tell: keep it */
-	if (!fgets(comm, sizeof(comm), f))
-		comm[0] = '\0';
-	fclose(f);
-	comm[strcspn(comm, "\n")] = '\0';
-	return !strcmp(comm, "ferryfs");
-}
-
 struct tmp_scan {
 	const char *prefix;
 	size_t plen;
@@ -212,8 +182,8 @@ static int tmp_scan_one(void *arg, const struct store_dirent *de)
 		return 0;
 	char *end;
 	long pid = strtol(de->name + s->plen, &end, 10);
-	if (*end != '.' || pid_in_use(pid))
-		return 0;
+	if (*end != '.' || pid == (long)getpid())
+		return 0;           /* this state directory's, and not ours: its process is gone */
 	if (s->n == s->cap) {
 		size_t cap = s->cap ? s->cap * 2 : 8;
 		char **v = realloc(s->names, cap * sizeof(*v));
@@ -232,10 +202,10 @@ static int tmp_scan_one(void *arg, const struct store_dirent *de)
  * of files removed. */
 static int tmp_cleanup(struct ferry *fy, unsigned nslots)
 {
-	char prefix[128], name[32], dir[LEDGER_CKPT_MAX], val[32];
+	char prefix[128], name[32], dir[NAME_MAX_PATH + 2], val[32];
 	int removed = 0;
 	unsigned prev = 0;
-	tmp_host_prefix(prefix, sizeof(prefix));
+	copy_tmp_prefix(prefix, sizeof(prefix));
 	if (ledger_ckpt_get(fy->ledger, "tmpdir.n", val, sizeof(val)) > 0)
 		prev = (unsigned)strtoul(val, NULL, 10);
 	unsigned upto = prev > nslots ? prev : nslots;
@@ -720,6 +690,7 @@ int mig_start(struct ferry *fy)
 	srandom((unsigned)getpid() ^ (unsigned)time(NULL));
 	if (!fy->ledger)
 		return -EINVAL;
+	copy_set_owner(fy->cfg->state_dir);   /* before any copy names a temporary file */
 
 	unsigned workers = fy->cfg->workers ? fy->cfg->workers : 1;
 	tmp_ledger = fy->ledger;

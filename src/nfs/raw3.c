@@ -469,6 +469,52 @@ int raw3_create(struct nfs_context *nfs, const struct raw3_fh *dir, const char *
 			  name, out, st, have_attr);
 }
 
+/* libnfs exports these but declares them in a header it does not install. A PDU begins,
+ * in every release that has rpc_allocate_pdu2, with a link, the xid and the encoder the
+ * arguments go into; raw3_symlink checks the encoder (encoding, the RPC header written,
+ * room for the hint) before it writes a byte. */
+struct rpc_pdu;
+struct rpc_pdu *rpc_allocate_pdu2(struct rpc_context *rpc, int program, int version,
+				  int procedure, rpc_cb cb, void *private_data,
+				  zdrproc_t zdr_decode_fn, int zdr_bufsize, size_t alloc_hint);
+void rpc_free_pdu(struct rpc_context *rpc, struct rpc_pdu *pdu);
+int rpc_queue_pdu(struct rpc_context *rpc, struct rpc_pdu *pdu);
+struct pdu_head {
+	struct rpc_pdu *next;
+	uint32_t xid;
+	ZDR zdr;
+};
+
+int raw3_symlink(struct nfs_context *nfs, const struct raw3_fh *dir, const char *name,
+		 const char *target, struct raw3_fh *out, struct nfs_stat_64 *st, int *have_attr)
+{
+	struct call *c = new_call(CALL_NEWOBJ);     /* SYMLINK3res is laid out as CREATE3res */
+	if (!c)
+		return -ENOMEM;
+	SYMLINK3args args;
+	memset(&args, 0, sizeof(args));
+	set_diropargs(&args.where, dir, name);
+	set_sattr(&args.symlink.symlink_attributes, &(struct raw3_sattr){ 0 });
+	args.symlink.symlink_data = (char *)target;
+	struct rpc_context *rpc = nfs_get_rpc_context(nfs);
+	size_t hint = strlen(target) + strlen(name) + dir->len + 256;
+	struct rpc_pdu *pdu = rpc_allocate_pdu2(rpc, NFS_PROGRAM, NFS_V3, NFS3_SYMLINK, call_cb, c,
+						(zdrproc_t)zdr_SYMLINK3res, sizeof(SYMLINK3res),
+						hint);
+	if (!pdu) {
+		free(c);
+		return -ENOMEM;
+	}
+	ZDR *z = &((struct pdu_head *)pdu)->zdr;
+	if (z->x_op != ZDR_ENCODE || z->pos <= 0 || z->size < z->pos ||
+	    (size_t)(z->size - z->pos) < hint || !zdr_SYMLINK3args(z, &args)) {
+		rpc_free_pdu(rpc, pdu);
+		free(c);
+		return -ENAMETOOLONG;
+	}
+	return new_object(nfs, c, rpc_queue_pdu(rpc, pdu), dir, name, out, st, have_attr);
+}
+
 int raw3_mkdir(struct nfs_context *nfs, const struct raw3_fh *dir, const char *name,
 	       const struct raw3_sattr *sa, struct raw3_fh *out, struct nfs_stat_64 *st,
 	       int *have_attr)

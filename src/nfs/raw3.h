@@ -66,6 +66,11 @@ int raw3_create(struct nfs_context *nfs, const struct raw3_fh *dir, const char *
 int raw3_mkdir(struct nfs_context *nfs, const struct raw3_fh *dir, const char *name,
 	       const struct raw3_sattr *sa, struct raw3_fh *out, struct nfs_stat_64 *st,
 	       int *have_attr);
+/* SYMLINK name in dir pointing at target (up to 4095 bytes: libnfs's own call encodes
+ * requests into 4 KiB and fails a longer target with ENOMEM). -ENAMETOOLONG when the
+ * request cannot be built. */
+int raw3_symlink(struct nfs_context *nfs, const struct raw3_fh *dir, const char *name,
+		 const char *target, struct raw3_fh *out, struct nfs_stat_64 *st, int *have_attr);
 int raw3_remove(struct nfs_context *nfs, const struct raw3_fh *dir, const char *name);
 int raw3_rmdir(struct nfs_context *nfs, const struct raw3_fh *dir, const char *name);
 int raw3_rename(struct nfs_context *nfs, const struct raw3_fh *fdir, const char *fname,

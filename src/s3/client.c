@@ -219,13 +219,16 @@ static int s3_parse_u64(const char *s, uint64_t *out)
 	return 0;
 }
 
-/* "1700000000" or "1700000000.25" (s3fs writes whole seconds; others add a fraction). */
+/* "1700000000" or "1700000000.25" (s3fs writes whole seconds; others add a fraction); a
+ * time before 1970 is negative ("-1", "-1.5": 1.5 s before the epoch). Any time a time_t
+ * holds is kept, whatever the new store can take. */
 static int s3_parse_mtime(const char *s, struct timespec *out)
 {
 	uint64_t sec;
-	if (s3_parse_u64(s, &sec))
+	int neg = *s == '-';
+	if (s3_parse_u64(s + neg, &sec) || sec > (uint64_t)INT64_MAX)
 		return -EINVAL;
-	const char *p = s;
+	const char *p = s + neg;
 	while (*p >= '0' && *p <= '9')
 		p++;
 	long nsec = 0;
@@ -236,8 +239,12 @@ static int s3_parse_mtime(const char *s, struct timespec *out)
 			scale /= 10;
 		}
 	}
-	out->tv_sec = (time_t)sec;
+	out->tv_sec = neg ? -(time_t)sec : (time_t)sec;
 	out->tv_nsec = nsec;
+	if (neg && nsec) {              /* -1.5 s: tv_sec -2, tv_nsec 0.5 s */
+		out->tv_sec--;
+		out->tv_nsec = 1000000000L - nsec;
+	}
 	return 0;
 }
 

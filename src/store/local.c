@@ -29,6 +29,7 @@
 
 #include "base/cfg.h"
 #include "base/log.h"
+#include "base/naming.h"
 #include "base/util.h"
 
 struct local_store {
@@ -46,7 +47,7 @@ struct store_file {
 
 static int path_ok(const char *p)
 {
-	if (!p || p[0] != '/' || strlen(p) >= PATH_MAX)
+	if (!p || p[0] != '/' || strlen(p) > NAME_MAX_PATH)
 		return 0;
 	if (p[1] == '\0')
 		return 1;
@@ -73,14 +74,16 @@ static int open_dir_beneath(struct local_store *ls, const char *rel)
 		.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
 		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
 	};
-	long fd = syscall(SYS_openat2, ls->root, rel, &how, sizeof(how));
-	if (fd >= 0)
-		return (int)fd;
-	if (errno == ELOOP)
-		return -ENOTDIR;   /* a symlink in the parent part: not a directory to us */
-	if (errno != ENOSYS)
-		return -errno;
-	/* No openat2: walk the components. */
+	if (strlen(rel) < PATH_MAX) {    /* a longer path is walked: the kernel takes 4095 */
+		long fd = syscall(SYS_openat2, ls->root, rel, &how, sizeof(how));
+		if (fd >= 0)
+			return (int)fd;
+		if (errno == ELOOP)
+			return -ENOTDIR;   /* a symlink in the parent part: not a directory to us */
+		if (errno != ENOSYS)
+			return -errno;
+	}
+	/* No openat2, or a path too long for one call: walk the components. */
 	char part[NAME_MAX + 1];
 	int dfd = openat(ls->root, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	const char *s = rel;
@@ -112,7 +115,7 @@ static int parent_of(struct local_store *ls, const char *path, int *dfd, char na
 		return *dfd < 0 ? *dfd : 0;
 	}
 	const char *slash = strrchr(path, '/');
-	char rel[PATH_MAX];
+	char rel[NAME_MAX_PATH + 1];
 	size_t dl = (size_t)(slash - path);
 	memcpy(rel, path + 1, dl ? dl - 1 : 0);
 	rel[dl ? dl - 1 : 0] = '\0';
@@ -337,6 +340,17 @@ static int loc_ftruncate(struct store *st, struct store_file *f, uint64_t size)
 {
 	(void)st;
 	return ftruncate(f->fd, (off_t)size) < 0 ? -errno : 0;
+}
+
+static int loc_fallocate(struct store *st, struct store_file *f, int mode, uint64_t off,
+			 uint64_t len)
+{
+	(void)st;
+	if (mode & ~FALLOC_FL_KEEP_SIZE)
+		return -EOPNOTSUPP;   /* punching or zeroing holes: not offered through the mount */
+	if (off > INT64_MAX || len > INT64_MAX - off)
+		return -EFBIG;
+	return fallocate(f->fd, mode, (off_t)off, (off_t)len) < 0 ? -errno : 0;
 }
 
 static int loc_fsync(struct store *st, struct store_file *f, int datasync)
@@ -743,6 +757,7 @@ static const struct store_ops local_ops = {
 	.pwrite = loc_pwrite,
 	.read_stream = loc_read_stream,
 	.ftruncate = loc_ftruncate,
+	.fallocate = loc_fallocate,
 	.fsync = loc_fsync,
 	.close = loc_close,
 	.put = loc_put,

@@ -46,6 +46,7 @@
 
 #include "base/cfg.h"
 #include "base/log.h"
+#include "base/naming.h"
 #include "nfs/fhcache.h"
 #include "nfs/pool.h"
 #include "nfs/raw3.h"
@@ -110,7 +111,7 @@ static int path_ok(const char *p)
 {
 	if (!p || p[0] != '/')
 		return 0;
-	if (strlen(p) >= PATH_MAX)
+	if (strlen(p) > NAME_MAX_PATH)
 		return 0;
 	if (p[1] == '\0')
 		return 1;
@@ -178,6 +179,7 @@ struct op {
 	struct timeval tv[2];
 	int tv_null;
 	struct raw3_sattr sa;     /* NFSv3 by handle: utimens's times */
+	int refused;              /* the server ignored sa's times (a symlink's) */
 	char *buf;
 	size_t len;
 	ssize_t result;
@@ -349,7 +351,7 @@ static int v3_stat(struct nfs_store *ns, struct nfsp_conn *c, const char *path,
 static int v3_parent(struct nfs_store *ns, struct nfsp_conn *c, const char *path,
 		     struct raw3_fh *dir, const char **name)
 {
-	char parent[PATH_MAX];
+	char parent[NAME_MAX_PATH + 1];
 	const char *slash = strrchr(path, '/');
 	*name = slash + 1;
 	if (slash == path)
@@ -369,7 +371,7 @@ static int v3_parent(struct nfs_store *ns, struct nfsp_conn *c, const char *path
  * directory another host removed. Forget it (the caller tries once more). */
 static void v3_forget_parent(struct nfs_store *ns, const char *path)
 {
-	char parent[PATH_MAX];
+	char parent[NAME_MAX_PATH + 1];
 	const char *slash = strrchr(path, '/');
 	if (slash == path) {
 		fhc_forget(ns->fhc, "/");
@@ -402,8 +404,23 @@ static int stat_fn(struct nfsp_conn *c, void *arg)
 	return rc;
 }
 
+/* libnfs 4.0 encodes an NFSv4 request into 4 KiB, one LOOKUP per component of the path,
+ * and a longer one fails with a wrong errno: such a path is ENAMETOOLONG here. NFSv3 goes
+ * by handle, one name at a time, and has no such limit. */
+static int v4_too_long(struct store *st, const char *path)
+{
+	if (!NST(st)->v4 || !path)
+		return 0;
+	size_t n = strlen(path), parts = 0;
+	for (const char *c = path; *c; c++)
+		parts += *c == '/';
+	return n + 12 * parts + 768 > 4096;
+}
+
 static int nfs_st_stat(struct store *st, const char *path, struct store_attr *out)
 {
+	if (v4_too_long(st, path))
+		return -ENAMETOOLONG;
 	if (!path_ok(path))
 		return -EINVAL;
 	struct st_op o = { .ns = NST(st), .path = path, .attr = out };
@@ -522,6 +539,8 @@ close_dir:
 
 static int nfs_st_readdir(struct store *st, const char *path, store_dirent_fn fn, void *arg)
 {
+	if (v4_too_long(st, path))
+		return -ENAMETOOLONG;
 	if (!path_ok(path))
 		return -EINVAL;
 	struct dlist d = { .path = path, .v4 = NST(st)->v4 };
@@ -572,7 +591,21 @@ static int nfs_st_statfs(struct store *st, const char *path, struct statvfs *out
  * made once more. They return -ENOTSUP when the store does not speak v3 by handle (NFSv4,
  * FERRYFS_NFS_NO_FHCACHE, a root handle that did not check out): the caller then uses
  * libnfs's path calls. */
-enum { V3_REMOVE, V3_RMDIR, V3_MKDIR, V3_RENAME, V3_LINK, V3_SETATTR };
+enum { V3_REMOVE, V3_RMDIR, V3_MKDIR, V3_RENAME, V3_LINK, V3_SETATTR, V3_SYMLINK };
+
+/* 0 when the attributes st show the times sa set (the ones given, not the server's
+ * clock), else -ENOTTY: the server took the call and did not change them (utimens
+ * answers EOPNOTSUPP, and does not try libnfs's call, which the same server ignores). */
+static int v3_times_taken(const struct raw3_sattr *sa, const struct nfs_stat_64 *st)
+{
+	if ((sa->set & RAW3_SET_ATIME) && sa->atime.tv_nsec != UTIME_NOW &&
+	    (int64_t)st->nfs_atime != (int64_t)sa->atime.tv_sec)
+		return -ENOTTY;
+	if ((sa->set & RAW3_SET_MTIME) && sa->mtime.tv_nsec != UTIME_NOW &&
+	    (int64_t)st->nfs_mtime != (int64_t)sa->mtime.tv_sec)
+		return -ENOTTY;
+	return 0;
+}
 
 static int v3_path_once(struct nfs_store *ns, struct nfsp_conn *c, int what, const char *path,
 			const char *path2, const struct raw3_sattr *sa)
@@ -609,7 +642,19 @@ static int v3_path_once(struct nfs_store *ns, struct nfsp_conn *c, int what, con
 		return rc ? rc : raw3_link(c->nfs, &obj, &dir2, name2);
 	case V3_SETATTR:
 		rc = v3_resolve(ns, c, path, &obj, &st);
-		return rc ? rc : raw3_setattr(c->nfs, &obj, sa, NULL, NULL);
+		if (rc)
+			return rc;
+		if (!S_ISLNK(st.nfs_mode))
+			return raw3_setattr(c->nfs, &obj, sa, NULL, NULL);
+		/* a symlink: some servers (nfs-ganesha's VFS) answer OK, even with the new
+		 * times in the reply, and keep the old ones: asked again, separately */
+		rc = raw3_setattr(c->nfs, &obj, sa, NULL, NULL);
+		if (rc == 0)
+			rc = raw3_getattr(c->nfs, &obj, &st);
+		return rc ? rc : v3_times_taken(sa, &st);
+	case V3_SYMLINK:        /* path2: the target, not a path */
+		rc = v3_parent(ns, c, path, &dir, &name);
+		return rc ? rc : raw3_symlink(c->nfs, &dir, name, path2, &obj, &st, &have);
 	}
 	return -EINVAL;
 }
@@ -623,7 +668,7 @@ static int v3_path_call(struct nfs_store *ns, struct nfsp_conn *c, int what, con
 	rc = v3_path_once(ns, c, what, path, path2, sa);
 	if (rc == -ESTALE) {
 		v3_forget_parent(ns, path);
-		if (path2)
+		if (path2 && what != V3_SYMLINK)
 			v3_forget_parent(ns, path2);
 		rc = v3_path_once(ns, c, what, path, path2, sa);
 	}
@@ -687,7 +732,8 @@ static int link_fn(struct nfsp_conn *c, void *arg)
 static int symlink_fn(struct nfsp_conn *c, void *arg)
 {
 	struct op *o = arg;
-	return nfs_symlink(c->nfs, o->path2, o->path);
+	int rc = o->v4 ? -ENOTSUP : v3_path_call(o->ns, c, V3_SYMLINK, o->path, o->path2, NULL);
+	return rc != -ENOTSUP ? rc : nfs_symlink(c->nfs, o->path2, o->path);
 }
 static int mknod_fn(struct nfsp_conn *c, void *arg)
 {
@@ -769,7 +815,9 @@ static int utimens_fn(struct nfsp_conn *c, void *arg)
 static int utimens_raw_fn(struct nfsp_conn *c, void *arg)
 {
 	struct op *o = arg;
-	return v3_path_call(o->ns, c, V3_SETATTR, o->path, NULL, &o->sa);
+	int rc = v3_path_call(o->ns, c, V3_SETATTR, o->path, NULL, &o->sa);
+	o->refused = rc == -ENOTTY;
+	return o->refused ? -EOPNOTSUPP : rc;
 }
 
 #define PATH_CALL(st, fn, ...)                                       \
@@ -780,6 +828,8 @@ static int utimens_raw_fn(struct nfsp_conn *c, void *arg)
 
 static int nfs_st_mkdir(struct store *st, const char *path, uint32_t mode)
 {
+	if (v4_too_long(st, path))
+		return -ENAMETOOLONG;
 	if (!path_ok(path) || is_root(path))
 		return path_ok(path) ? -EEXIST : -EINVAL;
 	PATH_CALL(st, mkdir_fn, .path = path, .mode = mode);
@@ -792,6 +842,8 @@ static int rmdir_impl(struct store *st, const char *path)
 
 static int nfs_st_rmdir(struct store *st, const char *path)
 {
+	if (v4_too_long(st, path))
+		return -ENAMETOOLONG;
 	if (!path_ok(path) || is_root(path))
 		return path_ok(path) ? -EBUSY : -EINVAL;
 	int rc = rmdir_impl(st, path);
@@ -801,6 +853,8 @@ static int nfs_st_rmdir(struct store *st, const char *path)
 
 static int nfs_st_unlink(struct store *st, const char *path)
 {
+	if (v4_too_long(st, path))
+		return -ENAMETOOLONG;
 	if (!path_ok(path) || is_root(path))
 		return path_ok(path) ? -EISDIR : -EINVAL;
 	PATH_CALL(st, unlink_fn, .path = path);
@@ -858,6 +912,8 @@ check_then_rename:
 
 static int nfs_st_rename(struct store *st, const char *from, const char *to, unsigned flags)
 {
+	if (v4_too_long(st, from) || v4_too_long(st, to))
+		return -ENAMETOOLONG;
 	int rc = rename_impl(st, from, to, flags);
 	/* after the rename: a stat racing with it may have cached the old names again */
 	forget_dir(st, from);
@@ -867,6 +923,8 @@ static int nfs_st_rename(struct store *st, const char *from, const char *to, uns
 
 static int nfs_st_link(struct store *st, const char *from, const char *to)
 {
+	if (v4_too_long(st, from) || v4_too_long(st, to))
+		return -ENAMETOOLONG;
 	if (!path_ok(from) || !path_ok(to))
 		return -EINVAL;
 	PATH_CALL(st, link_fn, .path = from, .path2 = to);
@@ -874,6 +932,8 @@ static int nfs_st_link(struct store *st, const char *from, const char *to)
 
 static int nfs_st_symlink(struct store *st, const char *target, const char *path)
 {
+	if (v4_too_long(st, path))
+		return -ENAMETOOLONG;
 	if (!path_ok(path) || !target || !*target)
 		return -EINVAL;
 	PATH_CALL(st, symlink_fn, .path = path, .path2 = target);
@@ -881,6 +941,8 @@ static int nfs_st_symlink(struct store *st, const char *target, const char *path
 
 static ssize_t nfs_st_readlink(struct store *st, const char *path, char *buf, size_t size)
 {
+	if (v4_too_long(st, path))
+		return -ENAMETOOLONG;
 	if (!path_ok(path))
 		return -EINVAL;
 	struct op o = { .ns = NST(st), .path = path, .buf = buf, .len = size };
@@ -890,6 +952,8 @@ static ssize_t nfs_st_readlink(struct store *st, const char *path, char *buf, si
 
 static int nfs_st_mknod(struct store *st, const char *path, uint32_t mode, uint64_t rdev)
 {
+	if (v4_too_long(st, path))
+		return -ENAMETOOLONG;
 	if (!path_ok(path) || is_root(path))
 		return path_ok(path) ? -EEXIST : -EINVAL;
 	PATH_CALL(st, mknod_fn, .path = path, .mode = mode, .u64 = rdev);
@@ -897,6 +961,8 @@ static int nfs_st_mknod(struct store *st, const char *path, uint32_t mode, uint6
 
 static int nfs_st_chmod(struct store *st, const char *path, uint32_t mode)
 {
+	if (v4_too_long(st, path))
+		return -ENAMETOOLONG;
 	if (!path_ok(path))
 		return -EINVAL;
 	PATH_CALL(st, chmod_fn, .path = path, .mode = mode);
@@ -904,6 +970,8 @@ static int nfs_st_chmod(struct store *st, const char *path, uint32_t mode)
 
 static int nfs_st_chown(struct store *st, const char *path, uint32_t uid, uint32_t gid)
 {
+	if (v4_too_long(st, path))
+		return -ENAMETOOLONG;
 	if (!path_ok(path))
 		return -EINVAL;
 	PATH_CALL(st, chown_fn, .path = path, .uid = uid, .gid = gid);
@@ -911,6 +979,8 @@ static int nfs_st_chown(struct store *st, const char *path, uint32_t uid, uint32
 
 static int nfs_st_truncate(struct store *st, const char *path, uint64_t size)
 {
+	if (v4_too_long(st, path))
+		return -ENAMETOOLONG;
 	if (!path_ok(path))
 		return -EINVAL;
 	PATH_CALL(st, truncate_fn, .path = path, .u64 = size);
@@ -925,8 +995,16 @@ static int nfs_st_truncate(struct store *st, const char *path, uint64_t size)
  * to microseconds. */
 static int nfs_st_utimens(struct store *st, const char *path, const struct timespec tv[2])
 {
+	if (v4_too_long(st, path))
+		return -ENAMETOOLONG;
 	if (!path_ok(path))
 		return -EINVAL;
+	/* NFSv3 carries seconds as an unsigned 32-bit number (1970 to 2106): another time
+	 * would be stored modulo 2^32, so it is refused (NFSv4 carries 64-bit seconds) */
+	for (int i = 0; tv && !NST(st)->v4 && i < 2; i++)
+		if (tv[i].tv_nsec != UTIME_OMIT && tv[i].tv_nsec != UTIME_NOW &&
+		    (tv[i].tv_sec < 0 || (uint64_t)tv[i].tv_sec > UINT32_MAX))
+			return -EOVERFLOW;
 	struct timespec nows[2] = { { 0, UTIME_NOW }, { 0, UTIME_NOW } };
 	struct op o = { .ns = NST(st), .path = path };
 	if (!tv)
@@ -944,7 +1022,7 @@ static int nfs_st_utimens(struct store *st, const char *path, const struct times
 		if (!r.sa.set)
 			return 0;
 		int rc = nfsp_call(NST(st)->pool, -1, utimens_raw_fn, &r);
-		if (rc != -ENOTSUP)
+		if (rc != -ENOTSUP || r.refused)
 			return rc;
 	}
 	if (!NST(st)->v4 && (!tv || (tv[0].tv_nsec == UTIME_NOW && tv[1].tv_nsec == UTIME_NOW))) {
@@ -1230,6 +1308,8 @@ static void file_free(struct store_file *f)
 static int nfs_st_open(struct store *st, const char *path, int flags, uint32_t mode,
 		       const char *expect_etag, struct store_file **out)
 {
+	if (v4_too_long(st, path))
+		return -ENAMETOOLONG;
 	struct nfs_store *ns = NST(st);
 	unsigned n = nfsp_size(ns->pool);
 	struct store_file *f;
@@ -1577,9 +1657,11 @@ static int nfs_st_close(struct store *st, struct store_file *f)
  * The temporary name begins with ".ferryfs" (reserved, invisible through the mount). */
 static int nfs_st_put(struct store *st, const char *path, const struct store_source *src)
 {
+	if (v4_too_long(st, path))
+		return -ENAMETOOLONG;
 	struct nfs_store *ns = NST(st);
 	struct store_file *f = NULL;
-	char tmp[PATH_MAX];
+	char tmp[NAME_MAX_PATH + 64];
 	char *buf = NULL;
 	int rc;
 

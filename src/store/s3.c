@@ -21,6 +21,7 @@
 
 #include "base/cfg.h"
 #include "base/log.h"
+#include "base/naming.h"
 #include "base/stats.h"
 #include "s3/client.h"
 #include "base/util.h"
@@ -74,6 +75,14 @@ static int s3s_check_path(const char *path)
 
 /* key of path (prefix + path without the leading '/'); dir adds a trailing '/' unless the
  * result is empty (the bucket root with no prefix). Returns a malloc'd string or NULL. */
+/* 0 when path's key (dir: with a directory's '/') fits in S3's 1024 bytes, else -ENOENT:
+ * S3 cannot hold such a key, so nothing is there (and nothing is asked for). */
+static int s3s_fits(struct s3_store *s, const char *path, int dir)
+{
+	size_t key_len = strlen(s->prefix) + strlen(path) - 1 + (dir ? 1 : 0);
+	return key_len <= NAME_S3_KEY_MAX ? 0 : -ENOENT;
+}
+
 static char *s3s_key(struct s3_store *s, const char *path, int dir)
 {
 	struct buf b = { 0 };
@@ -222,6 +231,8 @@ static int s3s_stat(struct store *st, const char *path, struct store_attr *out)
 	struct s3_object_info oi;
 	int rc, marker = 0;
 	if ((rc = s3s_check_path(path)))
+		return rc;
+	if ((rc = s3s_fits(s, path, 0)))
 		return rc;
 	if (strcmp(path, "/") == 0) {
 		s3s_dir_attr(s, out);
@@ -405,6 +416,8 @@ static int s3s_readdir(struct store *st, const char *path, store_dirent_fn fn, v
 	int rc;
 	if ((rc = s3s_check_path(path)))
 		return rc;
+	if ((rc = s3s_fits(s, path, 1)))
+		return rc;
 	char *dkey = s3s_key(s, path, 1);
 	if (!dkey)
 		return -ENOMEM;
@@ -473,6 +486,8 @@ static int s3s_open(struct store *st, const char *path, int flags, uint32_t mode
 	(void)mode;
 	if ((rc = s3s_check_path(path)))
 		return rc;
+	if ((rc = s3s_fits(s, path, 0)))
+		return (flags & O_ACCMODE) == O_RDONLY ? rc : -ENAMETOOLONG;
 	if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC | O_APPEND)))
 		return -EROFS;
 	int lazy = (flags & STORE_O_LAZY) != 0;
@@ -639,6 +654,8 @@ static int s3s_put(struct store *st, const char *path, const struct store_source
 	int rc;
 	if ((rc = s3s_check_path(path)))
 		return rc;
+	if (s3s_fits(s, path, 0))
+		return -ENAMETOOLONG;    /* S3 refuses a key over 1024 bytes */
 	if (strcmp(path, "/") == 0)
 		return -EISDIR;
 	char *key = s3s_key(s, path, 0);

@@ -111,6 +111,10 @@ struct store_ops {
 	int (*read_stream)(struct store *st, struct store_file *f, uint64_t off, uint64_t len,
 			   store_sink_fn sink, void *arg);
 	int (*ftruncate)(struct store *st, struct store_file *f, uint64_t size);
+	/* fallocate(2) of an open file, mode 0 or FALLOC_FL_KEEP_SIZE; NULL (-EOPNOTSUPP) where
+	 * the protocol has no such call (NFSv3; NFSv4.2's ALLOCATE is not in libnfs). */
+	int (*fallocate)(struct store *st, struct store_file *f, int mode, uint64_t off,
+			 uint64_t len);
 	/* Set the attributes of an open file named by `which` (STORE_HAVE_MODE, _UID, _GID,
 	 * _MTIME: the access time too) in one call; *out (NULL: not wanted) gets the file's
 	 * attributes after. Where a store cannot, -ENOTSUP: use the path calls. */
@@ -210,6 +214,11 @@ static inline int store_read_stream(struct store *st, struct store_file *f, uint
 static inline int store_ftruncate(struct store *st, struct store_file *f, uint64_t size)
 {
 	return STORE_CALL(st, ftruncate, f, size);
+}
+static inline int store_fallocate(struct store *st, struct store_file *f, int mode, uint64_t off,
+				  uint64_t len)
+{
+	return STORE_CALL(st, fallocate, f, mode, off, len);
 }
 static inline int store_fsetattr(struct store *st, struct store_file *f, const struct store_attr *a,
 				 unsigned which, struct store_attr *out)

@@ -78,16 +78,36 @@ void copy_cancel_all(int on)
 	atomic_store(&copy_cancel, on);
 }
 
-static void tmp_name(const char *dst, char *out, size_t outlen)
+/* "<host>.<owner>" of the temporary names: the host ('/' and '.' become '_') and an id of
+ * the state directory (copy_set_owner), so that a mount holding that directory's lock
+ * knows every temporary file with this tag but another pid for a dead process's. */
+static char tmp_tag[96] = "host.00000000";
+
+void copy_set_owner(const char *state_dir)
 {
 	char host[64] = "host";
+	uint32_t h = 2166136261u;                 /* FNV-1a of the state directory's path */
 	gethostname(host, sizeof(host) - 1);
 	host[sizeof(host) - 1] = '\0';
-	for (char *h = host; *h; h++)
-		if (*h == '/' || *h == '.')
-			*h = '_';
+	for (char *c = host; *c; c++)
+		if (*c == '/' || *c == '.')
+			*c = '_';
+	char *real = state_dir ? realpath(state_dir, NULL) : NULL;
+	for (const char *c = real ? real : state_dir ? state_dir : ""; *c; c++)
+		h = (h ^ (unsigned char)*c) * 16777619u;
+	free(real);
+	snprintf(tmp_tag, sizeof(tmp_tag), "%s.%08x", host, h);
+}
+
+void copy_tmp_prefix(char *out, size_t outlen)
+{
+	snprintf(out, outlen, WH_TMP_PREFIX "%s.", tmp_tag);
+}
+
+static void tmp_name(const char *dst, char *out, size_t outlen)
+{
 	const char *slash = strrchr(dst, '/');
-	snprintf(out, outlen, "%.*s/" WH_TMP_PREFIX "%s.%d.%u", (int)(slash - dst), dst, host,
+	snprintf(out, outlen, "%.*s/" WH_TMP_PREFIX "%s.%d.%u", (int)(slash - dst), dst, tmp_tag,
 		 (int)getpid(), atomic_fetch_add(&copy_seq, 1));
 }
 
@@ -594,6 +614,14 @@ static int copy_impl(struct route *r, const char *src, const char *dst, const ch
 		if (!rc) {
 			struct timespec tv[2] = { out->attr.mtime, out->attr.mtime };
 			rc = store_utimens(r->nfs, tmp, tv);
+			if (rc == -EOVERFLOW) {
+				/* a time the new store cannot hold (NFSv3: 1970-2106): the copy
+				 * keeps the time of the copy rather than another wrong one */
+				log_warn("copy %s: its mtime %lld is outside what the new store "
+					 "holds; the copy has the time it was made", src,
+					 (long long)out->attr.mtime.tv_sec);
+				rc = 0;
+			}
 		}
 		if (rc)
 			goto out_tmp;

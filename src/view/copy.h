@@ -64,6 +64,14 @@ struct copy_hooks {
 };
 void copy_set_hooks(const struct copy_hooks *h);
 
+/* Temporary copy files are named "<dir>/.ferryfs.tmp.<host>.<owner>.<pid>.<n>", owner an
+ * id of state_dir: set once at start, before any copy. Only the process holding
+ * state_dir's lock makes names with that owner, so at start every such name of another
+ * pid is a dead process's, even one that has not finished exiting. */
+void copy_set_owner(const char *state_dir);
+/* ".ferryfs.tmp.<host>.<owner>." into out. */
+void copy_tmp_prefix(char *out, size_t outlen);
+
 /* on = 1: every copy in progress stops at its next chunk with -ECANCELED (its temporary
  * file removed), and so does every new one, until called with 0. For the migrator's
  * bounded stop at unmount. */

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/naming.h"
+
 #define LK_BITS 12
 #define LK_BUCKETS (1u << LK_BITS)
 
@@ -236,7 +238,7 @@ int lk_seen_in(struct lk_table *t, const char *dir, const char *name, const stru
 {
 	if (!t || !dir || !worth(st))
 		return 0;
-	char path[PATH_MAX];
+	char path[NAME_MAX_PATH + 2];
 	size_t dl = strlen(dir);
 	const char *sep = dl && dir[dl - 1] == '/' ? "" : "/";
 	int n = snprintf(path, sizeof(path), "%s%s%s", dir, sep, name);

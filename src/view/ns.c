@@ -46,7 +46,7 @@ int ns_check_new_name(const char *path)
 	size_t len = strlen(leaf);
 	if (name_is_reserved(leaf, len) || ns_is_hidden(path))
 		return -EPERM;
-	if (len > NAME_MAX_SEGMENT)
+	if (name_too_long(path))
 		return -ENAMETOOLONG;
 	return name_path_ok(path) ? 0 : -EINVAL;
 }
@@ -645,10 +645,10 @@ static int collect(void *arg, const char *name, const struct stat *st, enum rout
 static int walk_dir(struct walk *w, const char *dir)
 {
 	struct walk_list l = { 0 };
-	char child[NAME_MAX_PATH + 2];
-	int rc = route_readdir(w->r, dir, collect, &l);
+	char *child = malloc(NAME_MAX_PATH + 2);     /* on the heap: this recurses */
+	int rc = child ? route_readdir(w->r, dir, collect, &l) : -ENOMEM;
 	for (size_t i = 0; i < l.n && !rc; i++) {
-		child_path(dir, l.v[i].name, child, sizeof(child));
+		child_path(dir, l.v[i].name, child, NAME_MAX_PATH + 2);
 		if (S_ISDIR(l.v[i].mode)) {
 			if (w->copy && l.v[i].src == ROUTE_S3) {
 				rc = copy_ensure_parents(w->r, child);
@@ -672,6 +672,7 @@ static int walk_dir(struct walk *w, const char *dir)
 	for (size_t i = 0; i < l.n; i++)
 		free(l.v[i].name);
 	free(l.v);
+	free(child);
 	return rc;
 }
 

@@ -36,8 +36,8 @@ static int lookup(struct route *r, const char *path, struct route_entry *out, in
 	struct store_attr cached;
 	int parent_on_nfs = 1;
 	memset(out, 0, sizeof(*out));
-	if (!name_path_ok(path))
-		return -ENOENT;      /* reserved or impossible names do not exist */
+	if (!name_path_ok(path))     /* reserved or impossible names do not exist */
+		return name_too_long(path) ? -ENAMETOOLONG : -ENOENT;
 	if (atomic_load_explicit(&r->finished, memory_order_relaxed)) {
 		/* finished: the new store alone is the tree (its markers are gone) */
 		int rc = store_stat(r->nfs, path, &out->attr);
@@ -343,7 +343,7 @@ static int readdir_impl(struct route *r, const char *path, route_fill_fn fn, voi
 	struct merge_ctx m = { .r = r, .dir = path, .fn = fn, .arg = arg };
 	int found = 0, rc;
 	if (!name_path_ok(path))
-		return -ENOENT;
+		return name_too_long(path) ? -ENAMETOOLONG : -ENOENT;
 
 	rc = store_readdir(r->nfs, path, on_nfs_entry, &m);
 	if (rc == 0)

@@ -54,7 +54,7 @@
 #include "base/util.h"
 #include "view/whiteout.h"
 
-static atomic_uint_fast64_t mr_puts, mr_deletes, mr_errors, mr_carried, mr_batches;
+static atomic_uint_fast64_t mr_puts, mr_deletes, mr_errors, mr_carried, mr_batches, mr_too_long;
 
 void mirror_counters(struct mirror_counters *c)
 {
@@ -63,6 +63,7 @@ void mirror_counters(struct mirror_counters *c)
 	c->errors = atomic_load(&mr_errors);
 	c->carried = atomic_load(&mr_carried);
 	c->batches = atomic_load(&mr_batches);
+	c->too_long = atomic_load(&mr_too_long);
 }
 
 /* ------------------------------------------------------------------------------------
@@ -161,6 +162,38 @@ static int key_of(struct mirror *m, const char *path, int dir, struct buf *b)
 	if (!rc && !b->data && !(rc = buf_reserve(b, 1)))
 		b->data[0] = '\0';   /* the root with no prefix: "" */
 	return rc;
+}
+
+/* 1 when path's key (dir: its marker "key/") fits in S3's 1024 bytes. */
+static int key_fits(struct mirror *m, const char *path, int dir)
+{
+	size_t plen = m->cfg->s3_prefix ? strlen(m->cfg->s3_prefix) : 0;
+	return plen + strlen(path) - 1 + (dir ? 1 : 0) <= NAME_S3_KEY_MAX;
+}
+
+static int mark_too_long(struct ledger_file *rec, bool exists, void *arg)
+{
+	(void)arg;
+	if (!exists) {
+		rec->state = LEDGER_NFS_ONLY;
+		rec->ino = 0;
+	}
+	snprintf(rec->error, sizeof(rec->error),
+		 "not written back to S3: its key would be over %d bytes", NAME_S3_KEY_MAX);
+	return LEDGER_WRITE;
+}
+
+/* A path the view shows whose key S3 cannot hold: not written back, and not retried (it
+ * cannot succeed); counted (mirror_key_too_long), logged, and for a file kept in its
+ * ledger record (user.ferryfs.error). */
+static int too_long(struct run *x, const char *path, mode_t mode)
+{
+	atomic_fetch_add(&mr_too_long, 1);
+	log_warn("mirror: %s is not written back: its S3 key would be over %d bytes", path,
+		 NAME_S3_KEY_MAX);
+	if (!S_ISDIR(mode) && x->m->l)
+		ledger_file_update(x->m->l, path, mark_too_long, NULL);
+	return 0;
 }
 
 static int queue_delete(struct run *x, const char *key, int tree)
@@ -590,8 +623,8 @@ static int reconcile_dir(struct run *x, const char *dir, struct buf *report, int
 	struct vlist v = { 0 };
 	struct buf dkey = { 0 };
 	struct slist s = { 0 };
-	char child[NAME_MAX_PATH + 2];
-	int rc = route_readdir(m->r, dir, on_view, &v);
+	char *child = malloc(NAME_MAX_PATH + 2);     /* on the heap: this recurses */
+	int rc = child ? route_readdir(m->r, dir, on_view, &v) : -ENOMEM;
 	if (rc)
 		goto out;
 	if (v.n > 1)
@@ -604,7 +637,18 @@ static int reconcile_dir(struct run *x, const char *dir, struct buf *report, int
 	if ((rc = s3_list(x->c, &o, on_s3_page, &s)))
 		goto out;
 	for (size_t i = 0; i < v.n && !rc; i++) {
-		child_path(dir, v.v[i].name, child, sizeof(child));
+		child_path(dir, v.v[i].name, child, NAME_MAX_PATH + 2);
+		if (!key_fits(m, child, S_ISDIR(v.v[i].mode))) {
+			if (report) {
+				(*diffs)++;
+				rc = buf_printf(report,
+						"not in S3 %s: its key would be over %d bytes\n",
+						child, NAME_S3_KEY_MAX);
+			} else {
+				rc = too_long(x, child, v.v[i].mode);
+			}
+			continue;
+		}
 		rc = reconcile_entry(x, child, &v.v[i], s3_find(&s, v.v[i].name, 0),
 				     s3_find(&s, v.v[i].name, 1), report, diffs);
 	}
@@ -634,6 +678,7 @@ out:
 		free(s.v[i].name);
 	free(s.v);
 	buf_free(&dkey);
+	free(child);
 	return rc;
 }
 
@@ -841,8 +886,8 @@ static int replay_item(struct run *x, const struct mirror_item *it)
 		  it->flags & MIRROR_TREE ? " tree" : "", rc ? strerror(-rc) :
 		  e.src == ROUTE_S3 ? "only in S3" : "on the new store");
 	if (rc == -ENOENT || rc == -ENOTDIR) {
-		if (!strcmp(it->path, "/"))
-			return 0;
+		if (!strcmp(it->path, "/") || !key_fits(m, it->path, 0))
+			return 0;     /* S3 cannot hold it: nothing to delete */
 		x->absent = 1;
 		return queue_absent(x, it->path);
 	}
@@ -850,6 +895,8 @@ static int replay_item(struct run *x, const struct mirror_item *it)
 		return rc;
 	if (e.src == ROUTE_S3)
 		return 0;             /* only in S3: S3 already holds what the view shows */
+	if (!key_fits(m, it->path, S_ISDIR(e.attr.mode)))
+		return too_long(x, it->path, e.attr.mode);
 	if (S_ISDIR(e.attr.mode)) {
 		if ((it->flags & MIRROR_NODE) && (rc = upload(x, it->path, &e.attr)))
 			return rc;
@@ -1087,6 +1134,11 @@ static int verify_item(struct run *x, const struct mirror_item *it, struct buf *
 	if (!name_path_ok(it->path))
 		return 0;
 	int rc = route_lookup(m->r, it->path, &e);
+	if (rc == 0 && e.src != ROUTE_S3 && !key_fits(m, it->path, S_ISDIR(e.attr.mode))) {
+		(*diffs)++;
+		return buf_printf(out, "not in S3 %s: its key would be over %d bytes\n", it->path,
+				  NAME_S3_KEY_MAX);
+	}
 	if (rc == -ENOENT || rc == -ENOTDIR) {
 		rc = store_stat(m->r->s3, it->path, &a);
 		if (rc == -ENOENT || rc == -ENOTDIR)

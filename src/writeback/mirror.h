@@ -98,6 +98,7 @@ int mirror_uploading(const char *path);
 /* counters for user.ferryfs.stats */
 struct mirror_counters {
 	uint64_t puts, deletes, errors, carried, batches;
+	uint64_t too_long;       /* paths not written back: their key is over 1024 bytes */
 };
 void mirror_counters(struct mirror_counters *c);
 

@@ -191,13 +191,13 @@ Test(ledger, bad_and_long_paths)
 	cr_expect_eq(ledger_file_put(l, "relative", &r), -EINVAL);
 	cr_expect_eq(ledger_file_put(l, "", &r), -EINVAL);
 	cr_expect_eq(ledger_file_get(l, NULL, &g), -EINVAL);
-	static char p[6000];
+	static char p[LEDGER_PATH_MAX + 100];
 	p[0] = '/';
-	memset(p + 1, 'a', 4095);
-	p[4096] = '\0';
-	cr_expect_eq(ledger_file_put(l, p, &r), -ENAMETOOLONG, "4096 bytes is over the limit");
+	memset(p + 1, 'a', LEDGER_PATH_MAX);
+	p[LEDGER_PATH_MAX + 1] = '\0';
+	cr_expect_eq(ledger_file_put(l, p, &r), -ENAMETOOLONG, "one byte over the limit");
 	cr_expect_eq(ledger_queue_push(l, p, 0), -ENAMETOOLONG);
-	p[4095] = '\0';
+	p[LEDGER_PATH_MAX] = '\0';
 	/* the longest legal path, and two long paths sharing their first 3000 bytes */
 	cr_assert_eq(ledger_file_put(l, p, &r), 0);
 	cr_assert_eq(ledger_file_get(l, p, &g), 0);

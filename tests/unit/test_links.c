@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/naming.h"
 #include "view/links.h"
 
 static struct stat file(uint64_t ino, nlink_t nlink)
@@ -81,7 +82,7 @@ Test(links, readdirplus_entries_join_dir_and_name)
 	cr_assert_eq(lk_ino(t, "/top", &ino), 0);
 	cr_assert_eq(ino, 9);
 	cr_assert_eq(lk_ino(t, "/d/e/deep", &ino), 0);
-	char longdir[5000];
+	static char longdir[NAME_MAX_PATH + 100];
 	memset(longdir, 'x', sizeof(longdir) - 1);
 	longdir[0] = '/';
 	longdir[sizeof(longdir) - 1] = '\0';

@@ -8,12 +8,12 @@
 
 static int k2p(const char *prefix, const char *key, char *out)
 {
-	return name_key_to_path(prefix, key, out, 4096);
+	return name_key_to_path(prefix, key, out, NAME_MAX_PATH + 2);
 }
 
 Test(naming, reachable_keys_map_under_the_prefix)
 {
-	char p[4096];
+	static char p[NAME_MAX_PATH + 2];
 	cr_assert_eq(k2p("", "a/b.txt", p), 0);
 	cr_assert_str_eq(p, "/a/b.txt");
 	cr_assert_eq(k2p("data/", "data/x y+z%~é", p), 0);
@@ -26,14 +26,14 @@ Test(naming, reachable_keys_map_under_the_prefix)
 
 Test(naming, keys_outside_the_prefix_are_not_ours)
 {
-	char p[4096];
+	static char p[NAME_MAX_PATH + 2];
 	cr_assert_eq(k2p("data/", "other/a", p), -ENOENT);
 	cr_assert_eq(k2p("data/", "dat", p), -ENOENT);
 }
 
 Test(naming, unreachable_keys_never_map)
 {
-	char p[4096];
+	static char p[NAME_MAX_PATH + 2];
 	const char *bad[] = { "a//b", "/abs", "../x", "a/../../etc/passwd", "a/./b", "./a", "..",
 			      "a/..", ".ferryfs", "a/.ferryfs-wh.b", "x/.ferryfsy/z", "//", "a//" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
@@ -44,14 +44,14 @@ Test(naming, unreachable_keys_never_map)
 	cr_expect_eq(k2p("", long_seg, p), -EINVAL, "256-byte segment");
 	long_seg[255] = '\0';
 	cr_expect_eq(k2p("", long_seg, p), 0, "255-byte segment is fine");
-	static char long_path[5000];
+	static char long_path[NAME_MAX_PATH + 200];
 	memset(long_path, 0, sizeof(long_path));
-	for (int i = 0; i < 41; i++)
+	for (int i = 0; i < NAME_MAX_PATH / 101 + 1; i++)
 		strcat(long_path,
 		       "01234567890123456789012345678901234567890123456789"
 		       "01234567890123456789012345678901234567890123456789/");
 	strcat(long_path, "f");
-	cr_expect_eq(k2p("", long_path, p), -EINVAL, "path over 4095 bytes");
+	cr_expect_eq(k2p("", long_path, p), -EINVAL, "path over NAME_MAX_PATH bytes");
 }
 
 Test(naming, segments)
@@ -91,7 +91,7 @@ Test(naming, round_trip)
 {
 	const char *keys[] = { "k", "d/e/f", "sp ace/+plus/%25/~t/ünï/=&" };
 	for (size_t i = 0; i < 3; i++) {
-		char p[4096];
+		static char p[NAME_MAX_PATH + 2];
 		struct buf b = { 0 };
 		cr_assert_eq(k2p("pre/", keys[i], p), -ENOENT, "not under the prefix");
 		char key[512];
@@ -108,7 +108,7 @@ Test(naming, round_trip)
  * than NUL are ordinary name bytes (POSIX allows them) and stay inside their segment. */
 Test(naming, crafted_keys_never_escape)
 {
-	char p[4096];
+	static char p[NAME_MAX_PATH + 2];
 	const char *escape[] = { "../etc/passwd", "a/../../b", "/etc/passwd", "//etc/passwd",
 				 "a/b/..", "a/./../..", "./.", "..%2F..", "x/../.ferryfs/ledger",
 				 ".ferryfs/../x", "\x01/../x", "a\n/../../b" };
@@ -130,9 +130,9 @@ Test(naming, crafted_keys_never_escape)
 	cr_assert_eq(k2p("", "\n/\t", p), 0);
 	cr_assert_str_eq(p, "/\n/\t");
 
-	/* Over-long: a 4096-byte key never maps, and a small buffer gives -ENAMETOOLONG
-	 * instead of a cut path. */
-	static char big[8192];
+	/* Over-long: a key longer than NAME_MAX_PATH never maps, and a small buffer gives
+	 * -ENAMETOOLONG instead of a cut path. */
+	static char big[NAME_MAX_PATH + 4096];
 	memset(big, 'a', sizeof(big) - 1);
 	for (size_t i = 200; i < sizeof(big) - 1; i += 201)
 		big[i] = '/';
@@ -140,4 +140,35 @@ Test(naming, crafted_keys_never_escape)
 	cr_assert_eq(name_key_to_path("", "abcdef", p, 4), -ENAMETOOLONG);
 	cr_assert_eq(name_key_to_path("", "abc", p, 5), 0);
 	cr_assert_str_eq(p, "/abc");
+}
+
+Test(naming, paths_longer_than_path_max_and_names_too_long)
+{
+	/* a path of 4095 bytes below a deep directory: more than 4095 from the root */
+	static char p[NAME_MAX_PATH + 2];
+	size_t n = 0;
+	while (n < 8000) {
+		p[n++] = '/';
+		memset(p + n, 'd', 200);
+		n += 200;
+	}
+	p[n] = '\0';
+	cr_expect(name_path_ok(p), "an 8040-byte path of 200-byte names");
+	cr_expect(!name_too_long(p));
+	struct buf k = { 0 };
+	cr_assert_eq(name_path_to_key("", p, 0, &k), 0);
+	cr_expect_eq(k.len, n - 1);
+	buf_free(&k);
+	memset(p, 0, sizeof(p));
+	p[0] = '/';
+	memset(p + 1, 'x', 255);
+	cr_expect(name_path_ok(p) && !name_too_long(p), "a 255-byte name");
+	p[256] = 'x';
+	cr_expect(!name_path_ok(p) && name_too_long(p), "a 256-byte name is too long");
+	cr_expect(!name_too_long("/a/.ferryfs.x"), "reserved, not too long");
+	cr_expect(!name_too_long("/a//b"));
+	static char big[NAME_MAX_PATH + 10];
+	for (size_t i = 0; i < sizeof(big) - 1; i++)
+		big[i] = i % 100 ? 'a' : '/';
+	cr_expect(name_too_long(big), "over NAME_MAX_PATH bytes");
 }
