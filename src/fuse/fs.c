@@ -913,7 +913,7 @@ static int state_of(struct ferry *fy, const char *path, const struct route_entry
 		if (rc && rc != -ENOENT && rc != -ENOTDIR)
 			return rc;
 		return buf_puts(b,
-				rc == 0 && S_ISDIR(a.mode) && wh_is_opaque(&fy->route, path) != 1 ?
+				rc == 0 && S_ISDIR(a.mode) && wh_is_opaque(fy->route.nfs, path) != 1 ?
 					"merged" :
 					"nfs-only");
 	}

@@ -42,7 +42,7 @@
 
 #include "base/cfg.h"
 #include "view/dcache.h"
-#include "fuse/fs.h"
+#include "view/ferry.h"
 #include "writeback/journal.h"
 #include "ledger/ledger.h"
 #include "base/log.h"
@@ -763,8 +763,8 @@ static void drop_whiteout(struct mirror *m, const char *path)
 	pthread_mutex_t *lock = m->in_mount ? ns_path_lock(path) : NULL;
 	if (lock)
 		pthread_mutex_lock(lock);
-	if (wh_is_whiteout(r, path) == 1 && store_stat(r->s3, path, &a) == -ENOENT) {
-		int rc = wh_remove(r, path);
+	if (wh_is_whiteout(r->nfs, path) == 1 && store_stat(r->s3, path, &a) == -ENOENT) {
+		int rc = wh_remove(r->nfs, path);
 		if (rc)
 			log_debug("mirror: keeping the whiteout of %s: %s", path, strerror(-rc));
 		else
@@ -1263,6 +1263,7 @@ static void *mirror_main(void *arg)
 
 int mirror_start(struct ferry *fy)
 {
+	jn_on_append(mirror_wake);
 	if (!fy->ledger)
 		return 0;
 	pthread_mutex_lock(&MR.lock);

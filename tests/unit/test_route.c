@@ -162,7 +162,7 @@ Test(route, unreachable_and_shadowed_keys_are_hidden_and_counted)
 	/* sorted as S3 sorts them (bytewise) */
 	const char *keys[] = { "..", "./x", ".ferryfs.wh.abc", "/abs", "a", "a/inner.txt",
 			       "both.txt", "ok.txt", "sub//b", "sub/c", long_key };
-	struct keystore s3 = { { &ks_ops }, keys, sizeof(keys) / sizeof(keys[0]), 0 };
+	struct keystore s3 = { { &ks_ops }, keys, sizeof(keys) / sizeof(keys[0]), 0, 0 };
 	const char *nfs_names[] = { "both.txt", "nfs.txt", ".ferryfs.opaque-not",
 				    ".ferryfs-marker" };
 	struct dirstore nfs = { { &ds_ops }, nfs_names, 4 };
@@ -213,7 +213,7 @@ Test(route, unreachable_and_shadowed_keys_are_hidden_and_counted)
 Test(route, lookups_of_impossible_names_are_enoent)
 {
 	const char *keys[] = { "ok.txt" };
-	struct keystore s3 = { { &ks_ops }, keys, 1, 0 };
+	struct keystore s3 = { { &ks_ops }, keys, 1, 0, 0 };
 	struct dirstore nfs = { { &ds_ops }, NULL, 0 };
 	struct ferry_config cfg;
 	cfg_init(&cfg);
@@ -255,7 +255,7 @@ Test(route, conflict_copy_names)
 Test(route, a_warm_readdir_merges_the_recorded_s3_listing_again)
 {
 	const char *keys[] = { "a.txt", "b.txt", "d/x" };
-	struct keystore s3 = { { &ks_ops }, keys, 3, 0 };
+	struct keystore s3 = { { &ks_ops }, keys, 3, 0, 0 };
 	const char *nfs_names[] = { "b.txt", "new.txt" };
 	struct dirstore nfs = { { &ds_ops }, nfs_names, 0 };
 	struct ferry_config cfg;
