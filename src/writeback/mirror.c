@@ -1377,32 +1377,8 @@ int mirror_save_config(const struct ferry_config *cfg, const char *path)
 	struct buf tmp = { 0 };
 	int rc = buf_printf(&b, "# written by ferryfs at mount: the stores of this state "
 			    "directory (credentials are never written here)\n");
-#define STR(k) if (!rc && cfg->k && cfg->k[0]) rc = buf_printf(&b, #k " = %s\n", cfg->k)
-#define NUM(k) if (!rc) rc = buf_printf(&b, #k " = %llu\n", (unsigned long long)cfg->k)
-	STR(s3_endpoint);
-	STR(s3_bucket);
-	STR(s3_prefix);
-	STR(s3_region);
-	STR(s3_profile);
-	STR(s3_ca_file);
-	STR(nfs);
-	STR(name);
-	NUM(s3_path_style);
-	NUM(s3_insecure_tls);
-	NUM(s3_connections);
-	NUM(s3_retries);
-	NUM(s3_timeout);
-	NUM(s3_part_size);
-	NUM(s3_multipart_threshold);
-	NUM(nfs_connections);
-	NUM(uid);
-	NUM(gid);
-	NUM(rename_dir_limit);
-#undef STR
-#undef NUM
 	if (!rc)
-		rc = buf_printf(&b, "file_mode = 0%o\ndir_mode = 0%o\n", (unsigned)cfg->file_mode,
-				(unsigned)cfg->dir_mode);
+		rc = cfg_format_saved(cfg, &b);
 	if (!rc)
 		rc = buf_printf(&tmp, "%s.tmp", path);
 	if (rc)
