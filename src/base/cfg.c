@@ -140,41 +140,45 @@ static int set_str(char **dst, const char *v)
 
 enum key_kind { K_STR, K_BOOL, K_UINT, K_SIZE, K_MODE, K_ID, K_SPECIAL, K_IGNORE };
 
+#define KF_FILE_ONLY 0x1u   /* secrets: refused on the command line */
+#define KF_SAVED 0x2u       /* how to reach the stores: written by cfg_format_saved */
+
 struct cfg_key {
 	const char *name;
 	enum key_kind kind;
 	size_t off;            /* offset of the field in struct ferry_config */
 	unsigned min, max;     /* K_UINT bounds */
-	int file_only;         /* secrets: refused on the command line */
+	unsigned flags;        /* KF_* */
 	const char *what;      /* what a valid value looks like, for the error line */
 };
 
 #define F(field) offsetof(struct ferry_config, field)
 static const struct cfg_key cfg_keys[] = {
-	{ "s3_endpoint", K_STR, F(s3_endpoint), 0, 0, 0, "an http:// or https:// URL" },
-	{ "s3_bucket", K_STR, F(s3_bucket), 0, 0, 0, "a bucket name" },
-	{ "s3_prefix", K_SPECIAL, 0, 0, 0, 0, "a key prefix" },
-	{ "s3_region", K_STR, F(s3_region), 0, 0, 0, "a region name" },
-	{ "s3_path_style", K_BOOL, F(s3_path_style), 0, 0, 0, "0 or 1" },
-	{ "s3_profile", K_STR, F(s3_profile), 0, 0, 0, "a profile name" },
-	{ "s3_ca_file", K_STR, F(s3_ca_file), 0, 0, 0, "a PEM file path" },
-	{ "s3_insecure_tls", K_BOOL, F(s3_insecure_tls), 0, 0, 0, "0 or 1" },
+	{ "s3_endpoint", K_STR, F(s3_endpoint), 0, 0, KF_SAVED, "an http:// or https:// URL" },
+	{ "s3_bucket", K_STR, F(s3_bucket), 0, 0, KF_SAVED, "a bucket name" },
+	{ "s3_prefix", K_SPECIAL, F(s3_prefix), 0, 0, KF_SAVED, "a key prefix" },
+	{ "s3_region", K_STR, F(s3_region), 0, 0, KF_SAVED, "a region name" },
+	{ "s3_path_style", K_BOOL, F(s3_path_style), 0, 0, KF_SAVED, "0 or 1" },
+	{ "s3_profile", K_STR, F(s3_profile), 0, 0, KF_SAVED, "a profile name" },
+	{ "s3_ca_file", K_STR, F(s3_ca_file), 0, 0, KF_SAVED, "a PEM file path" },
+	{ "s3_insecure_tls", K_BOOL, F(s3_insecure_tls), 0, 0, KF_SAVED, "0 or 1" },
 	{ "s3_access_key_id", K_STR, F(s3_access_key_id), 0, 0, 0, "an access key id" },
-	{ "s3_secret_access_key", K_STR, F(s3_secret_access_key), 0, 0, 1, "a secret key" },
-	{ "s3_connections", K_UINT, F(s3_connections), 1, 1024, 0, "1..1024" },
-	{ "s3_retries", K_UINT, F(s3_retries), 0, 100, 0, "0..100" },
-	{ "s3_timeout", K_UINT, F(s3_timeout), 1, 3600, 0, "1..3600 seconds" },
-	{ "s3_part_size", K_SIZE, F(s3_part_size), 0, 0, 0, "a size from 5M to 5G" },
-	{ "s3_multipart_threshold", K_SIZE, F(s3_multipart_threshold), 0, 0, 0, "a size" },
+	{ "s3_secret_access_key", K_STR, F(s3_secret_access_key), 0, 0, KF_FILE_ONLY,
+	  "a secret key" },
+	{ "s3_connections", K_UINT, F(s3_connections), 1, 1024, KF_SAVED, "1..1024" },
+	{ "s3_retries", K_UINT, F(s3_retries), 0, 100, KF_SAVED, "0..100" },
+	{ "s3_timeout", K_UINT, F(s3_timeout), 1, 3600, KF_SAVED, "1..3600 seconds" },
+	{ "s3_part_size", K_SIZE, F(s3_part_size), 0, 0, KF_SAVED, "a size from 5M to 5G" },
+	{ "s3_multipart_threshold", K_SIZE, F(s3_multipart_threshold), 0, 0, KF_SAVED, "a size" },
 	{ "readahead_max", K_SIZE, F(readahead_max), 0, 0, 0,
 	  "a size such as 256M (0: no read-ahead)" },
 	{ "kernel_readahead", K_SIZE, F(kernel_readahead), 0, 0, 0,
 	  "a size up to 64M (0: the kernel's default)" },
-	{ "nfs", K_STR, F(nfs), 0, 0, 0,
+	{ "nfs", K_STR, F(nfs), 0, 0, KF_SAVED,
 	  "nfs://host/export[/dir][?version=3|4] or an absolute path" },
-	{ "nfs_connections", K_UINT, F(nfs_connections), 1, 256, 0, "1..256" },
+	{ "nfs_connections", K_UINT, F(nfs_connections), 1, 256, KF_SAVED, "1..256" },
 	{ "state_dir", K_STR, F(state_dir), 0, 0, 0, "an absolute path on local disk" },
-	{ "name", K_STR, F(name), 0, 0, 0, "a mount name" },
+	{ "name", K_STR, F(name), 0, 0, KF_SAVED, "a mount name" },
 	{ "workers", K_UINT, F(workers), 1, 256, 0, "1..256" },
 	{ "migrate_on", K_SPECIAL, 0, 0, 0, 0, "open or never" },
 	{ "rate", K_SIZE, F(rate), 0, 0, 0, "bytes/s with K/M/G suffixes (0: unlimited)" },
@@ -182,11 +186,11 @@ static const struct cfg_key cfg_keys[] = {
 	{ "mirror", K_SPECIAL, 0, 0, 0, 0, "async or off" },
 	{ "revalidate", K_UINT, F(revalidate), 0, 86400 * 365, 0, "seconds" },
 	{ "revalidate_sweep", K_UINT, F(revalidate_sweep), 0, 86400 * 365, 0, "seconds" },
-	{ "rename_dir_limit", K_SIZE, F(rename_dir_limit), 0, 0, 0, "a number of objects" },
-	{ "file_mode", K_MODE, F(file_mode), 0, 0, 0, "an octal mode such as 0644" },
-	{ "dir_mode", K_MODE, F(dir_mode), 0, 0, 0, "an octal mode such as 0755" },
-	{ "uid", K_ID, F(uid), 0, 0, 0, "a numeric uid" },
-	{ "gid", K_ID, F(gid), 0, 0, 0, "a numeric gid" },
+	{ "rename_dir_limit", K_SIZE, F(rename_dir_limit), 0, 0, KF_SAVED, "a number of objects" },
+	{ "file_mode", K_MODE, F(file_mode), 0, 0, KF_SAVED, "an octal mode such as 0644" },
+	{ "dir_mode", K_MODE, F(dir_mode), 0, 0, KF_SAVED, "an octal mode such as 0755" },
+	{ "uid", K_ID, F(uid), 0, 0, KF_SAVED, "a numeric uid" },
+	{ "gid", K_ID, F(gid), 0, 0, KF_SAVED, "a numeric gid" },
 	{ "allow_other", K_BOOL, F(allow_other), 0, 0, 0, "0 or 1" },
 	{ "xattr_list", K_BOOL, F(xattr_list), 0, 0, 0, "0 or 1" },
 	{ "log", K_SPECIAL, 0, 0, 0, 0, "syslog or stderr" },
@@ -285,7 +289,7 @@ int cfg_set(struct ferry_config *cfg, const char *key, const char *value, int fr
 		return fail(err, errlen, "unknown option '%s'", key);
 	if (k->kind == K_IGNORE)
 		return 0;
-	if (k->file_only && !from_file)
+	if ((k->flags & KF_FILE_ONLY) && !from_file)
 		return fail(err, errlen,
 			    "option '%s' is accepted only in a config file readable by its owner "
 			    "alone "
@@ -582,4 +586,40 @@ int cfg_resolve_creds(struct ferry_config *cfg, char *err, size_t errlen)
 		 "or a profile in %s, or s3_access_key_id/s3_secret_access_key in a config file",
 		 file);
 	return -ENOENT;
+}
+
+int cfg_format_saved(const struct ferry_config *cfg, struct buf *out)
+{
+	const char *base = (const char *)cfg;
+	int rc = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(cfg_keys) && !rc; i++) {
+		const struct cfg_key *k = &cfg_keys[i];
+		const void *v = base + k->off;
+		if (!(k->flags & KF_SAVED))
+			continue;
+		switch (k->kind) {
+		case K_STR:
+		case K_SPECIAL:     /* s3_prefix: a string as it is kept */
+			if (*(char *const *)v && **(char *const *)v)
+				rc = buf_printf(out, "%s = %s\n", k->name, *(char *const *)v);
+			break;
+		case K_BOOL:
+			rc = buf_printf(out, "%s = %d\n", k->name, *(const int *)v);
+			break;
+		case K_UINT:
+		case K_ID:
+			rc = buf_printf(out, "%s = %u\n", k->name, *(const unsigned *)v);
+			break;
+		case K_SIZE:
+			rc = buf_printf(out, "%s = %llu\n", k->name,
+					(unsigned long long)*(const uint64_t *)v);
+			break;
+		case K_MODE:
+			rc = buf_printf(out, "%s = 0%o\n", k->name, (unsigned)*(const mode_t *)v);
+			break;
+		case K_IGNORE:
+			break;
+		}
+	}
+	return rc;
 }

@@ -87,6 +87,13 @@ int cfg_load_file(struct ferry_config *cfg, const char *path, char *err, size_t 
  * derived values filled in). -EINVAL with err naming the key. */
 int cfg_finish(struct ferry_config *cfg, char *err, size_t errlen);
 
+/* Append "key = value" lines for the keys that say how to reach the stores (endpoints,
+ * bucket, prefix, export, pools, timeouts, ownership and modes), as cfg_load_file reads
+ * them back: `ferryctl sync-back --state` reaches the stores from them with the mount
+ * down. Never a credential. 0 / -ENOMEM. */
+struct buf;
+int cfg_format_saved(const struct ferry_config *cfg, struct buf *out);
+
 /* Resolve credentials (spec 9 order) into cfg->creds. -ENOENT with err when none found. */
 int cfg_resolve_creds(struct ferry_config *cfg, char *err, size_t errlen);
 

@@ -135,7 +135,7 @@ static int one(void *arg, const char *key, int shadowed)
 		return 0;
 	}
 	if (rc == -ENOENT) {
-		rc = wh_is_hidden(&f->r, path);
+		rc = wh_is_hidden(f->r.nfs, path);
 		if (rc == 1) {
 			f->hidden++;
 			return 0;

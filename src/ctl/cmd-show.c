@@ -1,4 +1,5 @@
-/* cmd-show.c - `ferryctl show PATH...`: every user.ferryfs.* value of each path. */
+/* cmd-show.c - `ferryctl show PATH...`: every user.ferryfs.* value that describes a path
+ * (base/xattrs.h: XA_PATH), for each path. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,19 +7,20 @@
 
 #include "ctl/ctl.h"
 #include "base/util.h"
+#include "base/xattrs.h"
 
 static int cmd_show(int argc, char **argv)
 {
-	static const char *const names[] = { "state", "source", "s3key", "etag", "migrated",
-					     "sha256", "synced", "error" };
 	int status = 0;
 	if (argc < 2)
 		return 2;
 	for (int i = 1; i < argc; i++) {
 		printf("%s\n", argv[i]);
-		for (size_t k = 0; k < ARRAY_SIZE(names); k++) {
+		for (size_t k = 0; k < xa_count; k++) {
 			char xname[64], *v = NULL;
-			snprintf(xname, sizeof(xname), "user.ferryfs.%s", names[k]);
+			if (!(xa_names[k].flags & XA_PATH))
+				continue;
+			snprintf(xname, sizeof(xname), XA_PREFIX "%s", xa_names[k].name);
 			int rc = ctl_getxattr(argv[i], xname, &v);
 			if (rc == -ENODATA)
 				continue;
@@ -27,7 +29,7 @@ static int cmd_show(int argc, char **argv)
 				status = 1;
 				break;
 			}
-			printf("  %-8s %s\n", names[k], v);
+			printf("  %-8s %s\n", xa_names[k].name, v);
 			free(v);
 		}
 	}

@@ -1,12 +1,7 @@
 /* fs.c - the FUSE operations (high-level, path-based API, multi-threaded loop). Every
  * call from the kernel lands here: look the path up through route.c, then call the store
- * that serves it. Handlers return 0 / -errno as libfuse expects.
- *
- * Open files: struct fs_file is the FUSE file handle (fi->fh); it remembers which store
- * serves the file so that reads never re-decide mid-file, with one exception: a handle
- * opened on S3 follows its file onto the new store once it is there with the content it
- * pinned (fs_follow). Several FUSE threads may read one handle at once; the stores allow
- * that, and a handle that may switch stores takes its rwlock `swap` (reads share it). */
+ * that serves it. Handlers return 0 / -errno as libfuse expects. Open files are handle.h's
+ * (fi->fh); the user.ferryfs.* names are xattr.h's. */
 #include "fuse/fs.h"
 
 #include <errno.h>
@@ -26,31 +21,13 @@
 #include "base/log.h"
 #include "base/naming.h"
 #include "migrate/migrate.h"
-#include "writeback/mirror.h"
 #include "view/ns.h"
 #include "view/readahead.h"
 #include "base/stats.h"
 #include "base/util.h"
-#include "view/whiteout.h"
-
-struct fs_file {
-	struct store *st;          /* the store serving this open file */
-	struct store_file *f;
-	struct ra_file *ra;        /* read-ahead over f (S3 reads), NULL when none */
-	struct jn_file *jf;        /* open for writing: what the journal knows of it */
-	enum route_src src;
-	uint64_t s3_ino;           /* an S3 handle's inode number, for fstat after unlink */
-	atomic_int wrote;          /* written since the last flush (see fs_flush) */
-	int linked;                /* opened with more than one name (see fs_flush) */
-	/* Opened on S3 for reading (pinned): may switch to the new store (fs_follow). swap
-	 * protects st, f, ra, src and stale: read-held by a read or an fstat, write-held by
-	 * the switch. pgen is the path's dc_path_generation when it was last looked at. */
-	int pinned;
-	int stale;                 /* the file was replaced under the handle: reads ESTALE */
-	pthread_rwlock_t swap;
-	atomic_uint_fast64_t pgen;
-	char etag[STORE_ETAG_MAX]; /* the pinned object's */
-};
+#include "base/xattrs.h"
+#include "fuse/xattr.h"
+#include "fuse/handle.h"
 
 /* Names of hard-linked files the kernel may hold attributes for (links.h); written by
  * fs_init and fs_destroy only, when no other handler runs. */
@@ -239,7 +216,7 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
 	 * reads when its attributes are stale: a handle opened on S3 answers for the path as
 	 * it is now (the pinned object's size would shrink a file copied up and grown through
 	 * another handle, for every reader), and for itself only when the path is gone. */
-	if (fi && fi->fh && path && ((struct fs_file *)(uintptr_t)fi->fh)->pinned &&
+	if (fi && fi->fh && path && ((struct fh *)(uintptr_t)fi->fh)->pinned &&
 	    route_lookup(&fy->route, path, &e) == 0) {
 		route_to_stat(&fy->route, path, &e, st);
 		ns_hidden_nlink(st, 0);
@@ -247,14 +224,8 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
 		return 0;
 	}
 	if (fi && fi->fh) {
-		struct fs_file *h = (struct fs_file *)(uintptr_t)fi->fh;
-		memset(&e, 0, sizeof(e));
-		if (h->pinned)
-			pthread_rwlock_rdlock(&h->swap);
-		e.src = h->src;
-		rc = store_fstat(h->st, h->f, &e.attr);
-		if (h->pinned)
-			pthread_rwlock_unlock(&h->swap);
+		struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+		rc = fh_fstat(h, &e);
 		if (rc == 0) {
 			route_to_stat(&fy->route, path, &e, st);
 			if (!path && e.src == ROUTE_S3)
@@ -324,23 +295,6 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
 	return fs_errno(route_readdir_cached(&fy->route, path, fill_one, &c));
 }
 
-/* Every change made through the mount forgets the cached listings it touches (also on
- * failure: a copy-up may have happened before the failing step). */
-static int changed(int rc, const char *path)
-{
-	dc_forget(path);
-	return fs_errno(rc);
-}
-
-/* A change through an open handle (ftruncate) marks a migrated file `modified`; every
- * change by path is marked by ns_copyup, which prepares it. */
-static int modified(int rc, const char *path)
-{
-	if (path)         /* NULL: unlinked while open, no record left to mark */
-		ns_mark_modified(&fs_ctx()->route, path);
-	return rc;
-}
-
 /* An S3-only file was read: queue it for migration (migrate_on=open). A `failed` file
  * is not: it used up its retries, and an application reading it in a loop must not turn
  * that into a copy loop. The operator retries it (ferryctl migrate, migrate=now, a crawl). */
@@ -362,18 +316,67 @@ static void touched(struct ferry *fy, const char *path)
 		mig_wake(fy);
 }
 
-/* Journal a change before making it (spec 7): a change that cannot be journaled is not
- * made. */
-static int journal(int op, const char *path, const char *path2)
+/* --- the change bracket ------------------------------------------------------------
+ * Every change made through the mount takes these steps, in this order:
+ *   change_begin  journal it (spec 7; op 0: the handle's journal, jn_open / jn_write,
+ *                 covers it): a change that cannot be journaled is not made
+ *   ...           the handler makes the change (ns.h, a store, the ledger's record)
+ *   change_end    forget the cached listings of the names it touched, also on failure (a
+ *                 copy-up may have happened before the failing step); end the journal's
+ *                 busy bracket; once made, drop what the kernel caches of the file's other
+ *                 names (links.h); and map the error, once. */
+
+#define CH_FORGET2 0x1u   /* path2 is a name the change touched too (rename, link) */
+#define CH_TOUCHED 0x2u   /* the data or attributes of path changed (retouched) */
+#define CH_LINKED 0x4u    /* path got another name, path2 (link) */
+#define CH_UNLINKED 0x8u  /* path lost its name */
+#define CH_RENAMED 0x10u  /* path became path2 (a file there lost that name) */
+
+struct change {
+	const char *path;    /* NULL: a file unlinked while open */
+	const char *path2;   /* rename's and link's new name, symlink's target, else NULL */
+	unsigned flags;      /* CH_* */
+	int journaled;       /* jn_change succeeded: jn_end is due */
+};
+
+static int change_begin(struct change *c, int op, const char *path, const char *path2,
+			unsigned flags)
 {
-	return jn_change(fs_ctx(), op, path, path2);
+	*c = (struct change){ path, path2, flags, 0 };
+	int rc = op ? jn_change(fs_ctx(), op, path, path2) : jn_writable();
+	c->journaled = op && !rc;
+	return fs_errno(rc);
 }
 
-/* The change journaled by journal() was made (rc: its result). */
-static int done(int rc)
+static int change_end(struct change *c, int rc)
 {
-	jn_end();
-	return rc;
+	if (c->path)
+		dc_forget(c->path);
+	if (c->path2 && (c->flags & CH_FORGET2))
+		dc_forget(c->path2);
+	if (c->journaled)
+		jn_end();
+	if (rc == 0) {
+		struct lk_names others = { 0 };
+		if (c->flags & CH_TOUCHED)
+			retouched(c->path);
+		if (c->flags & CH_LINKED) {   /* the source's cached nlink (and, after a
+					       * copy-up, attributes) changed */
+			fuse_invalidate_path(fuse_get_context()->fuse, c->path);
+			lk_linked(fs_links, c->path, &others);
+			relinked(&others);
+		}
+		if (c->flags & CH_UNLINKED) {  /* (ns_hidden_nlink keeps a hidden name off the
+						* others' count) */
+			lk_unlinked(fs_links, c->path, &others);
+			relinked(&others);
+		}
+		if (c->flags & CH_RENAMED) {   /* a file replaced at path2 lost a name */
+			lk_renamed(fs_links, c->path, c->path2, &others);
+			relinked(&others);
+		}
+	}
+	return fs_errno(rc);
 }
 
 static struct ns_caller caller(void)
@@ -386,16 +389,11 @@ static struct ns_caller caller(void)
 static int new_handle(struct fuse_file_info *fi, struct store *st, struct store_file *f,
 		      enum route_src src)
 {
-	struct fs_file *h = calloc(1, sizeof(*h));
-	if (!h) {
-		store_close(st, f);
-		return -ENOMEM;
-	}
-	h->st = st;
-	h->f = f;
-	h->src = src;
-	fi->fh = (uint64_t)(uintptr_t)h;
-	return 0;
+	struct fh *h;
+	int rc = fh_new(st, f, src, &h);
+	if (!rc)
+		fi->fh = (uint64_t)(uintptr_t)h;
+	return rc;
 }
 
 static int open_impl(const char *path, struct fuse_file_info *fi);
@@ -411,7 +409,7 @@ static int open_impl(const char *path, struct fuse_file_info *fi)
 	struct route_entry e;
 	struct store_file *f;
 	int writing = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
-	uint64_t pgen = dc_path_generation(path);   /* before the lookup: see fs_follow */
+	uint64_t pgen = dc_path_generation(path);   /* before the lookup: see handle.c */
 	int rc = route_lookup(&fy->route, path, &e);
 	if (rc)
 		return rc;
@@ -422,24 +420,24 @@ static int open_impl(const char *path, struct fuse_file_info *fi)
 		struct jn_file *jf;
 		if (e.src == ROUTE_NFS)
 			fleet_opened(fy, path);
+		struct change c;
 		if ((rc = jn_open(fy, path, trunc ? LEDGER_OP_WRITE : 0, &jf)))
 			return rc;
+		change_begin(&c, 0, path, NULL, trunc ? CH_TOUCHED : 0);   /* jn_open checked */
 		/* spec 5: O_TRUNC makes an empty file on the new store, otherwise copy up first */
-		rc = changed(ns_copyup(&fy->route, path, trunc), path);
+		rc = ns_copyup(&fy->route, path, trunc);
 		if (!rc)
 			rc = store_open(fy->nfs, path, fi->flags & ~(O_CREAT | O_EXCL), 0, NULL,
 					&f);
 		if (!rc)
 			rc = new_handle(fi, fy->nfs, f, ROUTE_NFS);
-		if (rc)
+		if (rc) {
 			jn_release(fy, jf, NULL);
-		else
-			((struct fs_file *)(uintptr_t)fi->fh)->jf = jf;
-		if (!rc)
-			((struct fs_file *)(uintptr_t)fi->fh)->linked = e.attr.nlink > 1;
-		if (!rc && trunc)
-			retouched(path);
-		return rc;
+		} else {
+			((struct fh *)(uintptr_t)fi->fh)->jf = jf;
+			((struct fh *)(uintptr_t)fi->fh)->linked = e.attr.nlink > 1;
+		}
+		return change_end(&c, rc);
 	}
 	if (e.src == ROUTE_NFS)
 		fleet_opened(fy, path);    /* revalidate: was S3 changed by another host? */
@@ -463,16 +461,11 @@ static int open_impl(const char *path, struct fuse_file_info *fi)
 		touched(fy, path);
 	rc = new_handle(fi, st, f, e.src);
 	if (!rc)
-		((struct fs_file *)(uintptr_t)fi->fh)->s3_ino = route_s3_ino(&fy->route, path);
-	if (!rc && e.src == ROUTE_S3) {
-		struct fs_file *h = (struct fs_file *)(uintptr_t)fi->fh;
-		h->pinned = 1;
-		pthread_rwlock_init(&h->swap, NULL);
-		atomic_init(&h->pgen, pgen);
-		memcpy(h->etag, etag, sizeof(etag));
-	}
+		((struct fh *)(uintptr_t)fi->fh)->s3_ino = route_s3_ino(&fy->route, path);
+	if (!rc && e.src == ROUTE_S3)
+		fh_pin((struct fh *)(uintptr_t)fi->fh, pgen, etag);
 	if (!rc && e.src == ROUTE_S3 && fy->readahead) {
-		struct fs_file *h = (struct fs_file *)(uintptr_t)fi->fh;
+		struct fh *h = (struct fh *)(uintptr_t)fi->fh;
 		if (ra_open(st, f, e.attr.size, &h->ra))
 			h->ra = NULL;     /* served without read-ahead */
 	}
@@ -485,32 +478,34 @@ static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 	struct ns_caller who = caller();
 	struct store_file *f;
 	struct jn_file *jf;
+	struct change c;
 	int rc = jn_open(fy, path, LEDGER_OP_CREATE, &jf);
 	if (rc)
-		return rc;
-	rc = changed(ns_create(&fy->route, path, mode, fi->flags, &who, &f), path);
+		return fs_errno(rc);
+	change_begin(&c, 0, path, NULL, 0);   /* jn_open journaled it */
+	rc = ns_create(&fy->route, path, mode, fi->flags, &who, &f);
 	if (!rc)
 		rc = new_handle(fi, fy->nfs, f, ROUTE_NFS);
 	if (rc)
 		jn_release(fy, jf, NULL);
 	else
-		((struct fs_file *)(uintptr_t)fi->fh)->jf = jf;
-	return rc;
+		((struct fh *)(uintptr_t)fi->fh)->jf = jf;
+	return change_end(&c, rc);
 }
 
 static int fs_write(const char *path, const char *buf, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
-	struct fs_file *h = (struct fs_file *)(uintptr_t)fi->fh;
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
 	if (h->src != ROUTE_NFS)
 		return -EBADF;
 	int rc = jn_write(fs_ctx(), h->jf, named(path));   /* the first write journals (spec 7) */
 	if (rc)
-		return rc;
+		return fs_errno(rc);
 	ssize_t n = store_pwrite(h->st, h->f, buf, size, (uint64_t)off);
 	if (n > 0)
 		atomic_store(&h->wrote, 1);
-	return (int)n;
+	return n < 0 ? fs_errno((int)n) : (int)n;
 }
 
 /* close(2): what was written through this handle shows through the file's other names
@@ -521,7 +516,7 @@ static int fs_write(const char *path, const char *buf, size_t size, off_t off,
  * so that closing an ordinary file costs nothing more. */
 static int fs_flush(const char *path, struct fuse_file_info *fi)
 {
-	struct fs_file *h = (struct fs_file *)(uintptr_t)fi->fh;
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
 	if (atomic_exchange(&h->wrote, 0) && h->linked)
 		retouched(named(path));
 	return 0;
@@ -530,10 +525,10 @@ static int fs_flush(const char *path, struct fuse_file_info *fi)
 static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 {
 	(void)path;
-	struct fs_file *h = (struct fs_file *)(uintptr_t)fi->fh;
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
 	if (h->pinned)
 		return 0;          /* opened for reading on S3: nothing of it to make durable */
-	return h->src == ROUTE_NFS ? store_fsync(h->st, h->f, datasync) : 0;
+	return h->src == ROUTE_NFS ? fs_errno(store_fsync(h->st, h->f, datasync)) : 0;
 }
 
 /* fallocate(2): mode 0 and FALLOC_FL_KEEP_SIZE where the new store has the call (a local
@@ -541,7 +536,7 @@ static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 static int fs_fallocate(const char *path, int mode, off_t off, off_t len,
 			struct fuse_file_info *fi)
 {
-	struct fs_file *h = fi ? (struct fs_file *)(uintptr_t)fi->fh : NULL;
+	struct fh *h = fi ? (struct fh *)(uintptr_t)fi->fh : NULL;
 	if (!h || h->src != ROUTE_NFS)
 		return -EBADF;
 	if (off < 0 || len <= 0)
@@ -554,103 +549,88 @@ static int fs_fallocate(const char *path, int mode, off_t off, off_t len,
 	rc = store_fallocate(h->st, h->f, mode, (uint64_t)off, (uint64_t)len);
 	if (rc == 0)
 		atomic_store(&h->wrote, 1);
-	return rc;
+	return fs_errno(rc);
 }
 
 static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 {
 	struct ferry *fy = fs_ctx();
+	struct fh *h = fi && fi->fh ? (struct fh *)(uintptr_t)fi->fh : NULL;
+	struct change c;
 	if (size < 0)
 		return -EINVAL;
 	path = named(path);
-	int rc = journal(LEDGER_OP_TRUNCATE, path, NULL);
+	int rc = change_begin(&c, LEDGER_OP_TRUNCATE, path, NULL, CH_TOUCHED);
 	if (rc)
 		return rc;
-	if (fi && fi->fh) {
-		struct fs_file *h = (struct fs_file *)(uintptr_t)fi->fh;
-		if (h->src == ROUTE_NFS) {
-			rc = done(modified(store_ftruncate(h->st, h->f, (uint64_t)size), path));
-			goto out;
-		}
+	if (h && h->src == ROUTE_NFS) {
+		rc = store_ftruncate(h->st, h->f, (uint64_t)size);
+		/* through a handle: mark a migrated file `modified` (a change by path is
+		 * marked by ns_copyup, which prepares it); no path: no record left to mark */
+		if (path)
+			ns_mark_modified(&fy->route, path);
+	} else if (!path) {
+		rc = -ENOENT;   /* unlinked while open, and not through an NFS handle */
+	} else {
+		rc = ns_truncate(&fy->route, path, (uint64_t)size);
 	}
-	if (!path)
-		return done(-ENOENT);   /* unlinked while open, and not through an NFS handle */
-	rc = done(changed(ns_truncate(&fy->route, path, (uint64_t)size), path));
-out:
-	if (rc == 0)
-		retouched(path);
-	return rc;
+	return change_end(&c, rc);
 }
 
 /* The attribute calls get a hidden path for a file unlinked while open (fs_hide); the
  * new store is changed by name only: ENOENT. */
 static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
+	struct change c;
 	(void)fi;
 	if (!named(path))
 		return -ENOENT;
-	int rc = journal(LEDGER_OP_CHMOD, path, NULL);
-	if (rc)
-		return rc;
-	rc = done(changed(ns_chmod(&fs_ctx()->route, path, mode), path));
-	if (rc == 0)
-		retouched(path);
-	return rc;
+	int rc = change_begin(&c, LEDGER_OP_CHMOD, path, NULL, CH_TOUCHED);
+	return rc ? rc : change_end(&c, ns_chmod(&fs_ctx()->route, path, mode));
 }
 
 static int fs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
 {
+	struct change c;
 	(void)fi;
 	if (!named(path))
 		return -ENOENT;
-	int rc = journal(LEDGER_OP_CHOWN, path, NULL);
-	if (rc)
-		return rc;
-	rc = done(changed(ns_chown(&fs_ctx()->route, path, uid, gid), path));
-	if (rc == 0)
-		retouched(path);
-	return rc;
+	int rc = change_begin(&c, LEDGER_OP_CHOWN, path, NULL, CH_TOUCHED);
+	return rc ? rc : change_end(&c, ns_chown(&fs_ctx()->route, path, uid, gid));
 }
 
 static int fs_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
 {
+	struct change c;
 	(void)fi;
 	if (!named(path))
 		return -ENOENT;
-	int rc = journal(LEDGER_OP_UTIMENS, path, NULL);
-	if (rc)
-		return rc;
-	rc = done(changed(ns_utimens(&fs_ctx()->route, path, tv), path));
-	if (rc == 0)
-		retouched(path);
-	return rc;
+	int rc = change_begin(&c, LEDGER_OP_UTIMENS, path, NULL, CH_TOUCHED);
+	return rc ? rc : change_end(&c, ns_utimens(&fs_ctx()->route, path, tv));
 }
 
 static int fs_mkdir(const char *path, mode_t mode)
 {
 	struct ns_caller who = caller();
-	int rc = journal(LEDGER_OP_MKDIR, path, NULL);
-	if (rc)
-		return rc;
-	return done(changed(ns_mkdir(&fs_ctx()->route, path, mode, &who), path));
+	struct change c;
+	int rc = change_begin(&c, LEDGER_OP_MKDIR, path, NULL, 0);
+	return rc ? rc : change_end(&c, ns_mkdir(&fs_ctx()->route, path, mode, &who));
 }
 
 static int fs_mknod(const char *path, mode_t mode, dev_t rdev)
 {
 	struct ns_caller who = caller();
-	int rc = journal(LEDGER_OP_CREATE, path, NULL);
-	if (rc)
-		return rc;
-	return done(changed(ns_mknod(&fs_ctx()->route, path, mode, rdev, &who), path));
+	struct change c;
+	int rc = change_begin(&c, LEDGER_OP_CREATE, path, NULL, 0);
+	return rc ? rc : change_end(&c, ns_mknod(&fs_ctx()->route, path, mode, rdev, &who));
 }
 
 static int fs_symlink(const char *target, const char *path)
 {
 	struct ns_caller who = caller();
-	int rc = journal(LEDGER_OP_SYMLINK, path, target);
-	if (rc)
-		return rc;
-	return done(changed(ns_symlink(&fs_ctx()->route, target, path, &who), path));
+	struct change c;
+	int rc = change_begin(&c, LEDGER_OP_SYMLINK, path, target, 0);
+	return rc ? rc : change_end(&c, ns_symlink(&fs_ctx()->route, target, path, &who));
 }
 
 /* The link count of a file changed through one of its names: the kernel caches each name's
@@ -670,17 +650,9 @@ static void relinked(struct lk_names *names)
 
 static int fs_link(const char *from, const char *to)
 {
-	int rc = journal(LEDGER_OP_LINK, from, to);
-	if (rc)
-		return rc;
-	rc = done(changed(changed(ns_link(&fs_ctx()->route, from, to), from), to));
-	if (rc == 0) {   /* the source's cached nlink (and, after a copy-up, attributes) changed */
-		struct lk_names others;
-		fuse_invalidate_path(fuse_get_context()->fuse, from);
-		lk_linked(fs_links, from, &others);
-		relinked(&others);
-	}
-	return rc;
+	struct change c;
+	int rc = change_begin(&c, LEDGER_OP_LINK, from, to, CH_FORGET2 | CH_LINKED);
+	return rc ? rc : change_end(&c, ns_link(&fs_ctx()->route, from, to));
 }
 
 /* Remove path's name: unlinked, or, when `hidden` is given, renamed to that hidden name
@@ -688,20 +660,14 @@ static int fs_link(const char *from, const char *to)
 static int remove_name(const char *path, const char *hidden)
 {
 	struct ferry *fy = fs_ctx();
-	int rc = journal(LEDGER_OP_UNLINK, path, NULL);
+	struct change c;
+	int rc = change_begin(&c, LEDGER_OP_UNLINK, path, NULL, CH_UNLINKED);
 	if (rc)
 		return rc;
-	rc = changed(hidden ? ns_hide(&fy->route, path, hidden) : ns_unlink(&fy->route, path),
-		     path);
+	rc = hidden ? ns_hide(&fy->route, path, hidden) : ns_unlink(&fy->route, path);
 	if (rc == 0 && fy->ledger)
 		ledger_file_delete(fy->ledger, path);   /* -ENOENT when it had no record */
-	rc = done(rc);
-	if (rc == 0) {   /* (ns_hidden_nlink keeps a hidden name off the others' count) */
-		struct lk_names others;
-		lk_unlinked(fs_links, path, &others);
-		relinked(&others);
-	}
-	return rc;
+	return change_end(&c, rc);
 }
 
 static int fs_unlink(const char *path)
@@ -725,103 +691,34 @@ static int fs_hide(const char *path, const char *hidden)
 
 static int fs_rmdir(const char *path)
 {
-	int rc = journal(LEDGER_OP_RMDIR, path, NULL);
-	if (rc)
-		return rc;
-	return done(changed(ns_rmdir(&fs_ctx()->route, path), path));
+	struct change c;
+	int rc = change_begin(&c, LEDGER_OP_RMDIR, path, NULL, 0);
+	return rc ? rc : change_end(&c, ns_rmdir(&fs_ctx()->route, path));
 }
 
 static int fs_rename(const char *from, const char *to, unsigned int flags)
 {
 	struct ferry *fy = fs_ctx();
+	struct change c;
 	if (ns_is_hidden(to) && !flags)
 		return fs_hide(from, to);
 	if (ns_is_hidden(from))
 		return -ENOENT;       /* the user cannot name a hidden file */
-	int rc = journal(LEDGER_OP_RENAME, from, to);
+	int rc = change_begin(&c, LEDGER_OP_RENAME, from, to, CH_FORGET2 | CH_RENAMED);
 	if (rc)
 		return rc;
-	rc = changed(changed(ns_rename(&fy->route, from, to, flags), from), to);
+	rc = ns_rename(&fy->route, from, to, flags);
 	if (rc == 0 && fy->ledger)
 		ledger_file_rename(fy->ledger, from, to, LEDGER_RENAME_TREE);
-	rc = done(rc);
-	if (rc == 0) {   /* a file replaced at `to` lost a name */
-		struct lk_names others;
-		lk_renamed(fs_links, from, to, &others);
-		relinked(&others);
-	}
-	return rc;
-}
-
-/* A handle opened on S3 pins the object it opened (spec 5). When its path has since come
- * onto the new store through this mount (a copy-up for a writer, or a migration, then
- * writes), the kernel's one inode for the path holds the new size, and a read of the
- * pinned object short of it would be taken for the end of the file: the kernel would
- * shrink the file for every reader until its attributes expire (a copied-up, grown file
- * would read back at its old size). So before each read the handle compares its
- * path's dc_path_generation (bumped by every change through the mount); when it moved,
- * it looks: still S3-only, nothing to do; on the new store with the ledger's record of a
- * copy of the very version it pinned (the ETag), it reads the new store from then on, as
- * any reader of a file sees another process's writes; on the new store as anything else
- * (another version, a new empty file), its file was replaced: ESTALE, as for an object
- * replaced in S3, never a mix of two versions. Called with no lock; takes swap. */
-static void fs_follow(struct fs_file *h, const char *path)
-{
-	struct ferry *fy = fs_ctx();
-	uint64_t g = dc_path_generation(path);
-	struct store_attr a;
-	struct ledger_file rec;
-	struct store_file *nf = NULL;
-	pthread_rwlock_wrlock(&h->swap);
-	if (h->src != ROUTE_S3 || h->stale || atomic_load(&h->pgen) == g)
-		goto done;                    /* decided already (by another reader) */
-	int rc = store_stat(fy->nfs, path, &a);
-	if (rc == -ENOENT || rc == -ENOTDIR)
-		goto done;                    /* still S3 only */
-	if (rc)
-		goto out;                     /* the new store did not answer: look again */
-	if (S_ISREG(a.mode) && fy->ledger && ledger_file_get(fy->ledger, path, &rec) == 0 &&
-	    h->etag[0] && !strcmp(rec.etag, h->etag)) {
-		if ((rc = store_open(fy->nfs, path, O_RDONLY, 0, NULL, &nf)))
-			goto out;
-		if (h->ra)
-			ra_close(h->ra);      /* returns once no fetch uses h->f */
-		store_close(h->st, h->f);
-		h->ra = NULL;
-		h->st = fy->nfs;
-		h->f = nf;
-		h->src = ROUTE_NFS;
-		log_debug("%s: a reader opened on S3 follows its file onto the new store", path);
-	} else {
-		h->stale = 1;
-		log_debug("%s: replaced on the new store under a reader opened on S3: ESTALE",
-			  path);
-	}
-done:
-	atomic_store(&h->pgen, g);
-out:
-	pthread_rwlock_unlock(&h->swap);
+	return change_end(&c, rc);
 }
 
 static int fs_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	struct fs_file *h = (struct fs_file *)(uintptr_t)fi->fh;
 	int s3;
-	ssize_t n;
-	if (h->pinned) {
-		path = named(path);   /* NULL: the name went while open; nothing to follow */
-		if (path && dc_path_generation(path) != atomic_load(&h->pgen))
-			fs_follow(h, path);
-		pthread_rwlock_rdlock(&h->swap);
-		s3 = h->src == ROUTE_S3;
-		n = h->stale ? -ESTALE : h->ra ? ra_read(h->ra, buf, size, (uint64_t)off) :
-			store_pread(h->st, h->f, buf, size, (uint64_t)off);
-		pthread_rwlock_unlock(&h->swap);
-	} else {
-		s3 = h->src == ROUTE_S3;
-		n = h->ra ? ra_read(h->ra, buf, size, (uint64_t)off) :
-			    store_pread(h->st, h->f, buf, size, (uint64_t)off);
-	}
+	/* named: NULL once the name went while open, nothing to follow then */
+	ssize_t n = fh_read(fs_ctx(), (struct fh *)(uintptr_t)fi->fh, named(path), buf, size,
+			    (uint64_t)off, &s3);
 	if (n < 0)
 		return fs_errno((int)n);
 	if (s3) {
@@ -836,309 +733,83 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off, struct f
 
 static int fs_release(const char *path, struct fuse_file_info *fi)
 {
-	struct fs_file *h = (struct fs_file *)(uintptr_t)fi->fh;
-	if (h->ra)
-		ra_close(h->ra);   /* returns once no fetch uses h->f */
-	int rc = store_close(h->st, h->f);
-	jn_release(fs_ctx(), h->jf, named(path));
-	if (h->pinned)
-		pthread_rwlock_destroy(&h->swap);
-	free(h);
-	return rc;
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	struct jn_file *jf = h->jf;
+	int rc = fh_close(h);
+	jn_release(fs_ctx(), jf, named(path));
+	return fs_errno(rc);
 }
 
 static int fs_statfs(const char *path, struct statvfs *out)
 {
 	(void)path;
 	struct ferry *fy = fs_ctx();
-	int rc = store_statfs(fy->nfs, "/", out);   /* spec 5: statfs reports the new store */
+	/* spec 5: statfs reports the new store */
+	int rc = store_statfs(fy->nfs, "/", out);
 	if (rc == 0 && (!out->f_namemax || out->f_namemax > NAME_MAX_SEGMENT))
 		out->f_namemax = NAME_MAX_SEGMENT;  /* the longest name every layer takes */
-	return rc;
+	return fs_errno(rc);
 }
 
 
-/* --- introspection: user.ferryfs.* extended attributes (spec 8) ------------------- */
-
-#define XA_PREFIX "user.ferryfs."
-
-static int xattr_reply(const char *val, size_t len, char *out, size_t size)
-{
-	if (size == 0)
-		return (int)len;
-	if (len > size)
-		return -ERANGE;
-	memcpy(out, val, len);
-	return (int)len;
-}
-
-static int stats_text(struct ferry *fy, struct buf *b)
-{
-	struct ledger_stats ls;
-	memset(&ls, 0, sizeof(ls));
-	if (fy->ledger)
-		ledger_stats(fy->ledger, &ls);
-	uint64_t queued = 0;
-	for (int p = 0; p < LEDGER_NPRIO; p++)
-		queued += ls.queued[p];
-	struct mirror_counters mc;
-	mirror_counters(&mc);
-	int64_t oldest = 0;
-	if (ls.journal_oldest_ms) {
-		struct timespec now;
-		clock_gettime(CLOCK_REALTIME, &now);
-		oldest = ((int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 -
-			  ls.journal_oldest_ms) /
-			 1000;
-	}
-	const struct { const char *name; uint64_t v; } rows[] = {
-		{ "migrated_files", ls.files[LEDGER_MIGRATED] + ls.files[LEDGER_MODIFIED] },
-		{ "migrated_bytes", ls.bytes[LEDGER_MIGRATED] + ls.bytes[LEDGER_MODIFIED] },
-		{ "queued", queued },
-		{ "copying", ls.copying },
-		{ "failed", ls.files[LEDGER_FAILED] },
-		{ "conflicts", ls.files[LEDGER_CONFLICT] },
-		{ "copyups", stats_get(copyups) },
-		{ "reads_s3", stats_get(reads_s3) },
-		{ "reads_nfs", stats_get(reads_nfs) },
-		{ "bytes_s3", stats_get(bytes_s3) },
-		{ "bytes_nfs", stats_get(bytes_nfs) },
-		{ "whiteouts", stats_get(whiteouts) },
-		{ "unreachable", stats_get(unreachable) },
-		{ "journal_pending", ls.journal_pending },
-		{ "journal_oldest_s", (uint64_t)(oldest > 0 ? oldest : 0) },
-		{ "mirror_puts", mc.puts },
-		{ "mirror_deletes", mc.deletes },
-		{ "mirror_key_too_long", mc.too_long },
-		{ "mirror_errors", mc.errors + jn_errors() },
-		{ "read_only", (uint64_t)jn_readonly() },
-		{ "s3_requests", stats_get(s3_requests) },
-		{ "s3_errors", stats_get(s3_errors) },
-		{ "s3_retries", stats_get(s3_retries) },
-		{ "nfs_errors", stats_get(nfs_errors) },
-		{ "paused", (uint64_t)mig_paused(fy) },
-		{ "rate", mig_rate(fy) },
-		{ "uptime_s", (uint64_t)(util_now_s() - fy->started) },
-		{ "heap_bytes", stats_heap_bytes() },
-	};
-	int rc = 0;
-	for (size_t i = 0; i < ARRAY_SIZE(rows) && !rc; i++)
-		rc = buf_printf(b, "%s %llu\n", rows[i].name, (unsigned long long)rows[i].v);
-	return rc;
-}
-
-/* user.ferryfs.state of a path (spec 8). */
-static int state_of(struct ferry *fy, const char *path, const struct route_entry *e,
-		    const struct ledger_file *rec, int have_rec, struct buf *b)
-{
-	struct store_attr a;
-	if (S_ISDIR(e->attr.mode)) {
-		if (e->src == ROUTE_S3)
-			return buf_puts(b, "s3-only");
-		int rc = store_stat(fy->s3, path, &a);
-		if (rc && rc != -ENOENT && rc != -ENOTDIR)
-			return rc;
-		return buf_puts(b,
-				rc == 0 && S_ISDIR(a.mode) && wh_is_opaque(&fy->route, path) != 1 ?
-					"merged" :
-					"nfs-only");
-	}
-	if (have_rec && rec->state != LEDGER_S3_ONLY)
-		return buf_puts(b, ledger_state_name(rec->state));
-	if (e->src == ROUTE_S3)
-		return buf_puts(b, "s3-only");
-	int rc = store_stat(fy->s3, path, &a);
-	if (rc && rc != -ENOENT && rc != -ENOTDIR)
-		return rc;
-	/* on both stores with no record here: copied by another host, or before ferryfs */
-	return buf_puts(b, rc == 0 && S_ISREG(a.mode) ? "migrated" : "nfs-only");
-}
-
-static int fs_getxattr_ferry(struct ferry *fy, const char *path, const char *name, char *out,
-			     size_t size)
-{
-	struct route_entry e;
-	struct ledger_file rec;
-	struct buf b = { 0 };
-	int rc = route_lookup(&fy->route, path, &e);
-	if (rc)
-		return rc;
-	int have_rec =
-		fy->ledger && !S_ISDIR(e.attr.mode) && ledger_file_get(fy->ledger, path, &rec) == 0;
-	if (!strcmp(name, "source")) {
-		const char *v = e.src == ROUTE_S3 ? "s3" : "nfs";
-		return xattr_reply(v, strlen(v), out, size);
-	}
-	if (!strcmp(name, "s3key") || !strcmp(name, "etag")) {
-		struct store_attr a;
-		const struct store_attr *pa = &e.attr;
-		if (e.src != ROUTE_S3) {
-			rc = store_stat(fy->s3, path, &a);
-			if (rc)
-				return rc == -ENOENT || rc == -ENOTDIR ? -ENODATA : rc;
-			pa = &a;
-		}
-		if (!S_ISREG(pa->mode))
-			return -ENODATA;      /* a directory has no object of its own */
-		if (!strcmp(name, "etag"))
-			return xattr_reply(pa->etag, strlen(pa->etag), out, size);
-		rc = buf_printf(&b, "%s%s", fy->cfg->s3_prefix, path + 1);
-	} else if (!strcmp(name, "state")) {
-		rc = state_of(fy, path, &e, &rec, have_rec, &b);
-	} else if (!strcmp(name, "migrated")) {
-		if (!have_rec || !rec.migrated)
-			return -ENODATA;
-		char t[21];
-		util_format_iso8601((time_t)rec.migrated, t);
-		rc = buf_puts(&b, t);
-	} else if (!strcmp(name, "sha256")) {
-		if (!have_rec || !rec.has_sha256)
-			return -ENODATA;
-		char hex[65];
-		util_hex(rec.sha256, 32, hex);
-		rc = buf_puts(&b, hex);
-	} else if (!strcmp(name, "error")) {
-		if (!have_rec || !rec.error[0])
-			return -ENODATA;
-		rc = buf_puts(&b, rec.error);
-	} else if (!strcmp(name, "synced")) {
-		/* yes: S3 holds this path's current content (S3-only, migrated and unchanged, or
-		 * written back by the mirror: it records the ETag of its upload) */
-		int pending = fy->ledger ? ledger_journal_pending(fy->ledger, path) : 0;
-		int same = e.src == ROUTE_S3 || (have_rec && rec.state == LEDGER_MIGRATED) ||
-			   (have_rec && rec.etag[0] && rec.size == e.attr.size &&
-			    (rec.state == LEDGER_MODIFIED || rec.state == LEDGER_NFS_ONLY)) ||
-			   (!S_ISREG(e.attr.mode) &&
-			    store_stat(fy->s3, path, &(struct store_attr){ 0 }) == 0);
-		rc = buf_puts(&b, pending <= 0 && same ? "yes" : "pending");
-	} else if (!strcmp(name, "stats") && !strcmp(path, "/")) {
-		rc = stats_text(fy, &b);
-	} else {
-		/* the root's own names: write-back (revert, sync_verify), then the migrator's
-		 * (state_dir, crawl, migrator) */
-		rc = mirror_getxattr(fy, path, name, &b);
-		if (rc == -ENODATA)
-			rc = fy->ledger ? mig_getxattr(fy, path, name, &b) : -ENODATA;
-		if (rc) {
-			buf_free(&b);
-			return rc;
-		}
-	}
-	if (!rc)
-		rc = xattr_reply(b.data, b.len, out, size);
-	buf_free(&b);
-	return rc;
-}
-
+/* Extended attributes: the user.ferryfs.* names go to the control plane (xattr.h); the
+ * others are the new store's, for a path it serves. */
 static int fs_getxattr(const char *path, const char *name, char *out, size_t size)
 {
 	struct ferry *fy = fs_ctx();
-	if (!strncmp(name, XA_PREFIX, sizeof(XA_PREFIX) - 1))
-		return fs_getxattr_ferry(fy, path, name + sizeof(XA_PREFIX) - 1, out, size);
+	const char *ours = xa_strip(name);
+	if (ours)
+		return fs_errno(fx_get(fy, path, ours, out, size));
 	if (!fy->nfs->ops->getxattr)
 		return -ENODATA;      /* ls -l asks for security.* and ACLs on every entry */
 	struct route_entry e;
 	int rc = route_lookup(&fy->route, path, &e);
 	if (rc)
-		return rc;
+		return fs_errno(rc);
 	if (e.src != ROUTE_NFS)
 		return -ENODATA;
 	ssize_t n = store_getxattr(fy->nfs, path, name, out, size);
-	return n == -ENOTSUP ? -ENODATA : (int)n;
+	return n == -ENOTSUP ? -ENODATA : fs_errno((int)n);
 }
 
 static int fs_listxattr(const char *path, char *out, size_t size)
 {
-	static const char ours[] = XA_PREFIX "state\0" XA_PREFIX "source\0" XA_PREFIX "s3key\0"
-				   XA_PREFIX "etag\0" XA_PREFIX "migrated\0" XA_PREFIX "sha256\0"
-				   XA_PREFIX "synced\0" XA_PREFIX "error\0";
-	struct ferry *fy = fs_ctx();
-	struct route_entry e;
-	char *theirs = NULL;
-	ssize_t n = 0;
-	int rc = route_lookup(&fy->route, path, &e);
-	if (rc)
-		return rc;
-	size_t len = fy->cfg->xattr_list ? sizeof(ours) - 1 : 0;
-	if (e.src == ROUTE_NFS) {
-		n = store_listxattr(fy->nfs, path, NULL, 0);
-		if (n > 0) {
-			theirs = malloc((size_t)n);
-			if (!theirs)
-				return -ENOMEM;
-			n = store_listxattr(fy->nfs, path, theirs, (size_t)n);
-		}
-		if (n == -ENOTSUP)
-			n = 0;
-		if (n < 0) {
-			rc = (int)n;
-			goto out;
-		}
-	}
-	rc = (int)(len + (size_t)n);
-	if (size == 0)
-		goto out;
-	if ((size_t)rc > size) {
-		rc = -ERANGE;
-		goto out;
-	}
-	memcpy(out, ours, len);
-	if (n > 0)
-		memcpy(out + len, theirs, (size_t)n);
-out:
-	free(theirs);
-	return rc;
-}
-
-/* Names of spec 8 that describe a path: read-only through setxattr (EROFS). */
-static int ferry_name_readonly(const char *name)
-{
-	static const char *const ro[] = { "state", "source", "s3key", "etag", "migrated", "sha256",
-					  "synced", "error", "stats" };
-	for (size_t i = 0; i < ARRAY_SIZE(ro); i++)
-		if (!strcmp(name, ro[i]))
-			return 1;
-	return 0;
+	return fs_errno(fx_list(fs_ctx(), path, out, size));
 }
 
 static int fs_setxattr(const char *path, const char *name, const char *value, size_t size,
 		       int flags)
 {
 	struct ferry *fy = fs_ctx();
-	if (!strncmp(name, XA_PREFIX, sizeof(XA_PREFIX) - 1)) {
-		const char *n = name + sizeof(XA_PREFIX) - 1;
-		struct route_entry e;
-		int rc = route_lookup(&fy->route, path, &e);
-		if (rc)
-			return rc;
-		if (ferry_name_readonly(n))
-			return -EROFS;
-		rc = fleet_control(fy, path, n, value, size);
-		if (rc == -ENODATA)
-			rc = mirror_control(fy, path, n, value, size);
-		return rc != -ENODATA ? rc : mig_control(fy, path, n, value, size);
-	}
+	const char *ours = xa_strip(name);
+	if (ours)
+		return fs_errno(fx_set(fy, path, ours, value, size));
 	if (!fy->nfs->ops->setxattr)
 		return -ENOTSUP;      /* NFS through libnfs has no xattrs: no copy-up for nothing */
-	int rc = jn_writable();   /* S3 has no xattrs: nothing to journal; refused after revert */
+	/* S3 holds no xattrs: nothing to journal, but refused after a revert */
+	struct change c;
+	int rc = change_begin(&c, 0, path, NULL, 0);
 	if (rc)
 		return rc;
-	rc = changed(ns_copyup(&fy->route, path, 0), path);
-	return rc ? rc : store_setxattr(fy->nfs, path, name, value, size, flags);
+	rc = ns_copyup(&fy->route, path, 0);
+	return change_end(&c, rc ? rc : store_setxattr(fy->nfs, path, name, value, size, flags));
 }
 
 static int fs_removexattr(const char *path, const char *name)
 {
 	struct ferry *fy = fs_ctx();
-	if (!strncmp(name, XA_PREFIX, sizeof(XA_PREFIX) - 1))
-		return ferry_name_readonly(name + sizeof(XA_PREFIX) - 1) ? -EROFS : -ENODATA;
+	const char *ours = xa_strip(name);
+	if (ours)
+		return fx_remove(ours);
 	if (!fy->nfs->ops->removexattr)
 		return -ENOTSUP;
-	int rc = jn_writable();
+	/* S3 holds no xattrs: nothing to journal, but refused after a revert */
+	struct change c;
+	int rc = change_begin(&c, 0, path, NULL, 0);
 	if (rc)
 		return rc;
-	rc = changed(ns_copyup(&fy->route, path, 0), path);
-	return rc ? rc : store_removexattr(fy->nfs, path, name);
+	rc = ns_copyup(&fy->route, path, 0);
+	return change_end(&c, rc ? rc : store_removexattr(fy->nfs, path, name));
 }
 
 static const struct fuse_operations fs_ops = {

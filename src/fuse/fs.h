@@ -5,22 +5,8 @@
 
 #define FUSE_USE_VERSION 312
 #include <fuse.h>
-#include <time.h>
 
-#include "base/cfg.h"
-#include "view/route.h"
-
-/* One mounted filesystem. Created by ferryfs.c before mounting, read-only afterwards
- * (its stores are thread-safe themselves). */
-struct ferry {
-	struct ferry_config *cfg;
-	struct store *nfs;
-	struct store *s3;
-	struct route route;
-	struct ledger *ledger;     /* opened after daemonizing (LMDB must not cross a fork) */
-	double started;            /* util_now_s() at mount */
-	int readahead;             /* ra_init succeeded: S3 reads go through read-ahead */
-};
+#include "view/ferry.h"
 
 /* The operation table handed to fuse_new; private data must be a struct ferry. */
 const struct fuse_operations *fs_operations(void);

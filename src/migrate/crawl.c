@@ -26,10 +26,9 @@
 #include <time.h>
 
 #include "base/cfg.h"
-#include "fuse/fs.h"
+#include "view/ferry.h"
 #include "ledger/ledger.h"
 #include "base/log.h"
-#include "migrate/migrate.h"
 #include "base/naming.h"
 #include "s3/client.h"
 #include "base/stats.h"
@@ -373,6 +372,7 @@ void crawl_shadow_free(struct crawl_shadow *s)
 static pthread_mutex_t crawl_lock = PTHREAD_MUTEX_INITIALIZER;  /* jobs, gen, pos, stopping */
 static pthread_cond_t crawl_cond = PTHREAD_COND_INITIALIZER;    /* a job changed, or stop */
 static struct ferry *crawl_fy;           /* set at start */
+static struct crawl_hooks crawl_hooks;   /* set at start, before the thread */
 static pthread_t crawl_thread;
 static int crawl_running;                /* the thread exists */
 static int crawl_stopping;               /* protected by crawl_lock */
@@ -641,7 +641,7 @@ static void *crawl_main(void *arg)
 			    (slot < 0 || rank(&jobs[i]) < rank(&jobs[slot])))
 				slot = i;
 		}
-		if (slot < 0 || mig_paused(fy)) {
+		if (slot < 0 || crawl_hooks.paused(fy)) {
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
 			ts.tv_sec += 1;
@@ -732,15 +732,16 @@ static void *crawl_main(void *arg)
 		if (rc)
 			log_warn("crawl: cannot write the checkpoint: %s", strerror(-rc));
 		if (j.queued)
-			mig_wake_all(fy);
+			crawl_hooks.queued(fy);
 	}
 	pthread_mutex_unlock(&crawl_lock);
 	return NULL;
 }
 
-int crawl_start(struct ferry *fy)
+int crawl_start(struct ferry *fy, const struct crawl_hooks *hooks)
 {
 	crawl_fy = fy;
+	crawl_hooks = *hooks;
 	crawl_stopping = 0;
 	/* test knob (not for operators): a lower high mark, to interrupt a crawl mid-listing */
 	const char *hi = getenv("FERRYFS_CRAWL_QUEUE_HIGH");

@@ -98,8 +98,15 @@ void crawl_shadow_free(struct crawl_shadow *s);
 
 /* ---- the daemon side (src/migrate/crawl.c; used by migrate.c) ---- */
 
+/* What the crawl asks of the migrator that runs it (migrate.c), injected so that the crawl
+ * does not call the layer that starts it. Both are called from the crawl thread. */
+struct crawl_hooks {
+	int (*paused)(struct ferry *fy);   /* 1: list nothing for now (user.ferryfs.pause) */
+	void (*queued)(struct ferry *fy);  /* a page queued files: wake every worker */
+};
+
 /* Load the jobs from the ledger and start the crawl thread. 0 / -errno. */
-int crawl_start(struct ferry *fy);
+int crawl_start(struct ferry *fy, const struct crawl_hooks *hooks);
 /* Stop the thread (the current page is abandoned; its checkpoint is the previous one). */
 void crawl_stop(void);
 /* Start (or resume, when the same spec is running or stopped) a job on dir. A finished

@@ -50,7 +50,7 @@
 #include "migrate/sweep.h"
 #include "migrate/crawl.h"
 #include "view/dcache.h"
-#include "fuse/fs.h"
+#include "view/ferry.h"
 #include "ledger/ledger.h"
 #include "base/log.h"
 #include "base/naming.h"

@@ -55,7 +55,7 @@
 #include "base/cfg.h"
 #include "view/copy.h"
 #include "migrate/crawl.h"
-#include "fuse/fs.h"
+#include "view/ferry.h"
 #include "ledger/ledger.h"
 #include "base/log.h"
 #include "base/naming.h"
@@ -486,13 +486,13 @@ static int quick_lookup(struct ferry *fy, const char *path, struct route_entry *
 	}
 	if (rc != -ENOENT && rc != -ENOTDIR)
 		return rc;
-	rc = wh_is_whiteout(&fy->route, path);
+	rc = wh_is_whiteout(fy->route.nfs, path);
 	if (rc)
 		return rc > 0 ? -ENOENT : rc;
 	char parent[NAME_MAX_PATH + 2];
 	const char *slash = strrchr(path, '/');
 	snprintf(parent, sizeof(parent), "%.*s", slash == path ? 1 : (int)(slash - path), path);
-	rc = wh_is_opaque(&fy->route, parent);
+	rc = wh_is_opaque(fy->route.nfs, parent);
 	return rc ? (rc > 0 ? -ENOENT : rc) : 0;
 }
 
@@ -507,7 +507,7 @@ struct pub_check {
 static int publish_check(void *arg)
 {
 	struct pub_check *p = arg;
-	int rc = wh_is_whiteout(&p->fy->route, p->path);
+	int rc = wh_is_whiteout(p->fy->route.nfs, p->path);
 	return rc > 0 ? -ENOENT : rc;
 }
 
@@ -574,7 +574,7 @@ static void migrate_one(struct ferry *fy, const char *path, int prio)
 			int lrc = route_lookup(&fy->route, path, &e);
 			/* route_lookup leaves ancestors to the kernel: a key under a directory
 			 * deleted or made opaque through a mount is gone too */
-			if (lrc == 0 && rc == -ENOENT && wh_is_hidden(&fy->route, path) == 1)
+			if (lrc == 0 && rc == -ENOENT && wh_is_hidden(fy->route.nfs, path) == 1)
 				lrc = -ENOENT;
 			if (lrc == -ENOENT) {
 				ledger_file_delete(fy->ledger, path);
@@ -717,7 +717,8 @@ int mig_start(struct ferry *fy)
 			goto out_threads;
 		}
 	}
-	rc = crawl_start(fy);
+	static const struct crawl_hooks hooks = { mig_paused, mig_wake_all };
+	rc = crawl_start(fy, &hooks);
 	if (rc)
 		goto out_threads;
 	M.crawl_started = 1;

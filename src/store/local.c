@@ -45,25 +45,6 @@ struct store_file {
 
 #define LST(st) ((struct local_store *)(st))
 
-static int path_ok(const char *p)
-{
-	if (!p || p[0] != '/' || strlen(p) > NAME_MAX_PATH)
-		return 0;
-	if (p[1] == '\0')
-		return 1;
-	const char *s = p + 1;
-	for (;;) {
-		const char *e = strchrnul(s, '/');
-		size_t n = (size_t)(e - s);
-		if (n == 0 || n > NAME_MAX || (n == 1 && s[0] == '.') ||
-		    (n == 2 && s[0] == '.' && s[1] == '.'))
-			return 0;
-		if (!*e)
-			return 1;
-		s = e + 1;
-	}
-}
-
 /* Open directory `rel` (relative to the root, "" for the root itself) without following
  * any symlink and without leaving the root. Returns an fd or -errno. */
 static int open_dir_beneath(struct local_store *ls, const char *rel)
@@ -107,7 +88,7 @@ static int open_dir_beneath(struct local_store *ls, const char *rel)
  * component (into name). The root itself yields dfd = root copy and name ".". */
 static int parent_of(struct local_store *ls, const char *path, int *dfd, char name[NAME_MAX + 1])
 {
-	if (!path_ok(path))
+	if (!store_path_ok(path))
 		return -EINVAL;
 	if (path[1] == '\0') {
 		*dfd = open_dir_beneath(ls, "");
@@ -219,7 +200,7 @@ static int loc_readdir(struct store *st, const char *path, store_dirent_fn fn, v
 
 static int loc_statfs(struct store *st, const char *path, struct statvfs *out)
 {
-	if (!path_ok(path))
+	if (!store_path_ok(path))
 		return -EINVAL;
 	return fstatvfs(LST(st)->root, out) < 0 ? -errno : 0;
 }
@@ -401,7 +382,7 @@ static int loc_unlink(struct store *st, const char *path)
 static int two_parents(struct local_store *ls, const char *a, const char *b, int *da,
 		       char na[NAME_MAX + 1], int *db, char nb[NAME_MAX + 1])
 {
-	if (!path_ok(a) || !path_ok(b))
+	if (!store_path_ok(a) || !store_path_ok(b))
 		return -EINVAL;
 	if (is_root(a) || is_root(b))
 		return -EBUSY;
@@ -658,7 +639,7 @@ static int loc_put(struct store *st, const char *path, const struct store_source
 	int rc;
 	size_t chunk = 1u << 20;
 
-	if (!path_ok(path) || is_root(path))
+	if (!store_path_ok(path) || is_root(path))
 		return -EINVAL;
 	WITH_PARENT(ls, path);
 	snprintf(tmp, sizeof(tmp), ".ferryfs.put.%lx.%x", (long)getpid(),

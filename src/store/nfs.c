@@ -106,27 +106,7 @@ struct store_file {
 
 #define NST(st) ((struct nfs_store *)(st))
 
-/* Paths begin with '/', and hold no empty, "." or ".." segment. */
-static int path_ok(const char *p)
-{
-	if (!p || p[0] != '/')
-		return 0;
-	if (strlen(p) > NAME_MAX_PATH)
-		return 0;
-	if (p[1] == '\0')
-		return 1;
-	const char *s = p + 1;
-	for (;;) {
-		const char *e = strchrnul(s, '/');
-		size_t n = (size_t)(e - s);
-		if (n == 0 || n > NAME_MAX || (n == 1 && s[0] == '.') ||
-		    (n == 2 && s[0] == '.' && s[1] == '.'))
-			return 0;
-		if (!*e)
-			return 1;
-		s = e + 1;
-	}
-}
+static int path_ok(const char *p) { return store_path_ok(p); }
 
 static int is_root(const char *p) { return p[0] == '/' && p[1] == '\0'; }
 

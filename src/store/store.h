@@ -167,6 +167,11 @@ int store_local_new(const struct ferry_config *cfg, struct store **out);
 /* The new store named by cfg->nfs: store_local_new for an absolute path, else store_nfs_new. */
 int store_new_nfs_side(const struct ferry_config *cfg, struct store **out);
 
+/* 1 when path is one the new store's implementations (nfs.c, local.c) accept: it begins
+ * with '/', is shorter than PATH_MAX, and holds no empty, "." or ".." segment nor one
+ * longer than NAME_MAX; else 0. */
+int store_path_ok(const char *path);
+
 static inline void store_destroy(struct store *st)
 {
 	if (st)

@@ -19,7 +19,7 @@
 #ifndef FERRY_DCACHE_H
 #define FERRY_DCACHE_H
 
-#include "view/route.h"
+#include "store/store.h"
 
 #define DC_TTL_S 5.0
 #define DC_MAX_DIRS 512

@@ -70,7 +70,7 @@ static int whiteout_if_s3(struct route *r, const char *path)
 	if (rc <= 0)
 		return rc;
 	rc = copy_ensure_parents(r, path);
-	return rc ? rc : wh_create(r, path);
+	return rc ? rc : wh_create(r->nfs, path);
 }
 
 /* After removing the file `path` from the view (unlink, or the source of a rename): white
@@ -84,7 +84,7 @@ static int whiteout_file(struct route *r, const char *path)
 	struct store_attr a;
 	pthread_mutex_lock(m);
 	int rc = s3_has(r, path);
-	if (rc > 0 && !(rc = copy_ensure_parents(r, path)) && !(rc = wh_create(r, path)) &&
+	if (rc > 0 && !(rc = copy_ensure_parents(r, path)) && !(rc = wh_create(r->nfs, path)) &&
 	    store_stat(r->nfs, path, &a) == 0 && S_ISREG(a.mode)) {
 		rc = store_unlink(r->nfs, path);
 		if (rc == 0)
@@ -100,7 +100,7 @@ static int whiteout_file(struct route *r, const char *path)
 /* After creating path on the new store: a whiteout of the same name is now stale. */
 static void drop_whiteout(struct route *r, const char *path)
 {
-	int rc = wh_remove(r, path);
+	int rc = wh_remove(r->nfs, path);
 	if (rc)
 		log_warn("cannot remove the whiteout of %s: %s", path, strerror(-rc));
 }
@@ -295,10 +295,10 @@ int ns_mkdir(struct route *r, const char *path, uint32_t mode, const struct ns_c
 	/* The name was free in the merged view, so whatever S3 holds at path is hidden (a
 	 * whiteout of path or of an ancestor, or an opaque parent): the new directory must
 	 * not show it, so it is opaque. */
-	int was_whited = wh_is_whiteout(r, path);
+	int was_whited = wh_is_whiteout(r->nfs, path);
 	rc = s3_has(r, path);
 	if (rc > 0)
-		rc = wh_make_opaque(r, path);
+		rc = wh_make_opaque(r->nfs, path);
 	if (rc < 0)
 		return rc;
 	if (was_whited > 0)
@@ -589,7 +589,7 @@ int ns_rmdir(struct route *r, const char *path)
 	if (rc)
 		return rc;
 	if (e.src == ROUTE_NFS) {
-		rc = wh_clear_dir(r, path);
+		rc = wh_clear_dir(r->nfs, path);
 		if (rc)
 			return rc;
 		rc = store_rmdir(r->nfs, path);
@@ -668,7 +668,7 @@ static int walk_dir(struct walk *w, const char *dir)
 		}
 	}
 	if (!rc && w->copy)
-		rc = wh_make_opaque(w->r, dir);
+		rc = wh_make_opaque(w->r->nfs, dir);
 	for (size_t i = 0; i < l.n; i++)
 		free(l.v[i].name);
 	free(l.v);
@@ -711,7 +711,7 @@ static int rename_dir(struct route *r, const char *from, const struct route_entr
 	 * s3_to was set and `from` is opaque by now: they are not needed after the rename.
 	 * (If the rename itself fails after this, the S3 keys under `to` show again.) */
 	if (!rc && et && et->src == ROUTE_NFS)
-		rc = wh_clear_dir(r, to);
+		rc = wh_clear_dir(r->nfs, to);
 	if (!rc)
 		rc = store_rename(r->nfs, from, to, flags);
 	if (rc)

@@ -67,14 +67,14 @@ static int lookup(struct route *r, const char *path, struct route_entry *out, in
 	if (ans != DC_MISS)
 		return ans == DC_S3 ? s3_entry(out, &cached) : -ENOENT;
 	if (strcmp(path, "/") != 0 && !off_nfs) {
-		rc = wh_is_whiteout(r, path);
+		rc = wh_is_whiteout(r->nfs, path);
 		if (rc)
 			return rc > 0 ? -ENOENT : rc;
 		char parent[NAME_MAX_PATH + 2];
 		const char *slash = strrchr(path, '/');
 		snprintf(parent, sizeof(parent), "%.*s", slash == path ? 1 : (int)(slash - path),
 			 path);
-		rc = wh_is_opaque(r, parent);
+		rc = wh_is_opaque(r->nfs, parent);
 		if (rc)
 			return rc > 0 ? -ENOENT : rc;
 	}

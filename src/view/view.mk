@@ -1,10 +1,10 @@
 # view/: the merged namespace: which store serves a path (route), the lookup and listing
 # caches (dcache), whiteouts, namespace changes (ns), copy-up (copy), hard-link names
-# (links) and read-ahead over a store (readahead).
+# (links), read-ahead over a store (readahead) and the mount context (ferry.h).
 libferry_a_SOURCES += src/view/route.c src/view/route.h src/view/dcache.c src/view/dcache.h \
 	src/view/whiteout.c src/view/whiteout.h src/view/ns.c src/view/ns.h \
 	src/view/copy.c src/view/copy.h src/view/links.c src/view/links.h \
-	src/view/readahead.c src/view/readahead.h
+	src/view/readahead.c src/view/readahead.h src/view/ferry.h
 
 check_PROGRAMS += tests/unit/test_route tests/unit/test_links tests/unit/test_readahead
 TESTS += tests/unit/test_route tests/unit/test_links tests/unit/test_readahead

@@ -32,25 +32,25 @@ int wh_marker_path(const char *path, char *out, size_t outlen)
 	return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
 }
 
-static int marker_exists(struct route *r, const char *marker)
+static int marker_exists(struct store *nfs, const char *marker)
 {
 	struct store_attr a;
-	int rc = store_stat(r->nfs, marker, &a);
+	int rc = store_stat(nfs, marker, &a);
 	if (rc == 0)
 		return 1;
 	return rc == -ENOENT || rc == -ENOTDIR ? 0 : rc;
 }
 
-int wh_is_whiteout(struct route *r, const char *path)
+int wh_is_whiteout(struct store *nfs, const char *path)
 {
 	char m[NAME_MAX_PATH + 100];
 	if (!strcmp(path, "/"))
 		return 0;
 	int rc = wh_marker_path(path, m, sizeof(m));
-	return rc ? rc : marker_exists(r, m);
+	return rc ? rc : marker_exists(nfs, m);
 }
 
-int wh_create(struct route *r, const char *path)
+int wh_create(struct store *nfs, const char *path)
 {
 	char m[NAME_MAX_PATH + 100];
 	struct store_file *f;
@@ -59,27 +59,27 @@ int wh_create(struct route *r, const char *path)
 	int rc = wh_marker_path(path, m, sizeof(m));
 	if (rc)
 		return rc;
-	rc = store_open(r->nfs, m, O_WRONLY | O_CREAT | O_EXCL, 0644, NULL, &f);
+	rc = store_open(nfs, m, O_WRONLY | O_CREAT | O_EXCL, 0644, NULL, &f);
 	if (rc == -EEXIST)
 		return 0;
 	if (rc)
 		return rc;
 	stats_inc(whiteouts);
 	split(path, &leaf, &plen);
-	ssize_t n = store_pwrite(r->nfs, f, leaf, strlen(leaf), 0);
-	int crc = store_close(r->nfs, f);
+	ssize_t n = store_pwrite(nfs, f, leaf, strlen(leaf), 0);
+	int crc = store_close(nfs, f);
 	if (n < 0)
 		return (int)n;
 	return crc;
 }
 
-int wh_remove(struct route *r, const char *path)
+int wh_remove(struct store *nfs, const char *path)
 {
 	char m[NAME_MAX_PATH + 100];
 	int rc = wh_marker_path(path, m, sizeof(m));
 	if (rc)
 		return rc;
-	rc = store_unlink(r->nfs, m);
+	rc = store_unlink(nfs, m);
 	return rc == -ENOENT || rc == -ENOTDIR ? 0 : rc;
 }
 
@@ -89,28 +89,28 @@ static int opaque_path(const char *dir, char *out, size_t outlen)
 	return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
 }
 
-int wh_is_opaque(struct route *r, const char *dir)
+int wh_is_opaque(struct store *nfs, const char *dir)
 {
 	char m[NAME_MAX_PATH + 100];
 	int rc = opaque_path(dir, m, sizeof(m));
-	return rc ? rc : marker_exists(r, m);
+	return rc ? rc : marker_exists(nfs, m);
 }
 
-int wh_make_opaque(struct route *r, const char *dir)
+int wh_make_opaque(struct store *nfs, const char *dir)
 {
 	char m[NAME_MAX_PATH + 100];
 	struct store_file *f;
 	int rc = opaque_path(dir, m, sizeof(m));
 	if (rc)
 		return rc;
-	rc = store_open(r->nfs, m, O_WRONLY | O_CREAT | O_EXCL, 0644, NULL, &f);
+	rc = store_open(nfs, m, O_WRONLY | O_CREAT | O_EXCL, 0644, NULL, &f);
 	if (rc == -EEXIST)
 		return 0;
-	return rc ? rc : store_close(r->nfs, f);
+	return rc ? rc : store_close(nfs, f);
 }
 
 struct clear_ctx {
-	struct route *r;
+	struct store *nfs;
 	const char *dir;
 	int rc;
 };
@@ -122,25 +122,25 @@ static int clear_one(void *arg, const struct store_dirent *de)
 	if (strncmp(de->name, WH_PREFIX, sizeof(WH_PREFIX) - 1) && strcmp(de->name, WH_OPAQUE))
 		return 0;
 	snprintf(m, sizeof(m), "%s/%s", strcmp(c->dir, "/") ? c->dir : "", de->name);
-	int rc = store_unlink(c->r->nfs, m);
+	int rc = store_unlink(c->nfs, m);
 	if (rc && rc != -ENOENT && !c->rc)
 		c->rc = rc;
 	return 0;
 }
 
-int wh_clear_dir(struct route *r, const char *dir)
+int wh_clear_dir(struct store *nfs, const char *dir)
 {
-	struct clear_ctx c = { r, dir, 0 };
-	int rc = store_readdir(r->nfs, dir, clear_one, &c);
+	struct clear_ctx c = { nfs, dir, 0 };
+	int rc = store_readdir(nfs, dir, clear_one, &c);
 	return rc ? rc : c.rc;
 }
 
-int wh_is_hidden(struct route *r, const char *path)
+int wh_is_hidden(struct store *nfs, const char *path)
 {
 	char p[NAME_MAX_PATH + 2];
 	snprintf(p, sizeof(p), "%s", path);
 	while (strcmp(p, "/")) {
-		int rc = wh_is_whiteout(r, p);
+		int rc = wh_is_whiteout(nfs, p);
 		if (rc)
 			return rc;
 		char *slash = strrchr(p, '/');
@@ -148,7 +148,7 @@ int wh_is_hidden(struct route *r, const char *path)
 			p[1] = '\0';
 		else
 			*slash = '\0';
-		rc = wh_is_opaque(r, p);
+		rc = wh_is_opaque(nfs, p);
 		if (rc)
 			return rc;
 	}

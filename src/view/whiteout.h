@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "view/route.h"
+#include "store/store.h"
 
 #define WH_PREFIX ".ferryfs.wh."
 #define WH_OPAQUE ".ferryfs.opaque"
@@ -24,24 +24,24 @@
 int wh_marker_path(const char *path, char *out, size_t outlen);
 
 /* 1 when path is whited out in its parent on the new store, 0 when not, -errno on error. */
-int wh_is_whiteout(struct route *r, const char *path);
+int wh_is_whiteout(struct store *nfs, const char *path);
 /* White path out (its parent must exist on the new store). 0 / -errno; EEXIST is 0. */
-int wh_create(struct route *r, const char *path);
+int wh_create(struct store *nfs, const char *path);
 /* Remove path's whiteout if there is one. 0 / -errno (ENOENT is 0). */
-int wh_remove(struct route *r, const char *path);
+int wh_remove(struct store *nfs, const char *path);
 
 /* 1 when the directory is opaque on the new store, 0 when not, -errno on error. */
-int wh_is_opaque(struct route *r, const char *dir);
-int wh_make_opaque(struct route *r, const char *dir);
+int wh_is_opaque(struct store *nfs, const char *dir);
+int wh_make_opaque(struct store *nfs, const char *dir);
 
 /* 1 when path is hidden on the new store by a marker of its own or of an ancestor: it or
  * an ancestor is whited out, or an ancestor directory is opaque (what the kernel's lookup
  * of each ancestor would find). 0 when not, -errno on error. Two NFS calls per level: for
  * the rare paths where it matters (a copy of a queued file that S3 still has failed with
  * ENOENT; ferryctl finish). */
-int wh_is_hidden(struct route *r, const char *path);
+int wh_is_hidden(struct store *nfs, const char *path);
 
 /* Remove every marker directly inside dir (before an rmdir of an empty-looking directory). */
-int wh_clear_dir(struct route *r, const char *dir);
+int wh_clear_dir(struct store *nfs, const char *dir);
 
 #endif

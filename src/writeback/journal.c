@@ -3,7 +3,7 @@
  * doc/mirror.md the design).
  *
  * It never makes a change itself and never talks to a store: it appends to the ledger,
- * keeps the busy list and wakes the mirror.
+ * keeps the busy list and tells whoever consumes the journal (jn_on_append: the mirror).
  *
  * Locks: jn_lock (a leaf) protects the busy list and the path strings in it. */
 #include "writeback/journal.h"
@@ -16,10 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fuse/fs.h"
+#include "view/ferry.h"
 #include "ledger/ledger.h"
 #include "base/log.h"
-#include "writeback/mirror.h"
 
 /* One busy path: a change in progress, or a handle that wrote. */
 struct busy {
@@ -38,6 +37,7 @@ static pthread_mutex_t jn_lock = PTHREAD_MUTEX_INITIALIZER;  /* busy list and it
 static struct busy *busy_head;        /* protected by jn_lock */
 static atomic_int jn_ro;
 static atomic_uint_fast64_t jn_errs;
+static void (*_Atomic jn_appended)(struct ferry *fy);   /* jn_on_append */
 static __thread struct busy tl_busy[2];   /* this thread's change in progress */
 
 int jn_writable(void)
@@ -116,8 +116,15 @@ static int append(struct ferry *fy, int op, const char *path, const char *path2)
 			ledger_op_name(op), path, strerror(-rc));
 		return rc == -ENOSPC ? rc : -EIO;
 	}
-	mirror_wake(fy);
+	void (*wake)(struct ferry *) = atomic_load(&jn_appended);
+	if (wake)
+		wake(fy);
 	return 0;
+}
+
+void jn_on_append(void (*fn)(struct ferry *fy))
+{
+	atomic_store(&jn_appended, fn);
 }
 
 int jn_change(struct ferry *fy, int op, const char *path, const char *path2)

@@ -1,7 +1,7 @@
 /* journal.h - the foreground half of write-back (spec 7): every change made through the
  * mount is recorded in the ledger's journal BEFORE it is made, so that no change S3 has
  * not received can be forgotten, even by a crash between the two. fs.c calls these; the
- * mirror (mirror.h) replays the journal to S3.
+ * mirror (mirror.h) replays the journal to S3 and asks to be woken (jn_on_append).
  *
  * Busy paths: a path is busy from just before its entry is appended until the change is
  * made (jn_change .. jn_end), and while a handle that wrote to it is open (jn_open /
@@ -55,6 +55,10 @@ int jn_is_busy(const char *path, int handles);
 /* Revert (spec 7): 1 = refuse every change with EROFS, 0 = accept again. */
 void jn_set_readonly(int on);
 int jn_readonly(void);
+
+/* fn(fy) is called after each entry appended (cheap, any thread; NULL: none). The mirror
+ * sets it when it starts, so that this module does not call the layer above it. */
+void jn_on_append(void (*fn)(struct ferry *fy));
 
 /* journal appends that failed (each refused its change with an error) */
 uint64_t jn_errors(void);

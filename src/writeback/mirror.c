@@ -42,7 +42,7 @@
 
 #include "base/cfg.h"
 #include "view/dcache.h"
-#include "fuse/fs.h"
+#include "view/ferry.h"
 #include "writeback/journal.h"
 #include "ledger/ledger.h"
 #include "base/log.h"
@@ -808,8 +808,8 @@ static void drop_whiteout(struct mirror *m, const char *path)
 	pthread_mutex_t *lock = m->in_mount ? ns_path_lock(path) : NULL;
 	if (lock)
 		pthread_mutex_lock(lock);
-	if (wh_is_whiteout(r, path) == 1 && store_stat(r->s3, path, &a) == -ENOENT) {
-		int rc = wh_remove(r, path);
+	if (wh_is_whiteout(r->nfs, path) == 1 && store_stat(r->s3, path, &a) == -ENOENT) {
+		int rc = wh_remove(r->nfs, path);
 		if (rc)
 			log_debug("mirror: keeping the whiteout of %s: %s", path, strerror(-rc));
 		else
@@ -1315,6 +1315,7 @@ static void *mirror_main(void *arg)
 
 int mirror_start(struct ferry *fy)
 {
+	jn_on_append(mirror_wake);
 	if (!fy->ledger)
 		return 0;
 	pthread_mutex_lock(&MR.lock);
@@ -1428,32 +1429,8 @@ int mirror_save_config(const struct ferry_config *cfg, const char *path)
 	struct buf tmp = { 0 };
 	int rc = buf_printf(&b, "# written by ferryfs at mount: the stores of this state "
 			    "directory (credentials are never written here)\n");
-#define STR(k) if (!rc && cfg->k && cfg->k[0]) rc = buf_printf(&b, #k " = %s\n", cfg->k)
-#define NUM(k) if (!rc) rc = buf_printf(&b, #k " = %llu\n", (unsigned long long)cfg->k)
-	STR(s3_endpoint);
-	STR(s3_bucket);
-	STR(s3_prefix);
-	STR(s3_region);
-	STR(s3_profile);
-	STR(s3_ca_file);
-	STR(nfs);
-	STR(name);
-	NUM(s3_path_style);
-	NUM(s3_insecure_tls);
-	NUM(s3_connections);
-	NUM(s3_retries);
-	NUM(s3_timeout);
-	NUM(s3_part_size);
-	NUM(s3_multipart_threshold);
-	NUM(nfs_connections);
-	NUM(uid);
-	NUM(gid);
-	NUM(rename_dir_limit);
-#undef STR
-#undef NUM
 	if (!rc)
-		rc = buf_printf(&b, "file_mode = 0%o\ndir_mode = 0%o\n", (unsigned)cfg->file_mode,
-				(unsigned)cfg->dir_mode);
+		rc = cfg_format_saved(cfg, &b);
 	if (!rc)
 		rc = buf_printf(&tmp, "%s.tmp", path);
 	if (rc)

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "base/cfg.h"
+#include "base/util.h"
 
 static char err[512];
 
@@ -252,4 +253,39 @@ Test(cfg, credential_chain)
 	unsetenv("AWS_SHARED_CREDENTIALS_FILE");
 	unlink(path);
 	rmdir(d);
+}
+
+Test(cfg, the_saved_configuration_reads_back_without_secrets)
+{
+	struct ferry_config c, back;
+	struct buf b = { 0 };
+	cfg_init(&c);
+	cr_assert_eq(cfg_set(&c, "s3_bucket", "bkt", 0, err, sizeof(err)), 0);
+	cr_assert_eq(cfg_set(&c, "s3_prefix", "data", 0, err, sizeof(err)), 0);
+	cr_assert_eq(cfg_set(&c, "nfs", "nfs://h/export", 0, err, sizeof(err)), 0);
+	cr_assert_eq(cfg_set(&c, "s3_timeout", "7", 0, err, sizeof(err)), 0);
+	cr_assert_eq(cfg_set(&c, "file_mode", "0600", 0, err, sizeof(err)), 0);
+	cr_assert_eq(cfg_set(&c, "s3_access_key_id", "AKIDSAVED", 1, err, sizeof(err)), 0);
+	cr_assert_eq(cfg_set(&c, "s3_secret_access_key", "SECRETSAVED", 1, err, sizeof(err)), 0);
+	cr_assert_eq(cfg_set(&c, "workers", "9", 0, err, sizeof(err)), 0);
+	cr_assert_eq(cfg_format_saved(&c, &b), 0);
+	cr_assert_null(strstr(b.data, "SAVED"), "no credential in:\n%s", b.data);
+	cr_assert_null(strstr(b.data, "workers"), "a key of the mount alone is not saved");
+	char *dir = tmpdir(), path[128];
+	snprintf(path, sizeof(path), "%s/mount.conf", dir);
+	write_file(path, b.data, 0600);
+	cfg_init(&back);
+	cr_assert_eq(cfg_load_file(&back, path, err, sizeof(err)), 0, "%s", err);
+	cr_assert_str_eq(back.s3_bucket, "bkt");
+	cr_assert_str_eq(back.s3_prefix, "data/");
+	cr_assert_str_eq(back.nfs, "nfs://h/export");
+	cr_assert_eq(back.s3_timeout, 7);
+	cr_assert_eq(back.file_mode, 0600);
+	cr_assert_eq(back.s3_connections, c.s3_connections);
+	cr_assert_eq(back.uid, c.uid);
+	unlink(path);
+	rmdir(dir);
+	buf_free(&b);
+	cfg_free(&c);
+	cfg_free(&back);
 }
