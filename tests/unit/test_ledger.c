@@ -1,4 +1,4 @@
-/* Unit tests for ledger.c: every operation, persistence, schema upgrade and refusal,
+/* Unit tests for the ledger (src/ledger/): every operation, persistence, schema upgrade and refusal,
  * crash recovery (a SIGKILLed writer), a reader in another process, map growth and
  * hostile bytes. Each test works in its own temporary directory on local disk. */
 #include <criterion/criterion.h>
