@@ -98,48 +98,47 @@ int lg_file_remove(struct wtx *w, const struct pkey *k, const char *path)
 	return lg_mrc(mdb_del(w->txn, w->l->files, &key, NULL));
 }
 
-/* Set the file state of path from one of the states in `from` (a bit mask) to `to`,
- * creating a record when create is set and none exists. attempts_inc adds to attempts. */
-int lg_file_transition(struct wtx *w, const struct pkey *k, const char *path, unsigned from,
-			int to, bool create, unsigned attempts_inc, const char *error)
+/* Apply a queue event to path's record (LEDGER_BY_LEDGER) and add attempts_inc to its
+ * attempts and error (if not NULL) as its error. Nothing is written when the event does
+ * not apply, or when the state stays and nothing else changes. */
+int lg_file_transition(struct wtx *w, const struct pkey *k, const char *path, int event,
+		       unsigned attempts_inc, const char *error)
 {
 	struct ledger_file rec;
 	int rc = lg_file_get(w->l, w->txn, k, path, &rec);
-	if (rc == MDB_NOTFOUND || rc == -EIO) {
-		if (!create)
-			return 0;
+	bool exists = rc == 0;
+	if (rc == MDB_NOTFOUND || rc == -EIO)
 		memset(&rec, 0, sizeof(rec));
-		rec.state = (uint8_t)to;
-	} else if (rc) {
+	else if (rc)
 		return rc;
-	} else if (from & (1u << rec.state)) {
-		if (rec.state == LEDGER_FAILED && to == LEDGER_QUEUED)
-			rec.attempts = 0;   /* queued again by the operator: a fresh retry budget */
-		rec.state = (uint8_t)to;
-	} else if (!attempts_inc && !error) {
+	int from = rec.state;
+	rc = lg_state_apply(path, &rec, exists, event, LEDGER_BY_LEDGER, -1);
+	if (rc)
+		return rc > 0 ? 0 : rc;
+	if (exists && rec.state == from && !attempts_inc && !error)
 		return 0;
-	}
+	if (exists && from == LEDGER_FAILED && rec.state == LEDGER_QUEUED)
+		rec.attempts = 0;   /* queued again by the operator: a fresh retry budget */
 	rec.attempts += attempts_inc;
 	if (error)
 		snprintf(rec.error, sizeof(rec.error), "%s", error);
 	return lg_file_store(w, k, path, &rec);
 }
 
-static const char *const state_names[LEDGER_NSTATES] = {
-	"s3-only", "queued", "copying", "migrated", "modified", "nfs-only", "failed", "conflict"
-};
-
-const char *ledger_state_name(int state)
+/* Store rec at path as an import (ledger_file_put): its state must be one the table
+ * allows from the record there. */
+static int import_one(struct wtx *w, const struct pkey *k, const char *path,
+		      const struct ledger_file *rec)
 {
-	return state >= 0 && state < LEDGER_NSTATES ? state_names[state] : "?";
-}
-
-int ledger_state_parse(const char *s)
-{
-	for (int i = 0; i < LEDGER_NSTATES; i++)
-		if (strcmp(s, state_names[i]) == 0)
-			return i;
-	return -EINVAL;
+	struct ledger_file old;
+	int rc = lg_file_get(w->l, w->txn, k, path, &old);
+	bool exists = rc == 0;
+	if (rc && rc != MDB_NOTFOUND && rc != -EIO)
+		return rc;
+	if ((rc = lg_state_apply(path, &old, exists, LEDGER_EV_IMPORT, LEDGER_BY_LEDGER,
+				 rec->state)))
+		return rc > 0 ? -EINVAL : rc;
+	return lg_file_store(w, k, path, rec);
 }
 
 struct file_arg {
@@ -150,6 +149,8 @@ struct file_arg {
 	uint64_t fileid;
 	ledger_update_fn fn;
 	void *fn_arg;
+	int event;
+	unsigned who;
 };
 
 static int file_get_r(struct ledger *l, MDB_txn *txn, void *arg)
@@ -170,7 +171,7 @@ int ledger_file_get(struct ledger *l, const char *path, struct ledger_file *rec)
 static int file_put_w(struct wtx *w, void *arg)
 {
 	struct file_arg *a = arg;
-	return lg_file_store(w, &a->k, a->path, a->crec);
+	return import_one(w, &a->k, a->path, a->crec);
 }
 
 int ledger_file_put(struct ledger *l, const char *path, const struct ledger_file *rec)
@@ -196,7 +197,7 @@ static int file_put_many_w(struct wtx *w, void *arg)
 	for (size_t i = 0; i < a->n; i++) {
 		struct pkey k;
 		int rc = lg_pkey_make(a->paths[i], &k);
-		if (rc || (rc = lg_file_store(w, &k, a->paths[i], &a->recs[i])))
+		if (rc || (rc = import_one(w, &k, a->paths[i], &a->recs[i])))
 			return rc;
 	}
 	return 0;
@@ -255,13 +256,17 @@ static int file_update_w(struct wtx *w, void *arg)
 		memset(&rec, 0, sizeof(rec));
 	else if (rc)
 		return rc;
+	int state = rec.state;
 	int verdict = a->fn(&rec, exists, a->fn_arg);
 	if (verdict < 0)
 		return verdict;
 	rc = 0;
 	if (verdict == LEDGER_WRITE) {
-		if (rec.state >= LEDGER_NSTATES)
-			return -EINVAL;
+		int want = rec.state;
+		rec.state = (uint8_t)state;
+		if ((rc = lg_state_apply(a->path, &rec, exists, LEDGER_EV_EDIT, LEDGER_BY_LEDGER,
+					 want < LEDGER_NSTATES ? want : LEDGER_NSTATES)))
+			return rc > 0 ? -EINVAL : rc;
 		rc = lg_file_store(w, &a->k, a->path, &rec);
 	} else if (verdict == LEDGER_DELETE) {
 		rc = exists ? lg_file_remove(w, &a->k, a->path) : 0;
@@ -280,16 +285,55 @@ int ledger_file_update(struct ledger *l, const char *path, ledger_update_fn fn, 
 	return lg_write(l, file_update_w, &a);
 }
 
+static int file_event_w(struct wtx *w, void *arg)
+{
+	struct file_arg *a = arg;
+	struct ledger_file rec;
+	int rc = lg_file_get(w->l, w->txn, &a->k, a->path, &rec);
+	bool exists = rc == 0;
+	if (rc == MDB_NOTFOUND)
+		memset(&rec, 0, sizeof(rec));
+	else if (rc)
+		return rc;
+	if ((rc = lg_state_apply(a->path, &rec, exists, a->event, a->who, -1)))
+		return rc > 0 ? LEDGER_KEEP : rc;
+	int state = rec.state;
+	int verdict = a->fn ? a->fn(&rec, exists, a->fn_arg) : LEDGER_WRITE;
+	if (verdict < 0 || verdict == LEDGER_KEEP)
+		return verdict;
+	if (verdict != LEDGER_WRITE || rec.state != state) {
+		log_err("ledger: %s: event %s: the callback may fill fields, not %s", a->path,
+			ledger_event_name(a->event), verdict != LEDGER_WRITE ? "delete the record" :
+			"change the state");
+		return -EINVAL;
+	}
+	if ((rc = lg_file_store(w, &a->k, a->path, &rec)))
+		return rc;
+	return LEDGER_WRITE;
+}
+
+int ledger_file_event(struct ledger *l, const char *path, int event, unsigned who,
+		      ledger_update_fn fn, void *arg)
+{
+	struct file_arg a = { .path = path, .fn = fn, .fn_arg = arg, .event = event, .who = who };
+	int rc = lg_pkey_make(path, &a.k);
+	if (rc)
+		return rc;
+	if (event < 0 || event >= LEDGER_NEVENTS)
+		return -EINVAL;
+	return lg_write(l, file_event_w, &a);
+}
+
 static int commit_migration_w(struct wtx *w, void *arg)
 {
 	struct file_arg *a = arg;
 	struct ledger_file old;
 	int rc = lg_file_get(w->l, w->txn, &a->k, a->path, &old);
-	if (rc == 0 && (old.state == LEDGER_MODIFIED || old.state == LEDGER_NFS_ONLY ||
-			old.state == LEDGER_CONFLICT))
-		return -ESTALE;
 	if (rc && rc != MDB_NOTFOUND && rc != -EIO)
 		return rc;
+	if ((rc = lg_state_apply(a->path, &old, rc == 0, LEDGER_EV_COPIED, LEDGER_BY_LEDGER,
+				 a->crec->state)))
+		return rc > 0 ? -EINVAL : rc;
 	if ((rc = lg_file_store(w, &a->k, a->path, a->crec)))
 		return rc;
 	if (a->fileid && a->crec->ino) {

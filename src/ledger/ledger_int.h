@@ -288,12 +288,19 @@ int lg_file_store(struct wtx *w, const struct pkey *k, const char *path,
 		  const struct ledger_file *rec);
 /* Remove path's record: 0 or MDB_NOTFOUND. */
 int lg_file_remove(struct wtx *w, const struct pkey *k, const char *path);
-/* Set the file state of path from one of the states in `from` (a bit mask) to `to`,
- * creating a record when create is set and none exists. attempts_inc adds to attempts. */
-int lg_file_transition(struct wtx *w, const struct pkey *k, const char *path, unsigned from,
-		       int to, bool create, unsigned attempts_inc, const char *error);
+/* Apply a queue event (ledger_transitions) to path's record, adding attempts_inc to its
+ * attempts and setting error when not NULL. */
+int lg_file_transition(struct wtx *w, const struct pkey *k, const char *path, int event,
+		       unsigned attempts_inc, const char *error);
 
-#define BIT(s) (1u << (s))
+/* ---- the state machine (ledger_state.c) ---- */
+
+/* The one place a file record's state changes: set rec->state (the record as stored if
+ * exists, else zeroed) to what event, caused by who, makes of it, want being the state the
+ * caller's record carries (-1: none). 0 = write the record, 1 = the event does not apply
+ * (write nothing), -ESTALE, -EINVAL (illegal: logged). */
+int lg_state_apply(const char *path, struct ledger_file *rec, bool exists, int event,
+		   unsigned who, int want);
 
 /* ---- queue entries (ledger_queue.c) ---- */
 

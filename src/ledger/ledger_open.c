@@ -185,7 +185,7 @@ static int recover_copying(struct wtx *w, void *arg)
 		q.copying = false;
 		q.not_before = 0;
 		if ((rc = lg_q_put(w, &pk, path, &q)) ||
-		    (rc = lg_file_transition(w, &pk, path, BIT(LEDGER_COPYING), LEDGER_QUEUED, false, 0, NULL)))
+		    (rc = lg_file_transition(w, &pk, path, LEDGER_EV_REQUEUE, 0, NULL)))
 			break;
 		n++;
 	}

@@ -103,8 +103,7 @@ static int queue_push_w(struct wtx *w, void *arg)
 	q = (struct qent){ .prio = a->prio, .seq = w->c.v[C_QSEQ_NEXT]++ };
 	w->dirty = true;
 	if ((rc = lg_q_put(w, &a->k, a->path, &q)) ||
-	    (rc = lg_file_transition(w, &a->k, a->path, BIT(LEDGER_S3_ONLY) | BIT(LEDGER_FAILED),
-			       LEDGER_QUEUED, true, 0, NULL)))
+	    (rc = lg_file_transition(w, &a->k, a->path, LEDGER_EV_QUEUE, 0, NULL)))
 		return rc;
 	return 1;
 }
@@ -211,9 +210,7 @@ static int queue_pop_w(struct wtx *w, void *arg)
 	q.copying = true;
 	q.not_before = 0;
 	if ((rc = lg_q_put(w, &pk, a->out, &q)) ||
-	    (rc = lg_file_transition(w, &pk, a->out,
-			       BIT(LEDGER_QUEUED) | BIT(LEDGER_S3_ONLY) | BIT(LEDGER_FAILED),
-			       LEDGER_COPYING, true, 0, NULL)))
+	    (rc = lg_file_transition(w, &pk, a->out, LEDGER_EV_TAKE, 0, NULL)))
 		return rc;
 	return 1;
 out_cursor:
@@ -248,7 +245,7 @@ static int queue_requeue_w(struct wtx *w, void *arg)
 	q.not_before = a->not_before > 0 ? a->not_before : 0;
 	if ((rc = lg_q_put(w, &a->k, a->path, &q)))
 		return rc;
-	return lg_file_transition(w, &a->k, a->path, BIT(LEDGER_COPYING), LEDGER_QUEUED, false, 1, NULL);
+	return lg_file_transition(w, &a->k, a->path, LEDGER_EV_REQUEUE, 1, NULL);
 }
 
 int ledger_queue_requeue(struct ledger *l, const char *path, time_t not_before)
@@ -272,9 +269,8 @@ static int queue_fail_w(struct wtx *w, void *arg)
 	if (rc || (rc = lg_cnt(w)))
 		return rc;
 	lg_cadd(w, C_FAILED_TOTAL, +1);
-	return lg_file_transition(w, &a->k, a->path,
-			    BIT(LEDGER_QUEUED) | BIT(LEDGER_COPYING) | BIT(LEDGER_S3_ONLY),
-			    LEDGER_FAILED, true, 1, a->error ? a->error : "failed");
+	return lg_file_transition(w, &a->k, a->path, LEDGER_EV_GIVE_UP, 1,
+				  a->error ? a->error : "failed");
 }
 
 int ledger_queue_fail(struct ledger *l, const char *path, const char *error)
@@ -299,8 +295,7 @@ static int queue_remove_w(struct wtx *w, void *arg)
 		return rc;
 	if ((rc = lg_q_del(w, &a->k, &q, true)))
 		return rc;
-	return lg_file_transition(w, &a->k, a->path, BIT(LEDGER_QUEUED) | BIT(LEDGER_COPYING),
-			    LEDGER_S3_ONLY, false, 0, NULL);
+	return lg_file_transition(w, &a->k, a->path, LEDGER_EV_DEQUEUE, 0, NULL);
 }
 
 int ledger_queue_remove(struct ledger *l, const char *path)
