@@ -214,7 +214,7 @@ static void run_batch(struct ledger *l, struct wreq *batch)
 			if (rc == MDB_MAP_FULL) {
 				full = true;
 				for (struct wreq *r = batch; r; r = r->next)
-					r->rc = MDB_MAP_FULL; /* nothing written: run them all again */
+					r->rc = MDB_MAP_FULL; /* nothing written: run all again */
 			} else if (rc) {
 				for (struct wreq *r = batch; r; r = r->next)
 					if (r->rc >= 0)

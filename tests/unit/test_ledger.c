@@ -1,6 +1,7 @@
-/* Unit tests for the ledger (src/ledger/): every operation, persistence, schema upgrade and refusal,
- * crash recovery (a SIGKILLed writer), a reader in another process, map growth and
- * hostile bytes. Each test works in its own temporary directory on local disk. */
+/* Unit tests for the ledger (src/ledger/): every operation, persistence, schema upgrade
+ * and refusal, the file state machine, crash recovery (a SIGKILLed writer), a reader in
+ * another process, map growth and hostile bytes. Each test works in its own temporary
+ * directory on local disk. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <lmdb.h>
