@@ -75,6 +75,63 @@ enum ledger_state {
 	LEDGER_NSTATES
 };
 
+/* ---- the file state machine ----
+ *
+ * A file record's state changes only by an event, as ledger_transitions says: for each event
+ * and each current state (or LEDGER_ABSENT: no record), the new state, and which modules may
+ * cause the event. One function in the ledger applies it to every write of a record; an
+ * illegal change is refused with -EINVAL, logged, and writes nothing. doc/ledger.md draws
+ * the table. Events with who = LEDGER_BY_LEDGER happen only inside the named ledger
+ * function (which also keeps the queue and the inode map right); the others are caused
+ * with ledger_file_event by the module named. */
+
+enum ledger_event {
+	LEDGER_EV_QUEUE,    /* ledger_queue_push[_many] (fs.c, crawl.c, migrate.c) */
+	LEDGER_EV_TAKE,     /* ledger_queue_pop: a migration worker copies it (migrate.c) */
+	LEDGER_EV_REQUEUE,  /* ledger_queue_requeue (migrate.c); a copy interrupted by a crash */
+	LEDGER_EV_GIVE_UP,  /* ledger_queue_fail (migrate.c) */
+	LEDGER_EV_DEQUEUE,  /* ledger_queue_remove (migrate.c) */
+	LEDGER_EV_COPIED,   /* ledger_commit_migration: a copy is published (migrate.c, copy.c) */
+	LEDGER_EV_IMPORT,   /* ledger_file_put[_many]: a record made from what is found
+			     * (ferryctl rebuild, tools) */
+	LEDGER_EV_EDIT,     /* ledger_file_update: other fields change, never the state (fleet.c) */
+	LEDGER_EV_FOUND,    /* the migrator finds the path written on NFS, not by its copy */
+	LEDGER_EV_WRITTEN,  /* a migrated file changes through the mount (view/ns.c) */
+	LEDGER_EV_UPLOADED, /* the write-back uploaded the file to S3 (writeback/mirror.c) */
+	LEDGER_EV_CONFLICT, /* revalidation: S3 changed by another host too (migrate/fleet.c) */
+	LEDGER_NEVENTS
+};
+
+/* who may cause an event (bits) */
+#define LEDGER_BY_LEDGER  0x01  /* the ledger function named with the event */
+#define LEDGER_BY_VIEW    0x02  /* src/view/ (copy-up, writes through the mount) */
+#define LEDGER_BY_MIGRATE 0x04  /* src/migrate/migrate.c (the migrator) */
+#define LEDGER_BY_FLEET   0x08  /* src/migrate/fleet.c (revalidation) */
+#define LEDGER_BY_MIRROR  0x10  /* src/writeback/mirror.c (the write-back to S3) */
+
+#define LEDGER_ABSENT LEDGER_NSTATES /* the current "state" of a path with no record */
+
+/* cells of the table other than a new state */
+#define LEDGER_T_SAME  (-1) /* stays in its state; the event's other fields are written */
+#define LEDGER_T_KEEP  (-2) /* the event does not apply: nothing is written, not an error */
+#define LEDGER_T_STALE (-3) /* a writer got there first: -ESTALE, nothing is written */
+#define LEDGER_T_NO    (-4) /* illegal: -EINVAL, logged, nothing is written */
+#define LEDGER_T_ANY   (-5) /* the state the imported record carries */
+
+struct ledger_transition {
+	const char *name;                 /* "queue", "take", ... */
+	unsigned who;                     /* LEDGER_BY_* bits */
+	signed char to[LEDGER_NSTATES + 1]; /* per current state (and LEDGER_ABSENT) */
+};
+extern const struct ledger_transition ledger_transitions[LEDGER_NEVENTS];
+
+/* What event (caused by who) does to a record in state `from` (LEDGER_ABSENT: none), when
+ * the caller's record carries state `want` (-1: whatever the table says). Returns 0 with
+ * *to set, 1 when the event does not apply (nothing to write), -ESTALE, or -EINVAL (an
+ * illegal change: a state, event or who the table does not allow). Pure; no logging. */
+int ledger_state_next(int from, int event, unsigned who, int want, int *to);
+const char *ledger_event_name(int event); /* "queue", ...; "?" for a bad value */
+
 /* "s3-only", "queued", ... as user.ferryfs.state shows them; "?" for a bad value. */
 const char *ledger_state_name(int state);
 /* Parse a state name; -EINVAL if unknown. */
@@ -94,7 +151,9 @@ struct ledger_file {
 
 /* Get the record of path into *rec. -ENOENT if none, -EIO if the stored bytes are corrupt. */
 int ledger_file_get(struct ledger *l, const char *path, struct ledger_file *rec);
-/* Insert or replace. -EINVAL on a bad state or path, -ENAMETOOLONG on a path too long. */
+/* Insert or replace (event LEDGER_EV_IMPORT: a new record, or one in state s3-only, may
+ * take any state; another record keeps its state). -EINVAL on a bad state or path or a
+ * refused state change, -ENAMETOOLONG on a path too long. */
 int ledger_file_put(struct ledger *l, const char *path, const struct ledger_file *rec);
 /* Insert or replace n records in ONE transaction (a crawl page, a benchmark batch). */
 int ledger_file_put_many(struct ledger *l, size_t n, const char *const *paths,
@@ -110,7 +169,19 @@ int ledger_file_delete(struct ledger *l, const char *path);
 #define LEDGER_WRITE 1
 #define LEDGER_DELETE 2
 typedef int (*ledger_update_fn)(struct ledger_file *rec, bool exists, void *arg);
+/* fn may change any field but the state (event LEDGER_EV_EDIT): a changed state, or a new
+ * record, is refused with -EINVAL and nothing is written. */
 int ledger_file_update(struct ledger *l, const char *path, ledger_update_fn fn, void *arg);
+
+/* Apply event, caused by the module who (one LEDGER_BY_* bit), to path's record in one
+ * write transaction: the state moves as ledger_transitions says, then fn (NULL: none)
+ * fills the other fields of *rec (exists = a record was there; *rec is zeroed but for the
+ * state if not). fn returns LEDGER_WRITE, LEDGER_KEEP or -errno and must not change the
+ * state; it runs under the same rules as ledger_file_update's. Returns LEDGER_WRITE,
+ * LEDGER_KEEP (the event does not apply to the current state, or fn kept it), -EINVAL (an
+ * illegal change: logged, nothing written), -ESTALE, -EIO (a corrupt record), -errno. */
+int ledger_file_event(struct ledger *l, const char *path, int event, unsigned who,
+		      ledger_update_fn fn, void *arg);
 
 /* Move the record of `from` to `to` (replacing a record there), its ETag cleared (S3 holds
  * no object of ours at `to` yet: the mirror records one when it uploads). With LEDGER_RENAME_TREE,
@@ -129,10 +200,10 @@ int ledger_file_rename(struct ledger *l, const char *from, const char *to, unsig
 typedef int (*ledger_file_cb)(const char *path, const struct ledger_file *rec, void *arg);
 int ledger_foreach_file(struct ledger *l, const char *prefix, ledger_file_cb cb, void *arg);
 
-/* Record a finished migration atomically: store rec (normally state migrated), map
- * nfs_fileid -> rec->ino in inomap (when both are non-zero) and remove the path's queue
- * entry. -ESTALE (nothing written) if the path changed state meanwhile to modified,
- * nfs-only or conflict: a writer got there first. */
+/* Record a finished migration atomically (event LEDGER_EV_COPIED): store rec (its state
+ * must be migrated), map nfs_fileid -> rec->ino in inomap (when both are non-zero) and
+ * remove the path's queue entry. -ESTALE (nothing written) if the path changed state
+ * meanwhile to modified, nfs-only or conflict: a writer got there first. */
 int ledger_commit_migration(struct ledger *l, const char *path, const struct ledger_file *rec,
 			    uint64_t nfs_fileid);
 

@@ -227,13 +227,12 @@ struct to_conflict {
 	const char *sibling;
 };
 
-static int mark_conflict(struct ledger_file *rec, bool exists, void *arg)
+/* Event `conflict` (a migrated, modified or conflict record becomes conflict): the record
+ * takes S3's ETag and names the sibling that holds S3's version. */
+static int describe_conflict(struct ledger_file *rec, bool exists, void *arg)
 {
 	struct to_conflict *c = arg;
-	if (!exists || !(rec->state == LEDGER_MIGRATED || rec->state == LEDGER_MODIFIED ||
-			 rec->state == LEDGER_CONFLICT))
-		return LEDGER_KEEP;
-	rec->state = LEDGER_CONFLICT;
+	(void)exists;
 	snprintf(rec->etag, sizeof(rec->etag), "%s", c->etag);
 	const char *leaf = strrchr(c->sibling, '/');
 	snprintf(rec->error, sizeof(rec->error), "conflict: S3 was changed by another host; its "
@@ -347,7 +346,8 @@ static void conflict(struct ferry *fy, const char *path, const char *etag, uint6
 	}
 	journal(fy, LEDGER_OP_WRITE, path);   /* ours goes back over the key */
 	struct to_conflict c = { etag, sib };
-	rc = ledger_file_update(fy->ledger, path, mark_conflict, &c);
+	rc = ledger_file_event(fy->ledger, path, LEDGER_EV_CONFLICT, LEDGER_BY_FLEET,
+			       describe_conflict, &c);
 	if (rc < 0) {
 		log_err("revalidate %s: cannot record the conflict: %s", path, strerror(-rc));
 		return;

@@ -396,12 +396,9 @@ static int crawl_blocked(unsigned *ms)
  * (spec 4). When the NFS file looks like a copy of the object (same size and mtime:
  * another host migrated it), record it migrated (without a SHA-256: this host did not
  * read it); otherwise it was written (through a mount, or directly): `modified`. */
-static int to_modified(struct ledger_file *rec, bool exists, void *arg)
+static int keep_s3_ino(struct ledger_file *rec, bool exists, void *arg)
 {
-	if (!exists || !(rec->state == LEDGER_S3_ONLY || rec->state == LEDGER_QUEUED ||
-			 rec->state == LEDGER_COPYING || rec->state == LEDGER_FAILED))
-		return LEDGER_KEEP;
-	rec->state = LEDGER_MODIFIED;
+	(void)exists;
 	rec->ino = *(const uint64_t *)arg;
 	rec->error[0] = '\0';
 	return LEDGER_WRITE;
@@ -428,7 +425,8 @@ static void adopt(struct ferry *fy, const char *path, const struct route_entry *
 		snprintf(m.etag, sizeof(m.etag), "%s", s3.etag);
 		ledger_commit_migration(fy->ledger, path, &m, e->attr.ino);
 	} else if (rc == 0 || rc == -ENOENT) {
-		ledger_file_update(fy->ledger, path, to_modified, &s3ino);
+		ledger_file_event(fy->ledger, path, LEDGER_EV_FOUND, LEDGER_BY_MIGRATE, keep_s3_ino,
+				  &s3ino);
 	}
 }
 

@@ -52,7 +52,7 @@ void nfsp_put(struct nfsp_pool *p, struct nfsp_conn *c);
 int nfsp_reconnect(struct nfsp_pool *p, struct nfsp_conn *c);
 
 /* Drop the conn's context now (the caller holds c): the next borrower reconnects. For a
- * context whose protocol state libnfs got wrong (see store/nfs.c: NFSv4 OPEN errors). */
+ * context whose protocol state libnfs got wrong (see store/nfs_handle.c: NFSv4 OPEN errors). */
 void nfsp_discard(struct nfsp_conn *c);
 
 /* Whether rc (a -errno from libnfs) means the connection rather than the operation

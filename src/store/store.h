@@ -1,7 +1,8 @@
 /* store.h - the store interface: one table of operations (in the style of redis's
- * ConnectionType) and three implementations, one file each:
+ * ConnectionType) and three implementations, one table each:
  *   store/s3.c     the old store, S3, through src/s3/ (SigV4 over libcurl)
- *   store/nfs.c    the new store through libnfs (a pool of nfs_contexts, src/nfs/)
+ *   store/nfs.c    the new store through libnfs (a pool of nfs_contexts, src/nfs/);
+ *                  its namespace operations in nfs_ns.c, helpers in nfs_handle.c
  *   store/local.c  the new store as a local directory (an export the kernel already mounts)
  *
  * Paths are relative to the mount root: they begin with '/', "/" is the root, and they

@@ -205,15 +205,6 @@ pthread_mutex_t *ns_path_lock(const char *path)
 	return copyup_stripe(path);
 }
 
-static int to_modified(struct ledger_file *rec, bool exists, void *arg)
-{
-	(void)arg;
-	if (!exists || rec->state != LEDGER_MIGRATED)
-		return LEDGER_KEEP;
-	rec->state = LEDGER_MODIFIED;
-	return LEDGER_WRITE;
-}
-
 /* A migrated file is about to change: `modified` from now on, decided under the path's
  * lock, so that a re-migration (src/migrate/fleet.c), which replaces only a `migrated` copy
  * under the same lock, never replaces a file a writer is changing. */
@@ -222,7 +213,7 @@ void ns_mark_modified(struct route *r, const char *path)
 	struct ledger_file rec;
 	if (r->ledger && ledger_file_get(r->ledger, path, &rec) == 0 &&
 	    rec.state == LEDGER_MIGRATED)
-		ledger_file_update(r->ledger, path, to_modified, NULL);
+		ledger_file_event(r->ledger, path, LEDGER_EV_WRITTEN, LEDGER_BY_VIEW, NULL, NULL);
 }
 
 int ns_copyup(struct route *r, const char *path, int truncate)

@@ -274,13 +274,12 @@ int mirror_uploading(const char *path)
 	return found;
 }
 
+/* Event `uploaded`: a file new to the ledger becomes nfs-only; the others keep their state.
+ * Either way the record takes the uploaded object's ETag and size. */
 static int record_etag(struct ledger_file *rec, bool exists, void *arg)
 {
 	const struct ledger_file *now = arg;
-	if (!exists) {
-		rec->state = LEDGER_NFS_ONLY;
-		rec->ino = 0;
-	}
+	(void)exists;
 	snprintf(rec->etag, sizeof(rec->etag), "%s", now->etag);
 	rec->size = now->size;
 	return LEDGER_WRITE;
@@ -366,7 +365,8 @@ static int upload(struct run *x, const char *path, const struct store_attr *hint
 	if (!rc && m->l) {
 		struct ledger_file now = { .size = a.size };
 		snprintf(now.etag, sizeof(now.etag), "%s", etag);
-		int lrc = ledger_file_update(m->l, path, record_etag, &now);
+		int lrc = ledger_file_event(m->l, path, LEDGER_EV_UPLOADED, LEDGER_BY_MIRROR,
+					    record_etag, &now);
 		if (lrc < 0)
 			log_warn("mirror: %s uploaded, but its ETag is not recorded: %s", path,
 				 strerror(-lrc));

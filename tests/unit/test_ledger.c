@@ -1,6 +1,7 @@
-/* Unit tests for ledger.c: every operation, persistence, schema upgrade and refusal,
- * crash recovery (a SIGKILLed writer), a reader in another process, map growth and
- * hostile bytes. Each test works in its own temporary directory on local disk. */
+/* Unit tests for the ledger (src/ledger/): every operation, persistence, schema upgrade
+ * and refusal, the file state machine, crash recovery (a SIGKILLed writer), a reader in
+ * another process, map growth and hostile bytes. Each test works in its own temporary
+ * directory on local disk. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <lmdb.h>
@@ -146,13 +147,12 @@ Test(ledger, counters_follow_every_change)
 	ledger_close(l);
 }
 
-static int to_modified(struct ledger_file *rec, bool exists, void *arg)
+static int grow(struct ledger_file *rec, bool exists, void *arg)
 {
 	int *calls = arg;
 	(*calls)++;
 	if (!exists)
 		return LEDGER_KEEP;
-	rec->state = LEDGER_MODIFIED;
 	rec->size += 1;
 	return LEDGER_WRITE;
 }
@@ -168,14 +168,14 @@ Test(ledger, update_is_a_read_modify_write)
 {
 	struct ledger *l = open_rw();
 	int calls = 0;
-	cr_expect_eq(ledger_file_update(l, "/u", to_modified, &calls), LEDGER_KEEP);
+	cr_expect_eq(ledger_file_update(l, "/u", grow, &calls), LEDGER_KEEP);
 	struct ledger_file r = mkrec(LEDGER_MIGRATED, 10, "");
 	cr_assert_eq(ledger_file_put(l, "/u", &r), 0);
-	cr_expect_eq(ledger_file_update(l, "/u", to_modified, &calls), LEDGER_WRITE);
+	cr_expect_eq(ledger_file_update(l, "/u", grow, &calls), LEDGER_WRITE);
 	cr_expect_eq(calls, 2);
 	struct ledger_file g;
 	cr_assert_eq(ledger_file_get(l, "/u", &g), 0);
-	cr_expect_eq(g.state, LEDGER_MODIFIED);
+	cr_expect_eq(g.state, LEDGER_MIGRATED);
 	cr_expect_eq(g.size, 11);
 	cr_expect_eq(ledger_file_update(l, "/u", drop, NULL), LEDGER_DELETE);
 	cr_expect_eq(ledger_file_get(l, "/u", &g), -ENOENT);
@@ -816,15 +816,17 @@ Test(ledger, handles_refuse_use_across_fork_and_second_writer)
 	cr_expect_eq(ledger_open(missing, LEDGER_RDONLY, &l), -ENOENT);
 }
 
-/* The writer child: records, queue moves and journal entries in a loop, forever. */
-static void crash_writer(int ready_fd)
+/* The writer child: records, queue moves and journal entries in a loop, forever; each
+ * round under its own directory (a new record may take any state, a migrated one may not
+ * go back to s3-only). */
+static void crash_writer(int ready_fd, int round)
 {
 	struct ledger *l;
 	if (ledger_open(dir, LEDGER_CREATE | LEDGER_NOSYNC, &l))
 		_exit(2);
 	char p[64];
 	for (long i = 0;; i++) {
-		snprintf(p, sizeof(p), "/crash/%06ld", i);
+		snprintf(p, sizeof(p), "/crash/%d/%06ld", round, i);
 		struct ledger_file r = mkrec(LEDGER_S3_ONLY, (uint64_t)i, "");
 		if (ledger_file_put(l, p, &r) || ledger_queue_push(l, p, (int)(i % 3)) < 0)
 			_exit(3);
@@ -853,7 +855,7 @@ Test(ledger, a_sigkilled_writer_leaves_a_consistent_ledger)
 		cr_assert_geq(pid, 0);
 		if (pid == 0) {
 			close(fds[0]);
-			crash_writer(fds[1]);
+			crash_writer(fds[1], round);
 		}
 		close(fds[1]);
 		char c;
@@ -1036,6 +1038,172 @@ Test(ledger, concurrent_writers_share_commits_and_keep_counts)
 	cr_expect_eq(st.journal_pending, NT * 300);
 	cr_expect_eq(st.queued[0] + st.queued[1] + st.queued[2], NT * 300);
 	cr_expect_eq(st.journal_next_seq, NT * 300 + 1, "no sequence number lost or doubled");
+	cr_expect_eq(ledger_check(l, false), 0);
+	ledger_close(l);
+}
+
+/* ---- the file state machine ---- */
+
+static int state_of(struct ledger *l, const char *path)
+{
+	struct ledger_file g;
+	int rc = ledger_file_get(l, path, &g);
+	return rc ? rc : g.state;
+}
+
+Test(ledger, the_state_table_answers_every_cell)
+{
+	for (int ev = 0; ev < LEDGER_NEVENTS; ev++) {
+		const struct ledger_transition *t = &ledger_transitions[ev];
+		cr_expect_str_neq(ledger_event_name(ev), "?");
+		for (int from = 0; from <= LEDGER_ABSENT; from++) {
+			int cell = t->to[from], to = -1;
+			int want = cell == LEDGER_T_ANY ? LEDGER_MODIFIED : -1;
+			int rc = ledger_state_next(from, ev, t->who, want, &to);
+			if (cell >= 0)
+				cr_expect(rc == 0 && to == cell, "%s from %d", t->name, from);
+			else if (cell == LEDGER_T_SAME)
+				cr_expect(rc == 0 && to == from, "%s from %d", t->name, from);
+			else if (cell == LEDGER_T_ANY)
+				cr_expect(rc == 0 && to == LEDGER_MODIFIED, "%s from %d", t->name,
+					  from);
+			else if (cell == LEDGER_T_KEEP)
+				cr_expect_eq(rc, 1, "%s from %d", t->name, from);
+			else if (cell == LEDGER_T_STALE)
+				cr_expect_eq(rc, -ESTALE, "%s from %d", t->name, from);
+			else
+				cr_expect_eq(rc, -EINVAL, "%s from %d", t->name, from);
+			/* no module but the ones named may cause it */
+			unsigned other = t->who == LEDGER_BY_FLEET ? LEDGER_BY_VIEW
+							       : LEDGER_BY_FLEET;
+			cr_expect_eq(ledger_state_next(from, ev, other, want, &to), -EINVAL,
+				     "%s by another module", t->name);
+		}
+	}
+	int to;
+	cr_expect_eq(ledger_state_next(0, LEDGER_NEVENTS, LEDGER_BY_LEDGER, -1, &to), -EINVAL);
+	cr_expect_eq(ledger_state_next(LEDGER_ABSENT + 1, 0, LEDGER_BY_LEDGER, -1, &to), -EINVAL);
+	cr_expect_eq(ledger_state_next(LEDGER_MIGRATED, LEDGER_EV_COPIED, LEDGER_BY_LEDGER,
+				       LEDGER_MODIFIED, &to), -EINVAL, "copied makes it migrated");
+}
+
+static int fill_size(struct ledger_file *rec, bool exists, void *arg)
+{
+	(void)exists;
+	rec->size = *(const uint64_t *)arg;
+	return LEDGER_WRITE;
+}
+
+Test(ledger, the_legal_transitions_walk_a_file_through_its_life)
+{
+	struct ledger *l = open_rw();
+	char path[64];
+	time_t next;
+	int prio;
+	/* queue, take, requeue, take, give up, queue again (fresh budget), dequeue */
+	cr_assert_eq(ledger_queue_push(l, "/a", LEDGER_PRIO_CRAWL), 1);
+	cr_expect_eq(state_of(l, "/a"), LEDGER_QUEUED);
+	cr_assert_eq(ledger_queue_pop(l, time(NULL), path, sizeof(path), &prio, &next), 1);
+	cr_expect_eq(state_of(l, "/a"), LEDGER_COPYING);
+	cr_assert_eq(ledger_queue_requeue(l, "/a", 0), 0);
+	cr_expect_eq(state_of(l, "/a"), LEDGER_QUEUED);
+	cr_assert_eq(ledger_queue_pop(l, time(NULL), path, sizeof(path), &prio, &next), 1);
+	cr_assert_eq(ledger_queue_fail(l, "/a", "no"), 0);
+	cr_expect_eq(state_of(l, "/a"), LEDGER_FAILED);
+	cr_assert_eq(ledger_queue_push(l, "/a", LEDGER_PRIO_TOUCHED), 1);
+	struct ledger_file g;
+	cr_assert_eq(ledger_file_get(l, "/a", &g), 0);
+	cr_expect_eq(g.state, LEDGER_QUEUED);
+	cr_expect_eq(g.attempts, 0, "queued again after failed: a fresh retry budget");
+	cr_assert_eq(ledger_queue_remove(l, "/a"), 0);
+	cr_expect_eq(state_of(l, "/a"), LEDGER_S3_ONLY);
+	/* copied, written through the mount, changed in S3 by another host */
+	struct ledger_file m = mkrec(LEDGER_MIGRATED, 5, "");
+	cr_assert_eq(ledger_commit_migration(l, "/a", &m, 0), 0);
+	cr_expect_eq(state_of(l, "/a"), LEDGER_MIGRATED);
+	cr_expect_eq(ledger_file_event(l, "/a", LEDGER_EV_WRITTEN, LEDGER_BY_VIEW, NULL, NULL),
+		     LEDGER_WRITE);
+	cr_expect_eq(state_of(l, "/a"), LEDGER_MODIFIED);
+	cr_expect_eq(ledger_file_event(l, "/a", LEDGER_EV_WRITTEN, LEDGER_BY_VIEW, NULL, NULL),
+		     LEDGER_KEEP, "written applies to migrated files only");
+	cr_expect_eq(ledger_file_event(l, "/a", LEDGER_EV_CONFLICT, LEDGER_BY_FLEET, NULL, NULL),
+		     LEDGER_WRITE);
+	cr_expect_eq(state_of(l, "/a"), LEDGER_CONFLICT);
+	/* uploaded: a new file gets a record, nfs-only; a known one keeps its state */
+	uint64_t size = 7;
+	cr_expect_eq(ledger_file_event(l, "/n", LEDGER_EV_UPLOADED, LEDGER_BY_MIRROR, fill_size,
+				       &size), LEDGER_WRITE);
+	cr_assert_eq(ledger_file_get(l, "/n", &g), 0);
+	cr_expect_eq(g.state, LEDGER_NFS_ONLY);
+	cr_expect_eq(g.size, 7);
+	cr_expect_eq(ledger_file_event(l, "/a", LEDGER_EV_UPLOADED, LEDGER_BY_MIRROR, fill_size,
+				       &size), LEDGER_WRITE);
+	cr_assert_eq(ledger_file_get(l, "/a", &g), 0);
+	cr_expect_eq(g.state, LEDGER_CONFLICT);
+	cr_expect_eq(g.size, 7);
+	/* found written on NFS by someone else while waiting */
+	cr_assert_eq(ledger_queue_push(l, "/f", LEDGER_PRIO_CRAWL), 1);
+	cr_expect_eq(ledger_file_event(l, "/f", LEDGER_EV_FOUND, LEDGER_BY_MIGRATE, NULL, NULL),
+		     LEDGER_WRITE);
+	cr_expect_eq(state_of(l, "/f"), LEDGER_MODIFIED);
+	cr_expect_eq(ledger_check(l, false), 0, "counters follow every transition");
+	ledger_close(l);
+}
+
+static int set_state(struct ledger_file *rec, bool exists, void *arg)
+{
+	(void)exists;
+	rec->state = (uint8_t)*(const int *)arg;
+	return LEDGER_WRITE;
+}
+
+/* The record of path and the statistics are exactly as before. */
+static void expect_unchanged(struct ledger *l, const char *path, const struct ledger_file *was,
+			     const struct ledger_stats *st_was, const char *what)
+{
+	struct ledger_file g;
+	struct ledger_stats st;
+	cr_assert_eq(ledger_file_get(l, path, &g), 0, "%s", what);
+	cr_expect_eq(memcmp(&g, was, sizeof(g)), 0, "%s: the record is unchanged", what);
+	cr_assert_eq(ledger_stats(l, &st), 0);
+	cr_expect_eq(memcmp(st.files, st_was->files, sizeof(st.files)), 0, "%s: counters", what);
+}
+
+Test(ledger, an_illegal_transition_is_refused_and_changes_nothing)
+{
+	struct ledger *l = open_rw();
+	struct ledger_file r = mkrec(LEDGER_MIGRATED, 10, "0123456789abcdef0123456789abcdef");
+	cr_assert_eq(ledger_file_put(l, "/x", &r), 0);
+	struct ledger_file was;
+	struct ledger_stats st_was;
+	cr_assert_eq(ledger_file_get(l, "/x", &was), 0);
+	cr_assert_eq(ledger_stats(l, &st_was), 0);
+
+	int s3only = LEDGER_S3_ONLY;
+	cr_expect_eq(ledger_file_update(l, "/x", set_state, &s3only), -EINVAL);
+	expect_unchanged(l, "/x", &was, &st_was, "an edit that changes the state");
+	struct ledger_file back = mkrec(LEDGER_S3_ONLY, 10, "");
+	cr_expect_eq(ledger_file_put(l, "/x", &back), -EINVAL);
+	expect_unchanged(l, "/x", &was, &st_was, "an import over a migrated record");
+	cr_expect_eq(ledger_file_event(l, "/x", LEDGER_EV_WRITTEN, LEDGER_BY_FLEET, NULL, NULL),
+		     -EINVAL);
+	expect_unchanged(l, "/x", &was, &st_was, "an event by a module that may not cause it");
+	cr_expect_eq(ledger_file_event(l, "/x", LEDGER_EV_COPIED, LEDGER_BY_MIGRATE, NULL, NULL),
+		     -EINVAL);
+	expect_unchanged(l, "/x", &was, &st_was, "copied outside ledger_commit_migration");
+	int failed = LEDGER_FAILED;
+	cr_expect_eq(ledger_file_event(l, "/x", LEDGER_EV_WRITTEN, LEDGER_BY_VIEW, set_state,
+				       &failed), -EINVAL);
+	expect_unchanged(l, "/x", &was, &st_was, "a callback that changes the state");
+	cr_expect_eq(ledger_file_event(l, "/x", LEDGER_NEVENTS, LEDGER_BY_VIEW, NULL, NULL),
+		     -EINVAL);
+	struct ledger_file mod = mkrec(LEDGER_MODIFIED, 10, "");
+	cr_expect_eq(ledger_commit_migration(l, "/x", &mod, 0), -EINVAL);
+	expect_unchanged(l, "/x", &was, &st_was, "a migration that is not migrated");
+
+	cr_expect_eq(ledger_file_update(l, "/none", set_state, &s3only), -EINVAL,
+		     "an edit never creates a record");
+	cr_expect_eq(ledger_file_get(l, "/none", &was), -ENOENT);
 	cr_expect_eq(ledger_check(l, false), 0);
 	ledger_close(l);
 }
