@@ -1,6 +1,6 @@
 # s3/: the S3 client: SigV4 signing, the XML documents, the pooled retrying curl client.
 libferry_a_SOURCES += src/s3/sigv4.c src/s3/sigv4.h src/s3/xml.c src/s3/xml.h \
-	src/s3/client.c src/s3/client.h
+	src/s3/client.c src/s3/client.h src/s3/client-impl.h src/s3/ops.c
 
 check_PROGRAMS += tests/unit/test_sigv4 tests/unit/test_s3xml
 TESTS += tests/unit/test_sigv4 tests/unit/test_s3xml
