@@ -26,6 +26,7 @@
 /* The locks of struct s3_client are described at the top of client.c. */
 struct s3_client {
 	const struct ferry_config *cfg;
+	struct creds *creds;    /* the credentials (s3/creds.h: thread-safe on its own) */
 	char *scheme;           /* "http" or "https" */
 	char *host;             /* the Host header, also the URL's authority */
 	char *base;             /* path before the key: "/bucket" (path-style), "" (virtual),
@@ -38,6 +39,7 @@ struct s3_client {
 	uint64_t part_size;
 	uint64_t mp_threshold;
 	atomic_uint list_page;  /* test knob: default max-keys */
+	atomic_int region_warned; /* the wrong-region error was logged */
 	struct curl_slist *connect_to; /* test knob, set before use */
 
 	CURLSH *share;
@@ -91,6 +93,7 @@ struct s3_resp {
 	uint64_t range_first;   /* from Content-Range */
 	uint64_t range_total;
 	char request_id[128];
+	char bucket_region[32]; /* x-amz-bucket-region, when sent */
 	struct buf errbody;
 	/* body accounting */
 	uint64_t skip;          /* bytes to drop (a 200 answering a ranged request) */

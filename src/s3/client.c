@@ -44,6 +44,7 @@
 #include "base/stats.h"
 #include "base/util.h"
 #include "s3/client-impl.h"
+#include "s3/creds.h"
 
 static pthread_once_t s3_global_once = PTHREAD_ONCE_INIT;
 static void s3_global_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
@@ -213,6 +214,8 @@ static size_t s3_on_header(char *line, size_t size, size_t n, void *arg)
 		}
 	} else if (strcasecmp(name, "last-modified") == 0) {
 		util_parse_http_date(v, &rs->info.last_modified);
+	} else if (strcasecmp(name, "x-amz-bucket-region") == 0) {
+		snprintf(rs->bucket_region, sizeof(rs->bucket_region), "%s", v);
 	} else if (strcasecmp(name, "x-amz-request-id") == 0) {
 		snprintf(rs->request_id, sizeof(rs->request_id), "%s", v);
 	} else if (strncasecmp(name, "x-amz-meta-", 11) == 0) {
@@ -391,6 +394,14 @@ int s3_code_transient(const char *code)
 	return 0;
 }
 
+/* S3 error codes that mean "these credentials are no longer good": renewing them may help. */
+static int s3_code_creds(const char *code)
+{
+	return strcmp(code, "ExpiredToken") == 0 || strcmp(code, "InvalidToken") == 0 ||
+	       strcmp(code, "RequestExpired") == 0 || strcmp(code, "TokenRefreshRequired") == 0 ||
+	       strcmp(code, "InvalidAccessKeyId") == 0;
+}
+
 static int s3_map_http(long status, const char *code, int *transient)
 {
 	*transient = 0;
@@ -401,8 +412,7 @@ static int s3_map_http(long status, const char *code, int *transient)
 	if (strcmp(code, "NoSuchKey") == 0 || strcmp(code, "NoSuchBucket") == 0 ||
 	    strcmp(code, "NoSuchUpload") == 0)
 		return -ENOENT;
-	if (strcmp(code, "ExpiredToken") == 0 || strcmp(code, "InvalidToken") == 0 ||
-	    strcmp(code, "InvalidAccessKeyId") == 0 || strcmp(code, "SignatureDoesNotMatch") == 0)
+	if (s3_code_creds(code) || strcmp(code, "SignatureDoesNotMatch") == 0)
 		return -EACCES;
 	if (strcmp(code, "EntityTooLarge") == 0)
 		return -EFBIG;
@@ -470,6 +480,20 @@ static int s3_map_curl(CURLcode cc, int *transient)
 /* ------------------------------------------------------------------------------------
  * One attempt */
 
+/* S3 answered that the bucket lives in another region: say which, once. */
+static void s3_wrong_region(struct s3_client *c, const char *region)
+{
+	if (atomic_exchange(&c->region_warned, 1))
+		return;
+	if (region[0])
+		log_err("s3: bucket %s is in region %s, not %s: set s3_region=%s (or AWS_REGION)",
+			c->cfg->s3_bucket, region, c->cfg->s3_region ? c->cfg->s3_region : "us-east-1",
+			region);
+	else
+		log_err("s3: %s redirects the requests for bucket %s elsewhere: set s3_region to "
+			"the bucket's region", c->endpoint, c->cfg->s3_bucket);
+}
+
 static int s3_set_common(struct s3_client *c, CURL *h, struct s3_resp *rs, char *errbuf)
 {
 	const struct ferry_config *cfg = c->cfg;
@@ -500,19 +524,22 @@ static int s3_set_common(struct s3_client *c, CURL *h, struct s3_resp *rs, char 
 	return bad ? -EINVAL : 0;
 }
 
-/* Send rq once. Returns 0 or -errno; *transient says whether another try may succeed.
- * rs is filled with what the response said (status, headers, body accounting). */
-int s3_attempt(struct s3_client *c, struct s3_req *rq, struct s3_resp *rs, int *transient)
+/* Send rq once (see s3_attempt), signed with the credentials of generation *gen;
+ * *refused is set when S3 refused those credentials as expired or invalid. */
+static int s3_attempt_once(struct s3_client *c, struct s3_req *rq, struct s3_resp *rs,
+			   int *transient, unsigned *gen, int *refused)
 {
 	const struct ferry_config *cfg = c->cfg;
 	struct buf path = { 0 }, url = { 0 }, hline = { 0 };
 	struct sigv4_result sig;
 	struct curl_slist *hl = NULL;
+	struct creds_value cv = { 0 };
 	char errbuf[CURL_ERROR_SIZE] = "";
 	char payload[65];
 	int rc;
 
 	*transient = 0;
+	*refused = 0;
 	buf_free(&rs->errbody);
 	memset(rs, 0, sizeof(*rs));
 	rs->req = rq;
@@ -538,14 +565,16 @@ int s3_attempt(struct s3_client *c, struct s3_req *rq, struct s3_resp *rs, int *
 		.query = rq->query, .nquery = rq->nquery,
 		.headers = rq->hdrs, .nheaders = rq->nhdrs, .payload_hash = payload,
 	};
+	memset(&sig, 0, sizeof(sig));
+	if ((rc = creds_get(c->creds, &cv, gen)))
+		goto out_path;
 	struct sigv4_key key = {
-		.access_key_id = cfg->creds.access_key_id,
-		.secret_access_key = cfg->creds.secret_access_key,
-		.session_token = cfg->creds.session_token,
+		.access_key_id = cv.access_key_id,
+		.secret_access_key = cv.secret_access_key,
+		.session_token = cv.session_token,
 		.region = cfg->s3_region ? cfg->s3_region : "us-east-1",
 		.service = "s3",
 	};
-	memset(&sig, 0, sizeof(sig));
 	if ((rc = sigv4_sign(&sr, &key, time(NULL), &sig)))
 		goto out_path;
 
@@ -572,8 +601,8 @@ int s3_attempt(struct s3_client *c, struct s3_req *rq, struct s3_resp *rs, int *
 	S3_HDR("Host: %s", c->host);
 	S3_HDR("x-amz-date: %s", sig.amz_date);
 	S3_HDR("x-amz-content-sha256: %s", payload);
-	if (cfg->creds.session_token && cfg->creds.session_token[0])
-		S3_HDR("x-amz-security-token: %s", cfg->creds.session_token);
+	if (cv.session_token && cv.session_token[0])
+		S3_HDR("x-amz-security-token: %s", cv.session_token);
 	for (size_t i = 0; i < rq->nhdrs; i++)
 		S3_HDR("%s: %s", rq->hdrs[i].name, rq->hdrs[i].value);
 	S3_HDR("Authorization: %s", sig.authorization.data);
@@ -656,6 +685,10 @@ int s3_attempt(struct s3_client *c, struct s3_req *rq, struct s3_resp *rs, int *
 	if (!xe.request_id[0])
 		snprintf(xe.request_id, sizeof(xe.request_id), "%s", rs->request_id);
 	rc = s3_map_http(rs->status, xe.code, transient);
+	*refused = s3_code_creds(xe.code);
+	if (rs->status == 301 || (rs->bucket_region[0] && rs->status == 400 &&
+				  strcmp(xe.code, "AuthorizationHeaderMalformed") == 0))
+		s3_wrong_region(c, rs->bucket_region);
 	if (rs->status == 416)
 		rc = -ERANGE;   /* the GET path turns this into end-of-file */
 	int lvl = (rc == -ENOENT && rq->enoent_ok) || rc == -ERANGE ? LOG_DEBUG
@@ -675,12 +708,28 @@ out_handle:
 	s3_pool_put(c, h);
 out_hdrs:
 	curl_slist_free_all(hl);
+	if (hline.data)
+		explicit_bzero(hline.data, hline.len);
 	buf_free(&hline);
 out_sig:
 	buf_free(&url);
 	sigv4_result_free(&sig);
 out_path:
+	creds_value_clear(&cv);
 	buf_free(&path);
+	return rc;
+}
+
+int s3_attempt(struct s3_client *c, struct s3_req *rq, struct s3_resp *rs, int *transient)
+{
+	unsigned gen = 0;
+	int refused = 0;
+	int rc = s3_attempt_once(c, rq, rs, transient, &gen, &refused);
+	if (refused && creds_rejected(c->creds, gen) == 0) {
+		log_info("s3: %s %s%s: S3 refused the credentials; retrying with renewed ones",
+			 rq->method, rq->key ? "key " : "bucket", rq->key ? rq->key : "");
+		rc = s3_attempt_once(c, rq, rs, transient, &gen, &refused);
+	}
 	return rc;
 }
 
@@ -807,9 +856,13 @@ int s3_client_new(const struct ferry_config *cfg, struct s3_client **out)
 	}
 	if ((rc = s3_parse_endpoint(c)))
 		goto out_free;
-	if (!cfg->creds.access_key_id || !cfg->creds.secret_access_key) {
-		log_err("s3: no credentials resolved");
-		rc = -EINVAL;
+	char err[512] = "";
+	if ((rc = creds_new(cfg, &c->creds, err, sizeof(err)))) {
+		log_err("s3: %s", err);
+		goto out_free;
+	}
+	if ((rc = creds_start(c->creds))) {
+		log_err("s3: cannot start the credentials renewal: %s", strerror(-rc));
 		goto out_free;
 	}
 	if (cfg->s3_insecure_tls)
@@ -848,6 +901,8 @@ int s3_client_new(const struct ferry_config *cfg, struct s3_client **out)
 	log_info("s3: endpoint %s, bucket %s, %s-style, %u connections, %u retries, timeout %lds",
 		 c->endpoint, cfg->s3_bucket, c->path_style ? "path" : "virtual-hosted",
 		 c->nhandles, c->retries, c->timeout);
+	log_notice("s3: credentials from %s, region %s", creds_source(c->creds),
+		   cfg->s3_region ? cfg->s3_region : "us-east-1");
 	*out = c;
 	return 0;
 out_free:
@@ -874,6 +929,7 @@ void s3_client_free(struct s3_client *c)
 			pthread_mutex_destroy(&c->share_locks[i]);
 	}
 	curl_slist_free_all(c->connect_to);
+	creds_free(c->creds);
 	free(c->scheme);
 	free(c->host);
 	free(c->base);
