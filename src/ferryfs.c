@@ -234,7 +234,10 @@ static int show_credentials(struct ferry_config *cfg)
 		char when[21] = "never";
 		if (v.expiration)
 			util_format_iso8601(v.expiration, when);
-		printf("temporary: %s\nexpires: %s\n", v.session_token ? "yes" : "no", when);
+		size_t n = strlen(v.access_key_id);
+		/* the key id's last 4 characters, as `aws configure list` shows them */
+		printf("access key: ****%s\ntemporary: %s\nexpires: %s\n",
+		       n > 4 ? v.access_key_id + n - 4 : "", v.session_token ? "yes" : "no", when);
 		creds_value_clear(&v);
 	}
 	printf("region: %s\n", cfg->s3_region ? cfg->s3_region : "us-east-1");
@@ -423,13 +426,17 @@ int main(int argc, char **argv)
 		log_err("cannot install signal handlers");
 		goto out_stores;
 	}
+	/* SIGHUP re-reads the credentials (rotated keys) instead of ending the session. */
+	struct sigaction hup = { .sa_handler = creds_sighup, .sa_flags = SA_RESTART };
+	sigemptyset(&hup.sa_mask);
+	sigaction(SIGHUP, &hup, NULL);
 	loop = fuse_loop_cfg_create();
 	if (!loop)
 		goto out_signals;
 	fuse_loop_cfg_set_clone_fd(loop, 0);
 	fuse_loop_cfg_set_max_threads(loop, 64);
 	fuse_loop_cfg_set_idle_threads(loop, 8);
-	/* 0: unmounted; > 0: ended by SIGTERM/SIGINT/SIGHUP (a clean stop); < 0: an error */
+	/* 0: unmounted; > 0: ended by SIGTERM/SIGINT (a clean stop); < 0: an error */
 	rc = fuse_loop_mt(fuse, loop);
 	status = rc >= 0 ? 0 : 1;
 	if (rc < 0)

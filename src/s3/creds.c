@@ -13,6 +13,8 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +35,10 @@
 #define CREDS_BACKOFF_MAX 60
 #define CREDS_FILE_POLL 5
 #define CREDS_MAX_ROLE_DEPTH 5
+#define CREDS_HUP_POLL 5
+
+/* Bumped by creds_sighup; each renewal thread compares it with the value it last saw. */
+static atomic_uint creds_hup_gen;
 
 struct creds {
 	struct credsrc *src;
@@ -48,6 +54,7 @@ struct creds {
 	int want, stop;
 	struct stat file_sig;         /* CREDSRC_FILE: the file as it was when read */
 	time_t expired_logged;
+	unsigned hup_seen;            /* creds_hup_gen when last looked at (thread only) */
 	pthread_t thread;
 	int running;
 };
@@ -601,23 +608,33 @@ const char *creds_source(const struct creds *c)
 	return c->source;
 }
 
+void creds_sighup(int sig)
+{
+	(void)sig;
+	atomic_fetch_add(&creds_hup_gen, 1);
+}
+
 static void *creds_thread(void *arg)
 {
 	struct creds *c = arg;
+	c->hup_seen = atomic_load(&creds_hup_gen);
 	pthread_mutex_lock(&c->lock);
 	while (!c->stop) {
 		time_t now = time(NULL), wake = 0;
 		int file = c->src->kind == CREDSRC_FILE;
+		unsigned hup = atomic_load(&creds_hup_gen);
+		if (hup != c->hup_seen) {
+			c->hup_seen = hup;
+			c->want = 1;
+		}
 		if (c->failures)
 			wake = c->next_try;
 		else if (c->cur.expiration)
 			wake = creds_renew_at(c);
 		if (file && (!wake || wake > now + CREDS_FILE_POLL))
 			wake = now + CREDS_FILE_POLL;
-		if (!c->want && !wake) {
-			pthread_cond_wait(&c->cond, &c->lock);   /* nothing to do until asked */
-			continue;
-		}
+		if (!wake || wake > now + CREDS_HUP_POLL)
+			wake = now + CREDS_HUP_POLL;     /* look at creds_hup_gen again */
 		if (!c->want && now < wake) {
 			struct timespec ts = { wake, 0 };
 			pthread_cond_timedwait(&c->cond, &c->lock, &ts);

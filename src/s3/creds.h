@@ -25,7 +25,7 @@
  * be had. A failed renewal keeps the current credentials until they expire, is retried
  * with backoff (1 s doubling to 60 s), logged and counted (credential_errors); a renewal
  * counts credential_refreshes. Keys read from a shared file are read again when the file
- * changes (checked every 5 s) or on creds_reload.
+ * changes (checked every 5 s), and every source is asked again on SIGHUP (creds_sighup).
  *
  * Thread safety: every function may be called from any thread. The lock of struct creds
  * (see creds.c) is never held across a fetch; fetches are serialized by a second lock. */
@@ -72,7 +72,11 @@ int creds_get(struct creds *c, struct creds_value *out, unsigned *gen);
  * the same generation. 0 when newer credentials are there (retry), -errno otherwise. */
 int creds_rejected(struct creds *c, unsigned gen);
 
-/* Read file-based keys again at the next chance (SIGHUP). */
+/* Fetch the credentials again now (whatever the source). */
 void creds_reload(struct creds *c);
+
+/* A SIGHUP handler (async-signal-safe): every renewal thread of the process fetches its
+ * credentials again within CREDS_HUP_POLL (5) seconds. */
+void creds_sighup(int sig);
 
 #endif
