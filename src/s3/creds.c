@@ -35,7 +35,6 @@
 #define CREDS_BACKOFF_MAX 60
 #define CREDS_FILE_POLL 5
 #define CREDS_MAX_ROLE_DEPTH 5
-#define CREDS_HUP_POLL 5
 
 /* Bumped by creds_sighup; each renewal thread compares it with the value it last saw. */
 static atomic_uint creds_hup_gen;
@@ -617,39 +616,40 @@ void creds_sighup(int sig)
 static void *creds_thread(void *arg)
 {
 	struct creds *c = arg;
+	int file = c->src->kind == CREDSRC_FILE;
+	time_t poll_at = time(NULL) + CREDS_FILE_POLL;   /* next look at the file and SIGHUP */
 	c->hup_seen = atomic_load(&creds_hup_gen);
 	pthread_mutex_lock(&c->lock);
 	while (!c->stop) {
-		time_t now = time(NULL), wake = 0;
-		int file = c->src->kind == CREDSRC_FILE;
+		time_t now = time(NULL), wake = poll_at;
 		unsigned hup = atomic_load(&creds_hup_gen);
 		if (hup != c->hup_seen) {
 			c->hup_seen = hup;
 			c->want = 1;
 		}
-		if (c->failures)
+		if (c->failures && c->next_try < wake)
 			wake = c->next_try;
-		else if (c->cur.expiration)
+		else if (!c->failures && c->cur.expiration && creds_renew_at(c) < wake)
 			wake = creds_renew_at(c);
-		if (file && (!wake || wake > now + CREDS_FILE_POLL))
-			wake = now + CREDS_FILE_POLL;
-		if (!wake || wake > now + CREDS_HUP_POLL)
-			wake = now + CREDS_HUP_POLL;     /* look at creds_hup_gen again */
 		if (!c->want && now < wake) {
 			struct timespec ts = { wake, 0 };
 			pthread_cond_timedwait(&c->cond, &c->lock, &ts);
 			continue;
 		}
+		int poll = now >= poll_at;
+		if (poll)
+			poll_at = now + CREDS_FILE_POLL;
 		int want = c->want;
 		c->want = 0;
 		unsigned seen = c->gen;
 		struct stat old = c->file_sig;
 		int retry = c->failures != 0;
-		int due = retry || (c->cur.expiration && now >= creds_renew_at(c));
+		int due = retry ? now >= c->next_try
+			  : c->cur.expiration && now >= creds_renew_at(c);
 		pthread_mutex_unlock(&c->lock);
 		if (want || due) {
 			creds_renew(c, seen, 1, want ? "reload asked" : retry ? "retry" : "scheduled");
-		} else if (file) {
+		} else if (file && poll) {
 			struct stat cur;
 			creds_file_sig(c->src, &cur);
 			if (creds_file_changed(&old, &cur))

@@ -76,7 +76,7 @@ int creds_rejected(struct creds *c, unsigned gen);
 void creds_reload(struct creds *c);
 
 /* A SIGHUP handler (async-signal-safe): every renewal thread of the process fetches its
- * credentials again within CREDS_HUP_POLL (5) seconds. */
+ * credentials again within 5 seconds. */
 void creds_sighup(int sig);
 
 #endif

@@ -312,6 +312,12 @@ h_is "$fails" 0 "credentials refused before their time: no operation failed"
 h_ok "S3 answered ExpiredToken" grep -q 'ExpiredToken' "$H_TMP/proxy.log"
 h_ok "ferryfs renewed and retried" grep -q 'retrying with renewed ones' "$H_TMP/ferryfs.log"
 
+# SIGHUP fetches the credentials again, and does not end the mount
+refr0=$(stat_of credential_refreshes)
+kill -HUP "$H_FERRY_PID"
+h_ok "SIGHUP renews the credentials" h_wait_for 20 refr_above "$refr0"
+h_ok "and the mount is still there" grep -qF " $H_MNT fuse" /proc/mounts
+
 # --- (f) no secret or token in any log or output ----------------------------------------
 h_umount
 "$PY3" - "$CS_STATE" >"$H_TMP/secrets.pat" <<'PY'

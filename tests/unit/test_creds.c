@@ -371,3 +371,34 @@ Test(chain, region_and_endpoint, .init = setup, .fini = teardown)
 	cr_assert_str_eq(c.s3_endpoint, "http://s3only");
 	cfg_free(&c);
 }
+
+/* Keys in a shared file are read again when the file changes: rotating a key needs no
+ * remount. (The renewal thread looks every 5 seconds.) */
+Test(chain, a_rotated_key_file_is_read_again, .init = setup, .fini = teardown, .timeout = 30)
+{
+	struct ferry_config c;
+	struct creds *cr;
+	struct creds_value v;
+	unsigned gen, gen2;
+	char p[128];
+	cfg_init(&c);
+	cr_assert_eq(creds_new(&c, &cr, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(creds_start(cr), 0);
+	cr_assert_eq(creds_get(cr, &v, &gen), 0);
+	cr_assert_str_eq(v.access_key_id, "DEFID");
+	creds_value_clear(&v);
+	snprintf(p, sizeof(p), "%s/credentials", dir);
+	write_file(p, "[default]\naws_access_key_id = ROTATEDID\n"
+		      "aws_secret_access_key = ROTATEDSK\n");
+	int seen = 0;
+	for (int i = 0; i < 150 && !seen; i++) {
+		usleep(100 * 1000);
+		cr_assert_eq(creds_get(cr, &v, &gen2), 0);
+		seen = strcmp(v.access_key_id, "ROTATEDID") == 0;
+		creds_value_clear(&v);
+	}
+	cr_assert(seen, "the rotated key was not read within 15 s");
+	cr_assert_neq(gen, gen2);
+	creds_free(cr);
+	cfg_free(&c);
+}
