@@ -685,7 +685,11 @@ static int s3_attempt_once(struct s3_client *c, struct s3_req *rq, struct s3_res
 	if (!xe.request_id[0])
 		snprintf(xe.request_id, sizeof(xe.request_id), "%s", rs->request_id);
 	rc = s3_map_http(rs->status, xe.code, transient);
-	*refused = s3_code_creds(xe.code);
+	/* 1: S3 said the credentials are no longer good; 2: it may have (a HEAD's 400/403
+	 * comes without the body that would say why) */
+	*refused = s3_code_creds(xe.code) ? 1
+		   : !xe.code[0] && (rs->status == 400 || rs->status == 403) &&
+		     cv.session_token && cv.session_token[0] ? 2 : 0;
 	if (rs->status == 301 || (rs->bucket_region[0] && rs->status == 400 &&
 				  strcmp(xe.code, "AuthorizationHeaderMalformed") == 0))
 		s3_wrong_region(c, rs->bucket_region);
@@ -720,12 +724,15 @@ out_path:
 	return rc;
 }
 
+/* A HEAD refused without a reason renews temporary credentials at most this often (s). */
+#define S3_CREDS_MIN_AGE 10
+
 int s3_attempt(struct s3_client *c, struct s3_req *rq, struct s3_resp *rs, int *transient)
 {
 	unsigned gen = 0;
 	int refused = 0;
 	int rc = s3_attempt_once(c, rq, rs, transient, &gen, &refused);
-	if (refused && creds_rejected(c->creds, gen) == 0) {
+	if (refused && creds_rejected(c->creds, gen, refused == 2 ? S3_CREDS_MIN_AGE : 0) == 0) {
 		log_info("s3: %s %s%s: S3 refused the credentials; retrying with renewed ones",
 			 rq->method, rq->key ? "key " : "bucket", rq->key ? rq->key : "");
 		rc = s3_attempt_once(c, rq, rs, transient, &gen, &refused);

@@ -587,9 +587,14 @@ int creds_get(struct creds *c, struct creds_value *out, unsigned *gen)
 	return rc;
 }
 
-int creds_rejected(struct creds *c, unsigned gen)
+int creds_rejected(struct creds *c, unsigned gen, unsigned min_age)
 {
 	if (c->src->kind == CREDSRC_FIXED)
+		return -EACCES;
+	pthread_mutex_lock(&c->lock);
+	int young = c->gen == gen && time(NULL) - c->fetched < (time_t)min_age;
+	pthread_mutex_unlock(&c->lock);
+	if (young)
 		return -EACCES;
 	return creds_renew(c, gen, 0, "S3 refused the current ones");
 }

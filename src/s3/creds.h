@@ -68,9 +68,11 @@ const char *creds_source(const struct creds *c);
 int creds_get(struct creds *c, struct creds_value *out, unsigned *gen);
 
 /* S3 refused the credentials of generation gen (ExpiredToken, InvalidToken,
- * RequestExpired, InvalidAccessKeyId): renew them now, once for all the requests that saw
- * the same generation. 0 when newer credentials are there (retry), -errno otherwise. */
-int creds_rejected(struct creds *c, unsigned gen);
+ * RequestExpired, InvalidAccessKeyId; or a 400/403 without a body, as HEAD gets): renew
+ * them now, once for all the requests that saw the same generation, unless they were
+ * fetched less than min_age seconds ago (so that a real AccessDenied on HEAD does not
+ * renew at every request). 0 when newer credentials are there (retry), -errno otherwise. */
+int creds_rejected(struct creds *c, unsigned gen, unsigned min_age);
 
 /* Fetch the credentials again now (whatever the source). */
 void creds_reload(struct creds *c);

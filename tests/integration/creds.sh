@@ -57,8 +57,10 @@ AWSD=$H_TMP/aws
 mkdir -p "$AWSD"
 printf '%s' "$WEBTOK" >"$AWSD/webtoken"   # as the kubelet writes it
 printf '%s' "$CTOK" >"$AWSD/ctoken"
-printf '{"Version": 1, "AccessKeyId": "AKIAFERRYxxPRCx", "SecretAccessKey": "ProcSecret-Yy6Tt2", "SessionToken": "ProcToken-Uu8Ii3", "Expiration": "%s"}\n' \
-	"$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)" >"$AWSD/proc.json"
+EXP=$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)
+printf '{"Version": 1, "AccessKeyId": "AKIAFERRYxxPRCx", "SecretAccessKey": "%s",\n' \
+	ProcSecret-Yy6Tt2 >"$AWSD/proc.json"
+printf ' "SessionToken": "%s", "Expiration": "%s"}\n' ProcToken-Uu8Ii3 "$EXP" >>"$AWSD/proc.json"
 OWNCONF=$H_TMP/own.conf
 printf 's3_access_key_id = AKIAFERRYxxOWNx\ns3_secret_access_key = OwnSecret-Kk4Jj7\n' >"$OWNCONF"
 chmod 600 "$OWNCONF"
@@ -193,6 +195,32 @@ own none
 ROWS
 h_is "$(ours ctokenfile)" container "ferryfs reads AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"
 
+# --- region conventions: a bucket in another region ------------------------------------
+"$PY3" "$H_SRC/tests/tools/sigv4_proxy.py" --upstream "$H_S3_URL" --secret S3RVER \
+	--bucket-region eu-west-1 --log "$H_TMP/proxy-eu.log" \
+	--port-file "$H_TMP/proxy-eu.port" >>"$H_TMP/proxy.out" 2>&1 &
+H_PIDS+=($!)
+h_wait_for 20 test -s "$H_TMP/proxy-eu.port" || h_bail "sigv4 proxy (eu-west-1) did not start"
+EU=http://127.0.0.1:$(cat "$H_TMP/proxy-eu.port")
+mkdir -p "$H_TMP/mnt-eu" "$H_TMP/state-eu"
+EUOPTS="s3_endpoint=$EU,s3_bucket=$H_BUCKET,s3_path_style=1,nfs=$H_NFS_URL"
+EUOPTS+=",state_dir=$H_TMP/state-eu,log=stderr"
+rc=0
+env -u AWS_REGION -u AWS_DEFAULT_REGION "$FERRYFS" "$H_TMP/mnt-eu" -f -o "$EUOPTS" \
+	>"$H_TMP/eu.log" 2>&1 || rc=$?
+h_is "$rc" 1 "a bucket in another region: the mount fails (exit 1)"
+h_ok "and the error names the region to set" \
+	grep -q 'is in region eu-west-1, not us-east-1: set s3_region=eu-west-1' "$H_TMP/eu.log"
+AWS_REGION=eu-west-1 "$FERRYFS" "$H_TMP/mnt-eu" -f -o "$EUOPTS" >>"$H_TMP/eu.log" 2>&1 &
+EU_PID=$!
+H_PIDS+=("$EU_PID")
+H_FERRY_PIDS+=("$EU_PID")
+H_MOUNTS+=("$H_TMP/mnt-eu")
+h_ok "with AWS_REGION=eu-west-1 it mounts" h_wait_for 30 grep -qF " $H_TMP/mnt-eu fuse" /proc/mounts
+h_ok "and signs for eu-west-1" grep -q '^ok ' "$H_TMP/proxy-eu.log"
+fusermount3 -u "$H_TMP/mnt-eu"
+h_wait_gone "$EU_PID" 30
+
 # --- (b) malformed answers from each endpoint: a clear error, exit 1, no crash ------------
 echo malformed >"$CS_MODE"
 for src in role webid container imds; do
@@ -214,7 +242,10 @@ h_ok "a malformed credential_process answer: the error names it" \
 	grep -q 'credential_process' "$H_TMP/bad.err"
 
 # --- (c) a mount on instance credentials across renewals ---------------------------------
-stat_of() { getfattr -n user.ferryfs.stats --only-values "$H_MNT" 2>/dev/null | awk -v k="$1" '$1 == k { print $2 }'; }
+stat_of() {
+	getfattr -n user.ferryfs.stats --only-values "$H_MNT" 2>/dev/null |
+		awk -v k="$1" '$1 == k { print $2 }'
+}
 for i in $(seq 1 20); do echo "object $i" | h_seed_s3 "old/f$i.txt"; done
 write_files
 H_MNT=$H_TMP/mnt
@@ -223,14 +254,17 @@ mkdir -p "$H_MNT" "$H_STATE"
 env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_EC2_METADATA_DISABLED \
 	AWS_CONFIG_FILE="$AWSD/config" AWS_SHARED_CREDENTIALS_FILE="$AWSD/credentials" \
 	AWS_EC2_METADATA_SERVICE_ENDPOINT="$CS" \
-	"$FERRYFS" "$H_MNT" -f -o "s3_endpoint=$PROXY,s3_bucket=$H_BUCKET,s3_path_style=1,nfs=$H_NFS_URL,state_dir=$H_STATE,log=stderr,log_level=info" \
+	"$FERRYFS" "$H_MNT" -f -o "s3_endpoint=$PROXY,s3_bucket=$H_BUCKET,s3_path_style=1,$(
+	)nfs=$H_NFS_URL,state_dir=$H_STATE,log=stderr,log_level=info" \
 	>>"$H_TMP/ferryfs.log" 2>&1 &
 H_FERRY_PID=$!
 H_PIDS+=("$H_FERRY_PID")
 H_FERRY_PIDS+=("$H_FERRY_PID")
 H_MOUNTS+=("$H_MNT")
-h_wait_for 30 grep -qF " $H_MNT fuse" /proc/mounts || h_bail "ferryfs did not mount (see ferryfs.log)"
-h_ok "the mount names the source that won" grep -q 'credentials from instance metadata' "$H_TMP/ferryfs.log"
+h_wait_for 30 grep -qF " $H_MNT fuse" /proc/mounts ||
+	h_bail "ferryfs did not mount (see ferryfs.log)"
+h_ok "the mount names the source that won" \
+	grep -q 'credentials from instance metadata' "$H_TMP/ferryfs.log"
 
 RUN_S=$((TTL * 7 / 2))
 fails=0 ops=0
@@ -239,7 +273,8 @@ n=0
 while [ "$(date +%s)" -lt "$end" ]; do
 	n=$((n + 1))
 	i=$(( n % 20 + 1 ))
-	grep -q "object $i" "$H_MNT/old/f$i.txt" || { fails=$((fails + 1)); h_diag "read old/f$i.txt failed"; }
+	grep -q "object $i" "$H_MNT/old/f$i.txt" ||
+		{ fails=$((fails + 1)); h_diag "read old/f$i.txt failed"; }
 	echo "new $n" >"$H_MNT/new$n.txt" || { fails=$((fails + 1)); h_diag "write new$n.txt failed"; }
 	echo "appended $n" >>"$H_MNT/old/f$i.txt" || { fails=$((fails + 1)); h_diag "append f$i failed"; }
 	ls "$H_MNT/old" >/dev/null || fails=$((fails + 1))
@@ -253,7 +288,8 @@ keys=$(grep -o 'key=ASIA[A-Z0-9]*' "$H_TMP/proxy.log" | sort -u | wc -l)
 h_ok "the proxy saw at least 6 different temporary keys ($keys)" test "$keys" -ge 6
 h_is "$(grep -c '^BAD' "$H_TMP/proxy.log")" 0 "no request refused by the verifying proxy"
 h_ok "the write-back reached S3" h_wait_for 60 sh -c \
-	"/usr/bin/aws --endpoint-url '$H_S3_URL' s3 cp s3://$H_BUCKET/new$n.txt - 2>/dev/null | grep -q 'new $n'"
+	"/usr/bin/aws --endpoint-url '$H_S3_URL' s3 cp s3://$H_BUCKET/new$n.txt - 2>/dev/null |
+	 grep -q 'new $n'"
 h_ok "ferryctl stats --prometheus shows the counters" sh -c \
 	"'$FERRYCTL' stats --prometheus '$H_MNT' | grep -q '^ferryfs_credential_refreshes_total'"
 
@@ -293,7 +329,8 @@ h_ok "when the endpoint returns, reads work again with no remount" \
 	h_wait_for 90 sh -c "cat '$H_MNT/down/b$k.txt' >/dev/null 2>&1"
 h_ok "and writes reach S3 again" sh -c "echo back >'$H_MNT/back.txt'"
 h_ok "the write-back resumes" h_wait_for 60 sh -c \
-	"/usr/bin/aws --endpoint-url '$H_S3_URL' s3 cp s3://$H_BUCKET/back.txt - 2>/dev/null | grep -q back"
+	"/usr/bin/aws --endpoint-url '$H_S3_URL' s3 cp s3://$H_BUCKET/back.txt - 2>/dev/null |
+	 grep -q back"
 
 # --- (e) S3 refuses credentials before their advertised expiry: renewed, retried ---------
 echo early >"$CS_MODE"
@@ -329,5 +366,6 @@ PY
 printf '%s\n' "$BASE_SK" EnvSecret-Ab1Cd2 EnvToken-Ef3Gh4 CredSecret-Ww3Qq9 ProcSecret-Yy6Tt2 \
 	ProcToken-Uu8Ii3 ConfSecret-Rr5Ee1 OwnSecret-Kk4Jj7 "$WEBTOK" "$CTOK" >>"$H_TMP/secrets.pat"
 h_ok "$(wc -l <"$H_TMP/secrets.pat") secrets and tokens: none in ferryfs's log or output" \
-	sh -c "! grep -qaF -f '$H_TMP/secrets.pat' '$H_TMP/ferryfs.log' '$H_TMP/show.out' '$H_TMP/show.err'"
+	sh -c "! grep -qaF -f '$H_TMP/secrets.pat' '$H_TMP/ferryfs.log' '$H_TMP/show.out' \
+	       '$H_TMP/show.err' '$H_TMP/eu.log'"
 h_done

@@ -15,12 +15,12 @@ Every credential set it issues expires --ttl seconds later and is recorded in --
 {access_key_id: {secret, token, expiration, via}}), which tests/tools/sigv4_proxy.py reads to
 verify S3 requests. The file named by --mode-file (read on every request) switches behaviour:
 "ok" (or absent), "malformed" (answers that parse as nothing sensible), "error" (HTTP 500),
-"deny" (HTTP 403), "early" (credentials that S3 -- the proxy -- holds expired --early seconds
-before the Expiration they carry, as when a clock or a revocation disagrees). Counters per endpoint at GET /_stats. One line per request to --log.
+"deny" (HTTP 403), "early" (credentials that S3 -- the proxy -- holds expired --early
+seconds before the Expiration they carry, as when a clock or a revocation disagrees).
+Counters per endpoint at GET /_stats. One line per request to --log.
 
     credserver.py --port-file F --state F [--ttl 60] [--early N] [--port N] [--mode-file F]
-                  [--log F]
-                  [--static AKID:SECRET] [--container-token T] [--web-token T]
+                  [--log F] [--static AKID:SECRET] [--container-token T] [--web-token T]
 
 Needs Debian's python3-botocore. Test credentials only.
 """

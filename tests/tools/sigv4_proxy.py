@@ -17,7 +17,9 @@ credentials issued there, the way S3 does: an unknown access key is 403 InvalidA
 missing or wrong x-amz-security-token 403 InvalidToken, an expired one 400 ExpiredToken, a
 wrong signature 403 SignatureDoesNotMatch. The request then goes to s3rver under its own key
 (s3rver checks that the key exists, not the signature). --no-static refuses the static key
-(so that only temporary credentials get through).
+(so that only temporary credentials get through). --bucket-region R plays a bucket that lives
+in region R: a request signed for another region gets S3's 301 PermanentRedirect with
+x-amz-bucket-region: R.
 
 Needs Debian's python3-botocore (run with /usr/bin/python3). Test credentials only.
 """
@@ -115,6 +117,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if not m:
             return self.deny('no SigV4 Authorization header')
         akid, day, region, signed_hdrs, signature = m.groups()
+        if opts.bucket_region and region != opts.bucket_region:
+            self.record('BAD %s %s: signed for %s, the bucket is in %s' % (
+                self.command, self.path, region, opts.bucket_region))
+            body = ('<?xml version="1.0" encoding="UTF-8"?><Error><Code>PermanentRedirect</Code>'
+                    '<Message>The bucket you are attempting to access must be addressed using '
+                    'the specified endpoint.</Message><RequestId>sigv4-proxy</RequestId>'
+                    '</Error>').encode()
+            self.send_response(301)
+            self.send_header('x-amz-bucket-region', opts.bucket_region)
+            self.send_header('Content-Type', 'application/xml')
+            self.send_header('Content-Length', str(len(body)))
+            self.end_headers()
+            if self.command != 'HEAD':
+                self.wfile.write(body)
+            return
         signed = signed_hdrs.split(';')
         for must in ('host', 'x-amz-date', 'x-amz-content-sha256'):
             if must not in signed:
@@ -202,6 +219,7 @@ def main():
     ap.add_argument('--port', type=int, default=0)
     ap.add_argument('--creds-file')
     ap.add_argument('--no-static', action='store_true')
+    ap.add_argument('--bucket-region')
     opts = ap.parse_args()
     srv = Server(('127.0.0.1', opts.port), Handler)
     srv.opts = opts
