@@ -158,7 +158,8 @@ static int parse_cmdline(int argc, char **argv, struct cmdline *cl)
 	}
 	if (cl->show_creds) {
 		if (npos > 1) {
-			fprintf(stderr, "ferryfs: --show-credentials-source takes at most a CONFIG\n");
+			fprintf(stderr,
+				"ferryfs: --show-credentials-source takes at most a CONFIG\n");
 			return -EINVAL;
 		}
 		cl->config = npos ? pos[0] : NULL;

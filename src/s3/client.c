@@ -487,8 +487,8 @@ static void s3_wrong_region(struct s3_client *c, const char *region)
 		return;
 	if (region[0])
 		log_err("s3: bucket %s is in region %s, not %s: set s3_region=%s (or AWS_REGION)",
-			c->cfg->s3_bucket, region, c->cfg->s3_region ? c->cfg->s3_region : "us-east-1",
-			region);
+			c->cfg->s3_bucket, region,
+			c->cfg->s3_region ? c->cfg->s3_region : "us-east-1", region);
 	else
 		log_err("s3: %s redirects the requests for bucket %s elsewhere: set s3_region to "
 			"the bucket's region", c->endpoint, c->cfg->s3_bucket);

@@ -214,7 +214,8 @@ static struct credsrc *creds_fixed(const char *name, const char *id, const char 
 				   const char *token)
 {
 	struct credsrc *s = credsrc_new(CREDSRC_FIXED, name);
-	struct creds_value v = { (char *)id, (char *)secret, (char *)(token && *token ? token : NULL), 0 };
+	struct creds_value v = { (char *)id, (char *)secret,
+				 (char *)(token && *token ? token : NULL), 0 };
 	if (s && creds_value_copy(&s->fixed, &v)) {
 		credsrc_free(s);
 		s = NULL;
@@ -224,7 +225,8 @@ static struct credsrc *creds_fixed(const char *name, const char *id, const char 
 
 static struct credsrc *creds_env_source(void)
 {
-	const char *id = creds_env("AWS_ACCESS_KEY_ID"), *secret = creds_env("AWS_SECRET_ACCESS_KEY");
+	const char *id = creds_env("AWS_ACCESS_KEY_ID"),
+		   *secret = creds_env("AWS_SECRET_ACCESS_KEY");
 	if (!id || !secret)
 		return NULL;
 	return creds_fixed("environment", id, secret, getenv("AWS_SESSION_TOKEN"));
@@ -333,7 +335,8 @@ static int creds_role(const struct ferry_config *cfg, const struct creds_files *
 	int rc = 0;
 	*out = NULL;
 	if (sp && cs) {
-		snprintf(err, errlen, "profile %s: both source_profile and credential_source", profile);
+		snprintf(err, errlen, "profile %s: both source_profile and credential_source",
+			 profile);
 		return -EINVAL;
 	}
 	if (sp) {
@@ -345,10 +348,12 @@ static int creds_role(const struct ferry_config *cfg, const struct creds_files *
 		/* a profile that is its own source uses its own keys */
 		if (strcmp(sp, profile) == 0) {
 			if (creds_prof(f, sp, "aws_access_key_id"))
-				src = creds_file_source(awsini_get(f->credentials, sp, "aws_access_key_id")
-							? f->creds_path : f->config_path,
-							awsini_get(f->credentials, sp,
-								   "aws_access_key_id") ? 0 : 1, sp);
+				src = creds_file_source(
+					awsini_get(f->credentials, sp, "aws_access_key_id") ?
+						f->creds_path :
+						f->config_path,
+					awsini_get(f->credentials, sp, "aws_access_key_id") ? 0 : 1,
+					sp);
 			rc = src ? 0 : -ENOMEM;
 		} else {
 			rc = creds_profile_source(cfg, f, sp, depth + 1, &src, err, errlen);
@@ -411,7 +416,8 @@ static int creds_profile_source(const struct ferry_config *cfg, const struct cre
 		return creds_role(cfg, f, profile, depth, out, err, errlen);
 	if (depth == 0 && creds_env("AWS_WEB_IDENTITY_TOKEN_FILE") && creds_env("AWS_ROLE_ARN"))
 		return creds_webid(cfg, creds_env("AWS_WEB_IDENTITY_TOKEN_FILE"),
-				   creds_env("AWS_ROLE_ARN"), creds_env("AWS_ROLE_SESSION_NAME"), out);
+				   creds_env("AWS_ROLE_ARN"), creds_env("AWS_ROLE_SESSION_NAME"),
+				   out);
 	if ((v = creds_prof(f, profile, "web_identity_token_file")) &&
 	    creds_prof(f, profile, "role_arn"))
 		return creds_webid(cfg, v, creds_prof(f, profile, "role_arn"),
@@ -549,8 +555,9 @@ static int creds_renew(struct creds *c, unsigned seen, int force, const char *wh
 		stats_inc(credential_errors);
 		if (left >= 0)
 			log_warn("credentials: renewing from %s failed (%s, attempt %u): %s; the "
-				 "current ones %s %lds", c->source, why, failures, err,
-				 left > 0 ? "expire in" : "expired", (long)(left > 0 ? left : -left));
+				 "current ones %s %lds",
+				 c->source, why, failures, err, left > 0 ? "expire in" : "expired",
+				 (long)(left > 0 ? left : -left));
 		else
 			log_warn("credentials: reading %s failed (%s, attempt %u): %s; keeping the "
 				 "current ones", c->source, why, failures, err);
@@ -653,7 +660,10 @@ static void *creds_thread(void *arg)
 			  : c->cur.expiration && now >= creds_renew_at(c);
 		pthread_mutex_unlock(&c->lock);
 		if (want || due) {
-			creds_renew(c, seen, 1, want ? "reload asked" : retry ? "retry" : "scheduled");
+			creds_renew(c, seen, 1,
+				    want  ? "reload asked" :
+				    retry ? "retry" :
+					    "scheduled");
 		} else if (file && poll) {
 			struct stat cur;
 			creds_file_sig(c->src, &cur);
@@ -739,10 +749,14 @@ int creds_new(const struct ferry_config *cfg, struct creds **out, char *err, siz
 			}
 		}
 		if (!src) {
-			snprintf(err, errlen, "no S3 credentials: set AWS_ACCESS_KEY_ID and "
-				 "AWS_SECRET_ACCESS_KEY, a profile in %s or %s, web identity, container "
-				 "or instance credentials, or s3_access_key_id/s3_secret_access_key in a "
-				 "config file", f.creds_path, f.config_path);
+			snprintf(err, errlen,
+				 "no S3 credentials: set AWS_ACCESS_KEY_ID and "
+				 "AWS_SECRET_ACCESS_KEY, a profile in %s or %s, web identity, "
+				 "container "
+				 "or instance credentials, or "
+				 "s3_access_key_id/s3_secret_access_key in a "
+				 "config file",
+				 f.creds_path, f.config_path);
 			rc = -ENOENT;
 			goto out;
 		}

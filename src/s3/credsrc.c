@@ -138,7 +138,8 @@ int credsrc_parse_json(const char *text, size_t len, int process, struct creds_v
 		goto out;
 	}
 	if (!credsrc_printable(v[0]) || !credsrc_printable(v[1])) {
-		credsrc_fail(err, errlen, rc, "the answer has no valid AccessKeyId/SecretAccessKey");
+		credsrc_fail(err, errlen, rc,
+			     "the answer has no valid AccessKeyId/SecretAccessKey");
 		goto out;
 	}
 	if (token && !credsrc_printable(token)) {
@@ -193,7 +194,8 @@ int credsrc_parse_sts(const char *xml, size_t len, struct creds_value *out, char
 	    !credsrc_printable(s.session_token))
 		credsrc_fail(err, errlen, rc, "the STS answer's credentials are not valid");
 	else if (util_parse_iso8601(s.expiration, &ts) || ts.tv_sec <= 0)
-		credsrc_fail(err, errlen, rc, "the STS answer's Expiration is not an ISO 8601 time");
+		credsrc_fail(err, errlen, rc,
+			     "the STS answer's Expiration is not an ISO 8601 time");
 	else
 		rc = 0;
 	if (rc == 0) {
@@ -477,15 +479,18 @@ static int credsrc_sts(const struct credsrc *s, const struct buf *form,
 		struct sigv4_request sr = { .method = "POST", .host = host, .path = path,
 			.headers = sh, .nheaders = 1, .payload_hash = payload };
 		struct sigv4_key key = { .access_key_id = signer->access_key_id,
-			.secret_access_key = signer->secret_access_key,
-			.session_token = signer->session_token, .region = s->region, .service = "sts" };
+					 .secret_access_key = signer->secret_access_key,
+					 .session_token = signer->session_token,
+					 .region = s->region,
+					 .service = "sts" };
 		if ((rc = util_sha256_hex(form->data, form->len, payload)) ||
 		    (rc = sigv4_sign(&sr, &key, time(NULL), &sig)))
 			goto out;
 		if ((rc = credsrc_add_hdr(&hl, "x-amz-date: %s", sig.amz_date)) ||
 		    (rc = credsrc_add_hdr(&hl, "x-amz-content-sha256: %s", payload)) ||
 		    (signer->session_token && signer->session_token[0] &&
-		     (rc = credsrc_add_hdr(&hl, "x-amz-security-token: %s", signer->session_token))) ||
+		     (rc = credsrc_add_hdr(&hl, "x-amz-security-token: %s",
+					   signer->session_token))) ||
 		    (rc = credsrc_add_hdr(&hl, "Authorization: %s", sig.authorization.data)))
 			goto out;
 	}
@@ -631,8 +636,10 @@ static int credsrc_fetch_process(const struct credsrc *s, struct creds_value *ou
 		struct pollfd p = { pfd[0], POLLIN, 0 };
 		uint64_t now = util_now_ns();
 		if (now >= deadline) {
-			rc = credsrc_fail(err, errlen, -ETIMEDOUT, "credential_process %s: no answer "
-					  "in time", argv[0]);
+			rc = credsrc_fail(err, errlen, -ETIMEDOUT,
+					  "credential_process %s: no answer "
+					  "in time",
+					  argv[0]);
 			kill(pid, SIGKILL);
 			goto out;
 		}
@@ -663,14 +670,19 @@ out:
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 			;
 		if (!rc && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
-			rc = credsrc_fail(err, errlen, -EACCES, "credential_process %s: exited with "
-					  "status %d", argv[0], WIFEXITED(status) ?
-					  WEXITSTATUS(status) : 128 + WTERMSIG(status));
+			rc = credsrc_fail(err, errlen, -EACCES,
+					  "credential_process %s: exited with "
+					  "status %d",
+					  argv[0],
+					  WIFEXITED(status) ? WEXITSTATUS(status) :
+							      128 + WTERMSIG(status));
 		if (!rc) {
 			char e2[200] = "";
-			rc = credsrc_parse_json(b.data ? b.data : "", b.len, 1, out, e2, sizeof(e2));
+			rc = credsrc_parse_json(b.data ? b.data : "", b.len, 1, out, e2,
+						sizeof(e2));
 			if (rc)
-				credsrc_fail(err, errlen, rc, "credential_process %s: %s", argv[0], e2);
+				credsrc_fail(err, errlen, rc, "credential_process %s: %s", argv[0],
+					     e2);
 		}
 	}
 	if (pfd[0] >= 0)
@@ -740,9 +752,13 @@ static int credsrc_fetch_imds(const struct credsrc *s, struct creds_value *out, 
 			       &status, err, errlen)))
 		goto out;
 	if (status != 200 || !resp.data || !credsrc_printable(resp.data) || resp.len > 1024) {
-		rc = credsrc_fail(err, errlen, status == 200 ? -EPROTO : -EACCES, "instance metadata "
-				  "%s: %s (HTTP %ld)", s->endpoint, status == 200 ?
-				  "malformed session token" : "no IMDSv2 session token", status);
+		rc = credsrc_fail(err, errlen, status == 200 ? -EPROTO : -EACCES,
+				  "instance metadata "
+				  "%s: %s (HTTP %ld)",
+				  s->endpoint,
+				  status == 200 ? "malformed session token" :
+						  "no IMDSv2 session token",
+				  status);
 		goto out;
 	}
 	token = resp.data;
@@ -759,8 +775,10 @@ static int credsrc_fetch_imds(const struct credsrc *s, struct creds_value *out, 
 			       &status, err, errlen)))
 		goto out;
 	if (status != 200) {
-		rc = credsrc_fail(err, errlen, status == 404 ? -ENOENT : -EACCES, "instance metadata "
-				  "%s: no instance profile role (HTTP %ld)", s->endpoint, status);
+		rc = credsrc_fail(err, errlen, status == 404 ? -ENOENT : -EACCES,
+				  "instance metadata "
+				  "%s: no instance profile role (HTTP %ld)",
+				  s->endpoint, status);
 		goto out;
 	}
 	size_t rl = resp.data ? strcspn(resp.data, "\r\n") : 0;
@@ -794,8 +812,8 @@ static int credsrc_fetch_imds(const struct credsrc *s, struct creds_value *out, 
 	}
 	char e2[200] = "";
 	if ((rc = credsrc_parse_json(resp.data ? resp.data : "", resp.len, 0, out, e2, sizeof(e2))))
-		credsrc_fail(err, errlen, rc, "instance metadata %s: role %s: %s", s->endpoint, role,
-			     e2);
+		credsrc_fail(err, errlen, rc, "instance metadata %s: role %s: %s", s->endpoint,
+			     role, e2);
 out:
 	if (rc > 0)
 		rc = -ENOMEM;

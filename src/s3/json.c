@@ -114,7 +114,8 @@ static int json_string(struct json_rd *r, struct buf *out)
 		if (ch < 0x20)
 			return -EPROTO;
 		if (ch != '\\') {
-			size_t n = json_utf8_len((const unsigned char *)r->p, (size_t)(r->end - r->p));
+			size_t n =
+				json_utf8_len((const unsigned char *)r->p, (size_t)(r->end - r->p));
 			if (!n)
 				return -EPROTO;
 			if (out && buf_append(out, r->p, n))
@@ -245,10 +246,12 @@ static int json_object(struct json_rd *r, struct json_want *w)
 					return rc;
 				}
 				w->values[which] = v.data;
-			} else if (r->p < r->end && (*r->p == '-' || (*r->p >= '0' && *r->p <= '9'))) {
+			} else if (r->p < r->end &&
+				   (*r->p == '-' || (*r->p >= '0' && *r->p <= '9'))) {
 				if ((rc = json_number(r)))
 					return rc;
-				if (!(w->values[which] = util_strndup(start, (size_t)(r->p - start))))
+				if (!(w->values[which] =
+					      util_strndup(start, (size_t)(r->p - start))))
 					return -ENOMEM;
 			} else if ((rc = json_value(r, NULL))) {
 				return rc;

@@ -110,9 +110,10 @@ Test(awsini, config_and_credentials)
 Test(credsrc, json_answers)
 {
 	struct creds_value v;
-	const char *imds = "{\"Code\":\"Success\",\"LastUpdated\":\"2026-12-06T10:00:00Z\","
-			   "\"Type\":\"AWS-HMAC\",\"AccessKeyId\":\"ASIA1\",\"SecretAccessKey\":\"s/1+\","
-			   "\"Token\":\"tok==\",\"Expiration\":\"2026-12-06T16:00:00Z\"}";
+	const char *imds =
+		"{\"Code\":\"Success\",\"LastUpdated\":\"2026-12-06T10:00:00Z\","
+		"\"Type\":\"AWS-HMAC\",\"AccessKeyId\":\"ASIA1\",\"SecretAccessKey\":\"s/1+\","
+		"\"Token\":\"tok==\",\"Expiration\":\"2026-12-06T16:00:00Z\"}";
 	cr_assert_eq(credsrc_parse_json(imds, strlen(imds), 0, &v, err, sizeof(err)), 0, "%s", err);
 	cr_assert_str_eq(v.access_key_id, "ASIA1");
 	cr_assert_str_eq(v.session_token, "tok==");
@@ -134,24 +135,27 @@ Test(credsrc, json_answers)
 		"not json",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		cr_assert_neq(credsrc_parse_json(bad[i], strlen(bad[i]), 1, &v, err, sizeof(err)), 0);
+		cr_assert_neq(credsrc_parse_json(bad[i], strlen(bad[i]), 1, &v, err, sizeof(err)),
+			      0);
 		cr_assert(!strstr(err, "SK") && !strstr(err, "AK"), "%s", err);
 	}
 	/* the container/IMDS answer needs Token and Expiration */
 	cr_assert_eq(credsrc_parse_json(proc, strlen(proc), 0, &v, err, sizeof(err)), -EPROTO);
-	const char *failed = "{\"Code\":\"Failure\",\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"B\"}";
+	const char *failed =
+		"{\"Code\":\"Failure\",\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"B\"}";
 	cr_assert_eq(credsrc_parse_json(failed, strlen(failed), 0, &v, err, sizeof(err)), -EACCES);
 }
 
 Test(credsrc, sts_answers)
 {
 	struct creds_value v;
-	const char *ok = "<AssumeRoleWithWebIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/"
-			 "2011-06-15/\"><AssumeRoleWithWebIdentityResult><Credentials>"
-			 "<AccessKeyId>ASIAX</AccessKeyId><SecretAccessKey>sec</SecretAccessKey>"
-			 "<SessionToken>tok</SessionToken><Expiration>2026-12-06T16:00:00Z</Expiration>"
-			 "</Credentials></AssumeRoleWithWebIdentityResult>"
-			 "</AssumeRoleWithWebIdentityResponse>";
+	const char *ok =
+		"<AssumeRoleWithWebIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/"
+		"2011-06-15/\"><AssumeRoleWithWebIdentityResult><Credentials>"
+		"<AccessKeyId>ASIAX</AccessKeyId><SecretAccessKey>sec</SecretAccessKey>"
+		"<SessionToken>tok</SessionToken><Expiration>2026-12-06T16:00:00Z</Expiration>"
+		"</Credentials></AssumeRoleWithWebIdentityResult>"
+		"</AssumeRoleWithWebIdentityResponse>";
 	cr_assert_eq(credsrc_parse_sts(ok, strlen(ok), &v, err, sizeof(err)), 0, "%s", err);
 	cr_assert_str_eq(v.access_key_id, "ASIAX");
 	cr_assert_str_eq(v.secret_access_key, "sec");
@@ -172,8 +176,8 @@ Test(credsrc, sts_answers)
 		"<!DOCTYPE x [<!ENTITY a \"b\">]><AssumeRoleResponse/>",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		cr_assert_eq(credsrc_parse_sts(bad[i], strlen(bad[i]), &v, err, sizeof(err)), -EPROTO,
-			     "accepted %s", bad[i]);
+		cr_assert_eq(credsrc_parse_sts(bad[i], strlen(bad[i]), &v, err, sizeof(err)),
+			     -EPROTO, "accepted %s", bad[i]);
 }
 
 Test(credsrc, command_and_urls)
@@ -226,12 +230,13 @@ static void setup(void)
 	cr_assert(mkdtemp(dir));
 	char p[128];
 	snprintf(p, sizeof(p), "%s/config", dir);
-	write_file(p, "[default]\nregion = eu-central-1\n"
-		      "[profile cfgkeys]\naws_access_key_id = CFGID\naws_secret_access_key = CFGSK\n"
-		      "endpoint_url = http://127.0.0.1:1\n"
-		      "[profile proc]\ncredential_process = /bin/echo '{\"Version\":1,"
-		      "\"AccessKeyId\":\"PROCID\",\"SecretAccessKey\":\"PROCSK\"}'\n"
-		      "[profile both]\ncredential_process = /bin/false\n");
+	write_file(p,
+		   "[default]\nregion = eu-central-1\n"
+		   "[profile cfgkeys]\naws_access_key_id = CFGID\naws_secret_access_key = CFGSK\n"
+		   "endpoint_url = http://127.0.0.1:1\n"
+		   "[profile proc]\ncredential_process = /bin/echo '{\"Version\":1,"
+		   "\"AccessKeyId\":\"PROCID\",\"SecretAccessKey\":\"PROCSK\"}'\n"
+		   "[profile both]\ncredential_process = /bin/false\n");
 	setenv("AWS_CONFIG_FILE", p, 1);
 	snprintf(p, sizeof(p), "%s/credentials", dir);
 	write_file(p, "[default]\naws_access_key_id = DEFID\naws_secret_access_key = DEFSK\n"
