@@ -26,6 +26,7 @@
 #include "writeback/mirror.h"
 #include "view/readahead.h"
 #include "base/util.h"
+#include "s3/creds.h"
 
 #ifndef FUSE_SUPER_MAGIC
 #define FUSE_SUPER_MAGIC 0x65735546
@@ -45,6 +46,8 @@ static void usage(FILE *out)
 		"  rename_dir_limit file_mode dir_mode uid gid allow_other xattr_list log "
 		"log_level\n"
 		"  -f  stay in the foreground    -d  foreground with FUSE debugging\n"
+		"ferryfs --show-credentials-source [CONFIG] [-o KEY=VALUE,...]: say which AWS\n"
+		"  credentials source wins (never the secret), the region and the endpoint.\n"
 		"See ferryfs(8).\n");
 }
 
@@ -68,6 +71,7 @@ struct cmdline {
 	const char *mountpoint;
 	int foreground;
 	int debug;
+	int show_creds;       /* --show-credentials-source */
 	char **opts;          /* our KEY[=VALUE] items from -o, in order */
 	size_t nopts;
 	struct buf fuse_opts; /* comma-separated FUSE options */
@@ -125,6 +129,8 @@ static int parse_cmdline(int argc, char **argv, struct cmdline *cl)
 		} else if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
 			printf("ferryfs %s\n", PACKAGE_VERSION);
 			exit(0);
+		} else if (!strcmp(a, "--show-credentials-source")) {
+			cl->show_creds = 1;
 		} else if (!strcmp(a, "-f")) {
 			cl->foreground = 1;
 		} else if (!strcmp(a, "-d")) {
@@ -149,6 +155,15 @@ static int parse_cmdline(int argc, char **argv, struct cmdline *cl)
 			}
 			pos[npos++] = a;
 		}
+	}
+	if (cl->show_creds) {
+		if (npos > 1) {
+			fprintf(stderr,
+				"ferryfs: --show-credentials-source takes at most a CONFIG\n");
+			return -EINVAL;
+		}
+		cl->config = npos ? pos[0] : NULL;
+		return 0;
 	}
 	if (npos == 0) {
 		usage(stderr);
@@ -193,6 +208,45 @@ static int check_state_dir(const char *dir, char *err, size_t errlen)
 fail_errno:
 	snprintf(err, errlen, "option 'state_dir': %s: %s", dir, strerror(errno));
 	return -EINVAL;
+}
+
+/* --show-credentials-source: resolve the chain as a mount would, print what won. Exit
+ * status: 0 found, 1 the source that won failed or none, 2 bad configuration. */
+static int show_credentials(struct ferry_config *cfg)
+{
+	char err[512] = "";
+	struct creds *c = NULL;
+	if (creds_configure(cfg, err, sizeof(err))) {
+		fprintf(stderr, "ferryfs: %s\n", err);
+		return 2;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return 1;
+	int rc = creds_new(cfg, &c, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "ferryfs: %s\n", err);
+		curl_global_cleanup();
+		return 1;
+	}
+	struct creds_value v;
+	unsigned gen;
+	printf("credentials: %s\n", creds_source(c));
+	if (creds_get(c, &v, &gen) == 0) {
+		char when[21] = "never";
+		if (v.expiration)
+			util_format_iso8601(v.expiration, when);
+		size_t n = strlen(v.access_key_id);
+		/* the key id's last 4 characters, as `aws configure list` shows them */
+		printf("access key: ****%s\ntemporary: %s\nexpires: %s\n",
+		       n > 4 ? v.access_key_id + n - 4 : "", v.session_token ? "yes" : "no", when);
+		creds_value_clear(&v);
+	}
+	printf("region: %s\n", cfg->s3_region ? cfg->s3_region : "us-east-1");
+	if (cfg->s3_endpoint)
+		printf("endpoint: %s\n", cfg->s3_endpoint);
+	creds_free(c);
+	curl_global_cleanup();
+	return 0;
 }
 
 /* Create both stores; with probe, check that each answers. 0, or -errno with the cause
@@ -277,13 +331,18 @@ int main(int argc, char **argv)
 			goto out_cfg;
 		}
 	}
+	if (cl.show_creds) {
+		log_init(LOG_TO_STDERR, cfg.log_level, "ferryfs");
+		status = show_credentials(&cfg);
+		goto out_cfg;
+	}
 	if (!realpath(cl.mountpoint, mnt)) {
 		fprintf(stderr, "ferryfs: mountpoint %s: %s\n", cl.mountpoint, strerror(errno));
 		goto out_cfg;
 	}
 	cfg.mountpoint = strdup(mnt);
-	if (!cfg.mountpoint || cfg_finish(&cfg, err, sizeof(err)) ||
-	    cfg_resolve_creds(&cfg, err, sizeof(err)) ||
+	if (!cfg.mountpoint || creds_configure(&cfg, err, sizeof(err)) ||
+	    cfg_finish(&cfg, err, sizeof(err)) ||
 	    check_state_dir(cfg.state_dir, err, sizeof(err))) {
 		fprintf(stderr, "ferryfs: %s\n", err[0] ? err : strerror(ENOMEM));
 		goto out_cfg;
@@ -368,13 +427,17 @@ int main(int argc, char **argv)
 		log_err("cannot install signal handlers");
 		goto out_stores;
 	}
+	/* SIGHUP re-reads the credentials (rotated keys) instead of ending the session. */
+	struct sigaction hup = { .sa_handler = creds_sighup, .sa_flags = SA_RESTART };
+	sigemptyset(&hup.sa_mask);
+	sigaction(SIGHUP, &hup, NULL);
 	loop = fuse_loop_cfg_create();
 	if (!loop)
 		goto out_signals;
 	fuse_loop_cfg_set_clone_fd(loop, 0);
 	fuse_loop_cfg_set_max_threads(loop, 64);
 	fuse_loop_cfg_set_idle_threads(loop, 8);
-	/* 0: unmounted; > 0: ended by SIGTERM/SIGINT/SIGHUP (a clean stop); < 0: an error */
+	/* 0: unmounted; > 0: ended by SIGTERM/SIGINT (a clean stop); < 0: an error */
 	rc = fuse_loop_mt(fuse, loop);
 	status = rc >= 0 ? 0 : 1;
 	if (rc < 0)

@@ -10,7 +10,7 @@ integration_tests = \
 	tests/integration/readahead.sh tests/integration/posix.sh tests/integration/writes.sh \
 	tests/integration/command.sh tests/integration/concurrency.sh \
 	tests/integration/listcache.sh tests/integration/finish.sh \
-	tests/integration/security.sh tests/integration/errno.sh tests/integration/model.sh \
+	tests/integration/security.sh tests/integration/errno.sh tests/integration/creds.sh tests/integration/model.sh \
 	tests/integration/prefix.sh \
 	tests/integration/migrate.sh tests/integration/migrate-crash.sh \
 	tests/integration/migrate-two.sh tests/integration/migrate-crawl.sh \

@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,14 +44,6 @@ void cfg_init(struct ferry_config *cfg)
 	cfg->log_level = LOG_NOTICE;
 }
 
-static void creds_free(struct ferry_creds *c)
-{
-	free(c->access_key_id);
-	util_free_secret(c->secret_access_key);
-	util_free_secret(c->session_token);
-	memset(c, 0, sizeof(*c));
-}
-
 void cfg_free(struct ferry_config *cfg)
 {
 	char **strs[] = { &cfg->s3_endpoint, &cfg->s3_bucket, &cfg->s3_prefix, &cfg->s3_region,
@@ -64,7 +55,6 @@ void cfg_free(struct ferry_config *cfg)
 	}
 	util_free_secret(cfg->s3_secret_access_key);
 	cfg->s3_secret_access_key = NULL;
-	creds_free(&cfg->creds);
 }
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -306,6 +296,8 @@ int cfg_set(struct ferry_config *cfg, const char *key, const char *value, int fr
 		if (!*value)
 			return fail(err, errlen, "option '%s' is empty: expected %s", key, k->what);
 		rc = set_str((char **)(base + k->off), value);
+		if (!rc && strcmp(key, "s3_region") == 0)
+			cfg->s3_region_set = 1;
 		break;
 	case K_BOOL:
 		rc = parse_bool(value, (int *)(base + k->off));
@@ -475,117 +467,6 @@ int cfg_finish(struct ferry_config *cfg, char *err, size_t errlen)
 			    cfg->s3_access_key_id ? "s3_access_key_id" : "s3_secret_access_key",
 			    cfg->s3_access_key_id ? "s3_secret_access_key" : "s3_access_key_id");
 	return 0;
-}
-
-/* --- credentials ------------------------------------------------------------------- */
-
-static int creds_set(struct ferry_creds *c, const char *id, const char *secret, const char *token,
-		     const char *source)
-{
-	creds_free(c);
-	c->access_key_id = strdup(id);
-	c->secret_access_key = strdup(secret);
-	c->session_token = token && *token ? strdup(token) : NULL;
-	snprintf(c->source, sizeof(c->source), "%s", source);
-	if (!c->access_key_id || !c->secret_access_key || (token && *token && !c->session_token)) {
-		creds_free(c);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-/* Read [profile] from an AWS shared credentials file. 0 found, -ENOENT not there. */
-static int creds_from_file(struct ferry_creds *c, const char *path, const char *profile)
-{
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return -ENOENT;
-	char *line = NULL, *id = NULL, *secret = NULL, *token = NULL;
-	size_t cap = 0;
-	int in = 0, rc = -ENOENT;
-	while (getline(&line, &cap, f) >= 0) {
-		char *s = trim(line);
-		if (*s == '#' || *s == ';' || !*s)
-			continue;
-		if (*s == '[') {
-			char *e = strchr(s, ']');
-			if (e)
-				*e = '\0';
-			char *name = trim(s + 1);
-			if (!strncmp(name, "profile ", 8))
-				name = trim(name + 8);
-			in = !strcmp(name, profile);
-			continue;
-		}
-		if (!in)
-			continue;
-		char *eq = strchr(s, '=');
-		if (!eq)
-			continue;
-		*eq = '\0';
-		char *k = trim(s), *v = trim(eq + 1);
-		char **dst = !strcmp(k, "aws_access_key_id") ? &id :
-			     !strcmp(k, "aws_secret_access_key") ? &secret :
-			     !strcmp(k, "aws_session_token") ? &token : NULL;
-		if (dst) {
-			util_free_secret(*dst);
-			*dst = strdup(v);
-		}
-	}
-	if (id && secret) {
-		char src[64];
-		snprintf(src, sizeof(src), "profile %.40s", profile);
-		rc = creds_set(c, id, secret, token, src);
-	}
-	if (line) {
-		memset(line, 0, cap);
-		free(line);
-	}
-	free(id);
-	util_free_secret(secret);
-	util_free_secret(token);
-	fclose(f);
-	return rc;
-}
-
-int cfg_resolve_creds(struct ferry_config *cfg, char *err, size_t errlen)
-{
-	const char *id = getenv("AWS_ACCESS_KEY_ID");
-	const char *secret = getenv("AWS_SECRET_ACCESS_KEY");
-	if (id && *id && secret && *secret)
-		return creds_set(&cfg->creds, id, secret, getenv("AWS_SESSION_TOKEN"),
-				 "environment");
-
-	const char *profile = cfg->s3_profile ? cfg->s3_profile : getenv("AWS_PROFILE");
-	if (!profile || !*profile)
-		profile = "default";
-	char path[PATH_MAX];
-	const char *file = getenv("AWS_SHARED_CREDENTIALS_FILE");
-	if (!file || !*file) {
-		const char *home = getenv("HOME");
-		if (!home || !*home) {
-			struct passwd *pw = getpwuid(getuid());
-			home = pw ? pw->pw_dir : "/";
-		}
-		snprintf(path, sizeof(path), "%s/.aws/credentials", home);
-		file = path;
-	}
-	int rc = creds_from_file(&cfg->creds, file, profile);
-	if (rc != -ENOENT)
-		return rc;
-	if (cfg->s3_profile) {
-		snprintf(err, errlen, "option 's3_profile': profile '%s' not found in %s", profile,
-			 file);
-		return -EINVAL;
-	}
-	if (cfg->s3_access_key_id && cfg->s3_secret_access_key)
-		return creds_set(&cfg->creds, cfg->s3_access_key_id, cfg->s3_secret_access_key,
-				 NULL, "config file");
-	snprintf(err, errlen,
-		 "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
-		 "or a profile in %s, or s3_access_key_id/s3_secret_access_key in a config file",
-		 file);
-	return -ENOENT;
 }
 
 int cfg_format_saved(const struct ferry_config *cfg, struct buf *out)

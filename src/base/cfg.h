@@ -12,21 +12,14 @@
 enum migrate_on { MIGRATE_ON_OPEN, MIGRATE_ON_NEVER };
 enum mirror_mode { MIRROR_ASYNC, MIRROR_OFF };
 
-/* Credentials resolved from the chain of spec section 9. The secret and the token are
- * never logged, never put in an error message, never passed on a command line. */
-struct ferry_creds {
-	char *access_key_id;
-	char *secret_access_key;
-	char *session_token;  /* NULL when none */
-	char source[64];      /* where they came from, for logs: "environment", ... */
-};
-
 struct ferry_config {
 	/* S3, the old store */
-	char *s3_endpoint;    /* URL without trailing '/'; derived from the region when unset */
+	char *s3_endpoint;    /* URL without trailing '/'; derived from the region when unset
+			       * (after creds_configure applied AWS_ENDPOINT_URL_S3 & co) */
 	char *s3_bucket;
 	char *s3_prefix;      /* "" or ending in '/' */
-	char *s3_region;
+	char *s3_region;      /* "us-east-1" unless set, or found by creds_configure (s3/creds.h) */
+	int s3_region_set;    /* s3_region was given (config file or -o), not the default */
 	int s3_path_style;
 	char *s3_profile;
 	char *s3_ca_file;
@@ -65,8 +58,6 @@ struct ferry_config {
 	int xattr_list;
 	enum log_target log;
 	int log_level;
-
-	struct ferry_creds creds;
 };
 
 /* Fill every key with its default. */
@@ -93,8 +84,5 @@ int cfg_finish(struct ferry_config *cfg, char *err, size_t errlen);
  * down. Never a credential. 0 / -ENOMEM. */
 struct buf;
 int cfg_format_saved(const struct ferry_config *cfg, struct buf *out);
-
-/* Resolve credentials (spec 9 order) into cfg->creds. -ENOENT with err when none found. */
-int cfg_resolve_creds(struct ferry_config *cfg, char *err, size_t errlen);
 
 #endif

@@ -10,6 +10,8 @@ struct ferry_stats {
 	atomic_uint_fast64_t s3_requests;  /* HTTP requests sent to S3, retries included */
 	atomic_uint_fast64_t s3_errors;    /* requests that returned an error to their caller */
 	atomic_uint_fast64_t s3_retries;   /* requests sent again after a transient failure */
+	atomic_uint_fast64_t credential_refreshes; /* credentials renewed (s3/creds.h) */
+	atomic_uint_fast64_t credential_errors;    /* renewals that failed */
 	atomic_uint_fast64_t nfs_errors;   /* NFS calls that failed (any errno but ENOENT/EEXIST) */
 	atomic_uint_fast64_t nfs_reconnects;
 	atomic_uint_fast64_t reads_s3;     /* FUSE reads served from S3 */

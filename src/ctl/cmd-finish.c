@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "base/cfg.h"
+#include "s3/creds.h"
 #include "migrate/crawl.h"
 #include "migrate/sweep.h"
 #include "ctl/ctl.h"
@@ -357,7 +358,7 @@ static int cmd_finish(int argc, char **argv)
 		ctl_err("cannot find the configuration of the ferryfs daemon serving %s", root);
 		return 1;
 	}
-	if (cfg_resolve_creds(&cfg, err, sizeof(err))) {
+	if (creds_configure(&cfg, err, sizeof(err))) {
 		ctl_err("%s", err);
 		goto out_cfg;
 	}

@@ -20,6 +20,7 @@
 #include "ctl/ctl.h"
 #include "migrate/plan.h"
 #include "s3/client.h"
+#include "s3/creds.h"
 #include "s3/xml.h"
 
 struct keyset;
@@ -512,7 +513,8 @@ static int cmd_plan(int argc, char **argv)
 	struct plan_run pr = { .keys = &keys, .started = util_now_s() };
 	struct s3_client *c = NULL;
 	cfg_init(&cfg);
-	if (cfg_load_file(&cfg, conf, err, sizeof(err)) || cfg_finish(&cfg, err, sizeof(err))) {
+	if (cfg_load_file(&cfg, conf, err, sizeof(err)) ||
+	    creds_configure(&cfg, err, sizeof(err)) || cfg_finish(&cfg, err, sizeof(err))) {
 		ctl_err("%s", err);
 		goto out_cfg;
 	}
@@ -529,10 +531,6 @@ static int cmd_plan(int argc, char **argv)
 		if (inventory_read(inventory, cfg.s3_prefix, &pr))
 			goto out_plan;
 	} else {
-		if (cfg_resolve_creds(&cfg, err, sizeof(err))) {
-			ctl_err("%s", err);
-			goto out_plan;
-		}
 		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 			goto out_plan;
 		if ((rc = s3_client_new(&cfg, &c))) {

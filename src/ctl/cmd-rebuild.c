@@ -24,6 +24,7 @@
 #include <strings.h>
 
 #include "base/cfg.h"
+#include "s3/creds.h"
 #include "migrate/crawl.h"
 #include "ctl/ctl.h"
 #include "ledger/ledger.h"
@@ -216,7 +217,7 @@ static int cmd_rebuild(int argc, char **argv)
 	free(cfg.state_dir);
 	cfg.state_dir = strdup(state);
 	cfg.mountpoint = strdup("/rebuild");
-	if (cfg_finish(&cfg, err, sizeof(err)) || cfg_resolve_creds(&cfg, err, sizeof(err))) {
+	if (creds_configure(&cfg, err, sizeof(err)) || cfg_finish(&cfg, err, sizeof(err))) {
 		ctl_err("%s", err);
 		goto out_cfg;
 	}

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "base/cfg.h"
+#include "s3/creds.h"
 #include "ctl/ctl.h"
 #include "ledger/ledger.h"
 #include "writeback/mirror.h"
@@ -134,7 +135,7 @@ static int sync_state(const char *state, const char *conf, char **opts, int nopt
 	cfg.state_dir = strdup(state);
 	free(cfg.mountpoint);
 	cfg.mountpoint = strdup("/sync-back");
-	if (cfg_finish(&cfg, err, sizeof(err)) || cfg_resolve_creds(&cfg, err, sizeof(err))) {
+	if (creds_configure(&cfg, err, sizeof(err)) || cfg_finish(&cfg, err, sizeof(err))) {
 		ctl_err("%s%s", err, access(path, F_OK) ? " (no mount.conf in the state directory: "
 			"give the mount's CONFIG or -o)" : "");
 		goto out_cfg;

@@ -1,5 +1,6 @@
-/* client.c - the S3 client (see client.h): requests signed with SigV4, sent over a pool of
- * curl easy handles, retried when the failure is transient, mapped to -errno.
+/* client.c - the S3 client's request engine (see client.h): requests signed with SigV4, sent
+ * over a pool of curl easy handles, retried when the failure is transient, mapped to -errno;
+ * and the client's life cycle. The operations built on it are in ops.c.
  *
  * It must never log a credential, an Authorization header or a request's headers, and
  * never retry a request that is not idempotent.
@@ -29,7 +30,6 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -43,97 +43,8 @@
 #include "s3/xml.h"
 #include "base/stats.h"
 #include "base/util.h"
-
-#define S3_EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-#define S3_SMALL_BODY (1u << 20)          /* bodies up to this are hashed, larger streamed */
-#define S3_RESP_MAX (64u << 20)           /* cap for buffered XML replies */
-#define S3_ERRBODY_MAX (16u << 10)        /* cap for error bodies kept for parsing */
-#define S3_BACKOFF_BASE_MS 100
-#define S3_BACKOFF_CAP_MS 5000
-#define S3_MAX_PARTS 10000
-#define S3_MAX_COPY (5ull << 30)
-#define S3_MAX_HDRS 12
-#define S3_MAX_QUERY 8
-
-struct s3_client {
-	const struct ferry_config *cfg;
-	char *scheme;           /* "http" or "https" */
-	char *host;             /* the Host header, also the URL's authority */
-	char *base;             /* path before the key: "/bucket" (path-style), "" (virtual),
-				 * plus any endpoint path */
-	char *url_prefix;       /* scheme://host */
-	char *endpoint;         /* for messages */
-	int path_style;
-	unsigned retries;
-	long timeout;
-	uint64_t part_size;
-	uint64_t mp_threshold;
-	atomic_uint list_page;  /* test knob: default max-keys */
-	struct curl_slist *connect_to; /* test knob, set before use */
-
-	CURLSH *share;
-	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST]; /* libcurl's shared data, one each */
-
-	pthread_mutex_t pool_lock; /* free[] and nfree; a leaf */
-	pthread_cond_t pool_cond;  /* a handle was given back */
-	CURL **handles;         /* all handles, nhandles of them */
-	unsigned nhandles;
-	CURL **free;            /* protected by pool_lock: idle handles */
-	unsigned nfree;         /* protected by pool_lock */
-};
-
-/* ------------------------------------------------------------------------------------
- * Requests and responses */
-
-struct s3_req {
-	const char *method;     /* GET HEAD PUT POST DELETE */
-	const char *key;        /* NULL: the bucket itself */
-	struct sigv4_param query[S3_MAX_QUERY];
-	size_t nquery;
-	struct sigv4_header hdrs[S3_MAX_HDRS];
-	size_t nhdrs;
-	int has_body;           /* PUT/POST: send a body (possibly empty) */
-	const void *mem;        /* body from memory ... */
-	size_t memlen;
-	s3_read_fn rd;          /* ... or from a positional source */
-	void *rdarg;
-	uint64_t rdoff, rdlen;
-	int idempotent;
-	int max_retries;        /* -1: cfg->s3_retries */
-	const char *pin;        /* GET: the ETag the reply must carry (checked here as well as
-				 * by If-Match, since some servers ignore If-Match) */
-	int enoent_ok;          /* ENOENT is an answer, not an error: log at debug only */
-	struct buf *resp;       /* 2xx body collected here (NULL: discarded) */
-	/* streaming GET */
-	s3_sink_fn sink;
-	s3_info_fn on_info;     /* the reply's attributes, before its first body byte */
-	void *sink_arg;
-	uint64_t range_start;   /* what was asked in the Range header */
-	int ranged;
-	uint64_t want;          /* bytes still wanted in this attempt (UINT64_MAX: all) */
-};
-
-struct s3_resp {
-	long status;
-	struct s3_object_info info;
-	int have_length;
-	uint64_t content_length;
-	int have_range;
-	uint64_t range_first;   /* from Content-Range */
-	uint64_t range_total;
-	char request_id[128];
-	struct buf errbody;
-	/* body accounting */
-	uint64_t skip;          /* bytes to drop (a 200 answering a ranged request) */
-	uint64_t got;           /* bytes given to the sink / resp buffer */
-	int enough;             /* stopped on purpose after `want` bytes */
-	int past_end;           /* a 206 for a range past the object's end: see s3_on_header */
-	int body_started;
-	int sink_rc;            /* -errno from the sink or the source */
-	uint64_t upos;          /* upload position */
-	struct s3_req *req;
-	CURL *h;
-};
+#include "s3/client-impl.h"
+#include "s3/creds.h"
 
 static pthread_once_t s3_global_once = PTHREAD_ONCE_INIT;
 static void s3_global_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
@@ -141,7 +52,7 @@ static void s3_global_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 /* ------------------------------------------------------------------------------------
  * Small helpers */
 
-static void s3_add_hdr(struct s3_req *r, const char *name, const char *value)
+void s3_add_hdr(struct s3_req *r, const char *name, const char *value)
 {
 	if (r->nhdrs < S3_MAX_HDRS) {
 		r->hdrs[r->nhdrs].name = name;
@@ -150,7 +61,7 @@ static void s3_add_hdr(struct s3_req *r, const char *name, const char *value)
 	}
 }
 
-static void s3_add_query(struct s3_req *r, const char *name, const char *value)
+void s3_add_query(struct s3_req *r, const char *name, const char *value)
 {
 	if (r->nquery < S3_MAX_QUERY) {
 		r->query[r->nquery].name = name;
@@ -159,7 +70,7 @@ static void s3_add_query(struct s3_req *r, const char *name, const char *value)
 	}
 }
 
-static void s3_req_init(struct s3_req *r, const char *method, const char *key)
+void s3_req_init(struct s3_req *r, const char *method, const char *key)
 {
 	memset(r, 0, sizeof(*r));
 	r->method = method;
@@ -182,7 +93,7 @@ static unsigned s3_rand(void)
 }
 
 /* Jittered exponential backoff: a random delay in [d/2, d], d = base * 2^attempt, capped. */
-static void s3_backoff(unsigned attempt)
+void s3_backoff(unsigned attempt)
 {
 	unsigned d = S3_BACKOFF_BASE_MS;
 	for (unsigned i = 0; i < attempt && d < S3_BACKOFF_CAP_MS; i++)
@@ -310,6 +221,8 @@ static size_t s3_on_header(char *line, size_t size, size_t n, void *arg)
 		}
 	} else if (strcasecmp(name, "last-modified") == 0) {
 		util_parse_http_date(v, &rs->info.last_modified);
+	} else if (strcasecmp(name, "x-amz-bucket-region") == 0) {
+		snprintf(rs->bucket_region, sizeof(rs->bucket_region), "%s", v);
 	} else if (strcasecmp(name, "x-amz-request-id") == 0) {
 		snprintf(rs->request_id, sizeof(rs->request_id), "%s", v);
 	} else if (strncasecmp(name, "x-amz-meta-", 11) == 0) {
@@ -477,7 +390,7 @@ static void s3_pool_put(struct s3_client *c, CURL *h)
  * Error mapping */
 
 /* S3 error codes that are worth a retry whatever the status. */
-static int s3_code_transient(const char *code)
+int s3_code_transient(const char *code)
 {
 	static const char *const codes[] = { "SlowDown", "InternalError", "ServiceUnavailable",
 		"RequestTimeout", "RequestTimeTooSkewed", "OperationAborted", "Throttling",
@@ -486,6 +399,14 @@ static int s3_code_transient(const char *code)
 		if (strcmp(code, codes[i]) == 0)
 			return 1;
 	return 0;
+}
+
+/* S3 error codes that mean "these credentials are no longer good": renewing them may help. */
+static int s3_code_creds(const char *code)
+{
+	return strcmp(code, "ExpiredToken") == 0 || strcmp(code, "InvalidToken") == 0 ||
+	       strcmp(code, "RequestExpired") == 0 || strcmp(code, "TokenRefreshRequired") == 0 ||
+	       strcmp(code, "InvalidAccessKeyId") == 0;
 }
 
 static int s3_map_http(long status, const char *code, int *transient)
@@ -498,8 +419,7 @@ static int s3_map_http(long status, const char *code, int *transient)
 	if (strcmp(code, "NoSuchKey") == 0 || strcmp(code, "NoSuchBucket") == 0 ||
 	    strcmp(code, "NoSuchUpload") == 0)
 		return -ENOENT;
-	if (strcmp(code, "ExpiredToken") == 0 || strcmp(code, "InvalidToken") == 0 ||
-	    strcmp(code, "InvalidAccessKeyId") == 0 || strcmp(code, "SignatureDoesNotMatch") == 0)
+	if (s3_code_creds(code) || strcmp(code, "SignatureDoesNotMatch") == 0)
 		return -EACCES;
 	if (strcmp(code, "EntityTooLarge") == 0)
 		return -EFBIG;
@@ -567,6 +487,20 @@ static int s3_map_curl(CURLcode cc, int *transient)
 /* ------------------------------------------------------------------------------------
  * One attempt */
 
+/* S3 answered that the bucket lives in another region: say which, once. */
+static void s3_wrong_region(struct s3_client *c, const char *region)
+{
+	if (atomic_exchange(&c->region_warned, 1))
+		return;
+	if (region[0])
+		log_err("s3: bucket %s is in region %s, not %s: set s3_region=%s (or AWS_REGION)",
+			c->cfg->s3_bucket, region,
+			c->cfg->s3_region ? c->cfg->s3_region : "us-east-1", region);
+	else
+		log_err("s3: %s redirects the requests for bucket %s elsewhere: set s3_region to "
+			"the bucket's region", c->endpoint, c->cfg->s3_bucket);
+}
+
 static int s3_set_common(struct s3_client *c, CURL *h, struct s3_resp *rs, char *errbuf)
 {
 	const struct ferry_config *cfg = c->cfg;
@@ -597,19 +531,22 @@ static int s3_set_common(struct s3_client *c, CURL *h, struct s3_resp *rs, char 
 	return bad ? -EINVAL : 0;
 }
 
-/* Send rq once. Returns 0 or -errno; *transient says whether another try may succeed.
- * rs is filled with what the response said (status, headers, body accounting). */
-static int s3_attempt(struct s3_client *c, struct s3_req *rq, struct s3_resp *rs, int *transient)
+/* Send rq once (see s3_attempt), signed with the credentials of generation *gen;
+ * *refused is set when S3 refused those credentials as expired or invalid. */
+static int s3_attempt_once(struct s3_client *c, struct s3_req *rq, struct s3_resp *rs,
+			   int *transient, unsigned *gen, int *refused)
 {
 	const struct ferry_config *cfg = c->cfg;
 	struct buf path = { 0 }, url = { 0 }, hline = { 0 };
 	struct sigv4_result sig;
 	struct curl_slist *hl = NULL;
+	struct creds_value cv = { 0 };
 	char errbuf[CURL_ERROR_SIZE] = "";
 	char payload[65];
 	int rc;
 
 	*transient = 0;
+	*refused = 0;
 	buf_free(&rs->errbody);
 	memset(rs, 0, sizeof(*rs));
 	rs->req = rq;
@@ -635,14 +572,16 @@ static int s3_attempt(struct s3_client *c, struct s3_req *rq, struct s3_resp *rs
 		.query = rq->query, .nquery = rq->nquery,
 		.headers = rq->hdrs, .nheaders = rq->nhdrs, .payload_hash = payload,
 	};
+	memset(&sig, 0, sizeof(sig));
+	if ((rc = creds_get(c->creds, &cv, gen)))
+		goto out_path;
 	struct sigv4_key key = {
-		.access_key_id = cfg->creds.access_key_id,
-		.secret_access_key = cfg->creds.secret_access_key,
-		.session_token = cfg->creds.session_token,
+		.access_key_id = cv.access_key_id,
+		.secret_access_key = cv.secret_access_key,
+		.session_token = cv.session_token,
 		.region = cfg->s3_region ? cfg->s3_region : "us-east-1",
 		.service = "s3",
 	};
-	memset(&sig, 0, sizeof(sig));
 	if ((rc = sigv4_sign(&sr, &key, time(NULL), &sig)))
 		goto out_path;
 
@@ -669,8 +608,8 @@ static int s3_attempt(struct s3_client *c, struct s3_req *rq, struct s3_resp *rs
 	S3_HDR("Host: %s", c->host);
 	S3_HDR("x-amz-date: %s", sig.amz_date);
 	S3_HDR("x-amz-content-sha256: %s", payload);
-	if (cfg->creds.session_token && cfg->creds.session_token[0])
-		S3_HDR("x-amz-security-token: %s", cfg->creds.session_token);
+	if (cv.session_token && cv.session_token[0])
+		S3_HDR("x-amz-security-token: %s", cv.session_token);
 	for (size_t i = 0; i < rq->nhdrs; i++)
 		S3_HDR("%s: %s", rq->hdrs[i].name, rq->hdrs[i].value);
 	S3_HDR("Authorization: %s", sig.authorization.data);
@@ -753,6 +692,14 @@ static int s3_attempt(struct s3_client *c, struct s3_req *rq, struct s3_resp *rs
 	if (!xe.request_id[0])
 		snprintf(xe.request_id, sizeof(xe.request_id), "%s", rs->request_id);
 	rc = s3_map_http(rs->status, xe.code, transient);
+	/* 1: S3 said the credentials are no longer good; 2: it may have (a HEAD's 400/403
+	 * comes without the body that would say why) */
+	*refused = s3_code_creds(xe.code) ? 1
+		   : !xe.code[0] && (rs->status == 400 || rs->status == 403) &&
+		     cv.session_token && cv.session_token[0] ? 2 : 0;
+	if (rs->status == 301 || (rs->bucket_region[0] && rs->status == 400 &&
+				  strcmp(xe.code, "AuthorizationHeaderMalformed") == 0))
+		s3_wrong_region(c, rs->bucket_region);
 	if (rs->status == 416)
 		rc = -ERANGE;   /* the GET path turns this into end-of-file */
 	int lvl = (rc == -ENOENT && rq->enoent_ok) || rc == -ERANGE ? LOG_DEBUG
@@ -772,17 +719,36 @@ out_handle:
 	s3_pool_put(c, h);
 out_hdrs:
 	curl_slist_free_all(hl);
+	if (hline.data)
+		explicit_bzero(hline.data, hline.len);
 	buf_free(&hline);
 out_sig:
 	buf_free(&url);
 	sigv4_result_free(&sig);
 out_path:
+	creds_value_clear(&cv);
 	buf_free(&path);
 	return rc;
 }
 
+/* A HEAD refused without a reason renews temporary credentials at most this often (s). */
+#define S3_CREDS_MIN_AGE 10
+
+int s3_attempt(struct s3_client *c, struct s3_req *rq, struct s3_resp *rs, int *transient)
+{
+	unsigned gen = 0;
+	int refused = 0;
+	int rc = s3_attempt_once(c, rq, rs, transient, &gen, &refused);
+	if (refused && creds_rejected(c->creds, gen, refused == 2 ? S3_CREDS_MIN_AGE : 0) == 0) {
+		log_info("s3: %s %s%s: S3 refused the credentials; retrying with renewed ones",
+			 rq->method, rq->key ? "key " : "bucket", rq->key ? rq->key : "");
+		rc = s3_attempt_once(c, rq, rs, transient, &gen, &refused);
+	}
+	return rc;
+}
+
 /* Send rq, retrying transient failures of idempotent requests. */
-static int s3_perform(struct s3_client *c, struct s3_req *rq, struct s3_resp *rs)
+int s3_perform(struct s3_client *c, struct s3_req *rq, struct s3_resp *rs)
 {
 	unsigned max = rq->max_retries >= 0 ? (unsigned)rq->max_retries : c->retries;
 	int rc, transient;
@@ -904,9 +870,13 @@ int s3_client_new(const struct ferry_config *cfg, struct s3_client **out)
 	}
 	if ((rc = s3_parse_endpoint(c)))
 		goto out_free;
-	if (!cfg->creds.access_key_id || !cfg->creds.secret_access_key) {
-		log_err("s3: no credentials resolved");
-		rc = -EINVAL;
+	char err[512] = "";
+	if ((rc = creds_new(cfg, &c->creds, err, sizeof(err)))) {
+		log_err("s3: %s", err);
+		goto out_free;
+	}
+	if ((rc = creds_start(c->creds))) {
+		log_err("s3: cannot start the credentials renewal: %s", strerror(-rc));
 		goto out_free;
 	}
 	if (cfg->s3_insecure_tls)
@@ -945,6 +915,8 @@ int s3_client_new(const struct ferry_config *cfg, struct s3_client **out)
 	log_info("s3: endpoint %s, bucket %s, %s-style, %u connections, %u retries, timeout %lds",
 		 c->endpoint, cfg->s3_bucket, c->path_style ? "path" : "virtual-hosted",
 		 c->nhandles, c->retries, c->timeout);
+	log_notice("s3: credentials from %s, region %s", creds_source(c->creds),
+		   cfg->s3_region ? cfg->s3_region : "us-east-1");
 	*out = c;
 	return 0;
 out_free:
@@ -971,636 +943,11 @@ void s3_client_free(struct s3_client *c)
 			pthread_mutex_destroy(&c->share_locks[i]);
 	}
 	curl_slist_free_all(c->connect_to);
+	creds_free(c->creds);
 	free(c->scheme);
 	free(c->host);
 	free(c->base);
 	free(c->url_prefix);
 	free(c->endpoint);
 	free(c);
-}
-
-/* ------------------------------------------------------------------------------------
- * Operations */
-
-int s3_probe(struct s3_client *c)
-{
-	struct s3_req rq;
-	struct s3_resp rs = { 0 };
-	s3_req_init(&rq, "HEAD", NULL);
-	rq.max_retries = 1;
-	int rc = s3_perform(c, &rq, &rs);
-	if (rc)
-		log_err("s3: %s, bucket %s does not answer: %s%s", c->endpoint, c->cfg->s3_bucket,
-			strerror(-rc), rc == -ENOENT ? " (no such bucket)" :
-			rc == -EACCES ? " (credentials refused)" : "");
-	buf_free(&rs.errbody);
-	return rc;
-}
-
-int s3_head(struct s3_client *c, const char *key, struct s3_object_info *out)
-{
-	struct s3_req rq;
-	struct s3_resp rs = { 0 };
-	s3_req_init(&rq, "HEAD", key);
-	rq.enoent_ok = 1;
-	int rc = s3_perform(c, &rq, &rs);
-	if (rc == 0) {
-		*out = rs.info;
-		out->size = rs.have_length ? rs.content_length : 0;
-	}
-	buf_free(&rs.errbody);
-	return rc;
-}
-
-int s3_get_stream(struct s3_client *c, const char *key, const char *if_match, uint64_t off,
-		  uint64_t len, s3_sink_fn sink, void *arg, struct s3_object_info *info)
-{
-	return s3_get_stream_info(c, key, if_match, off, len, sink, NULL, arg, info);
-}
-
-int s3_get_stream_info(struct s3_client *c, const char *key, const char *if_match, uint64_t off,
-		       uint64_t len, s3_sink_fn sink, s3_info_fn on_info, void *arg,
-		       struct s3_object_info *info)
-{
-	char pin[80] = "", range[64], quoted[84];
-	uint64_t done = 0;
-	unsigned failures = 0, resumes = 0;
-	struct s3_resp rs = { 0 };
-	int rc = 0, transient;
-	if (if_match && if_match[0])
-		snprintf(pin, sizeof(pin), "%s", if_match);
-	if (len == 0)
-		return 0;
-	for (;;) {
-		struct s3_req rq;
-		s3_req_init(&rq, "GET", key);
-		rq.enoent_ok = 1;
-		rq.sink = sink;
-		rq.on_info = on_info;
-		rq.sink_arg = arg;
-		uint64_t start = off + done;
-		rq.want = len == UINT64_MAX ? UINT64_MAX : len - done;
-		if (start || len != UINT64_MAX) {
-			if (len == UINT64_MAX)
-				snprintf(range, sizeof(range), "bytes=%" PRIu64 "-", start);
-			else
-				snprintf(range, sizeof(range), "bytes=%" PRIu64 "-%" PRIu64, start,
-					 off + len - 1);
-			s3_add_hdr(&rq, "range", range);
-			rq.ranged = 1;
-			rq.range_start = start;
-		}
-		if (pin[0]) {
-			snprintf(quoted, sizeof(quoted), "\"%s\"", pin);
-			s3_add_hdr(&rq, "if-match", quoted);
-			rq.pin = pin;
-		}
-		/* s3_attempt resets rs; a 200 to a ranged request is handled through skip */
-		rc = s3_attempt(c, &rq, &rs, &transient);
-		done += rs.got;
-		if (!pin[0] && rs.info.etag[0])
-			snprintf(pin, sizeof(pin), "%s", rs.info.etag);
-		if (rc == -ERANGE) {          /* 416: at or past the end */
-			rc = 0;
-			break;
-		}
-		if (rc == 0 && rs.status == 206 && rs.have_range == 1 && rs.range_first != start) {
-			log_err("s3: GET key %s: asked from byte %" PRIu64 ", got from %" PRIu64,
-				key, start, rs.range_first);
-			rc = -EIO;
-			break;
-		}
-		if (rc == 0) {
-			if (info) {
-				*info = rs.info;
-				info->size = rs.have_range ? rs.range_total
-					    : rs.have_length ? rs.content_length : 0;
-			}
-			break;
-		}
-		if (!transient)
-			break;
-		if (rs.got)
-			resumes++;   /* progress: resume without spending the retry budget ... */
-		else
-			failures++;
-		if (failures > c->retries || resumes > 10 * (c->retries + 1))
-			break;   /* ... within a hard bound */
-		stats_inc(s3_retries);
-		if (!rs.got)
-			s3_backoff(failures - 1);
-		log_info("s3: GET key %s: resuming at byte %" PRIu64, key, off + done);
-	}
-	if (rc && rc != -ENOENT)
-		stats_inc(s3_errors);
-	buf_free(&rs.errbody);
-	return rc;
-}
-
-struct s3_membuf {
-	char *p;
-	size_t cap, len;
-};
-
-static int s3_mem_sink(void *arg, const void *data, size_t len)
-{
-	struct s3_membuf *m = arg;
-	if (len > m->cap - m->len)
-		return -EIO;
-	memcpy(m->p + m->len, data, len);
-	m->len += len;
-	return 0;
-}
-
-ssize_t s3_get_range(struct s3_client *c, const char *key, const char *if_match, uint64_t off,
-		     size_t len, void *buf)
-{
-	struct s3_membuf m = { buf, len, 0 };
-	if (len == 0)
-		return 0;
-	int rc = s3_get_stream(c, key, if_match, off, len, s3_mem_sink, &m, NULL);
-	return rc ? rc : (ssize_t)m.len;
-}
-
-int s3_list(struct s3_client *c, const struct s3_list_opts *o, s3_page_fn fn, void *arg)
-{
-	char *token = NULL;
-	char maxkeys[16];
-	struct buf body = { 0 };
-	struct s3_resp rs = { 0 };
-	unsigned mk = o->max_keys ? o->max_keys : atomic_load(&c->list_page);
-	unsigned pages = 0;
-	int rc;
-	snprintf(maxkeys, sizeof(maxkeys), "%u", mk);
-	for (;;) {
-		struct s3_req rq;
-		s3_req_init(&rq, "GET", NULL);
-		rq.resp = &body;
-		s3_add_query(&rq, "list-type", "2");
-		s3_add_query(&rq, "encoding-type", "url");
-		if (o->prefix && o->prefix[0])
-			s3_add_query(&rq, "prefix", o->prefix);
-		if (o->delimiter && o->delimiter[0])
-			s3_add_query(&rq, "delimiter", o->delimiter);
-		if (mk)
-			s3_add_query(&rq, "max-keys", maxkeys);
-		if (token)
-			s3_add_query(&rq, "continuation-token", token);
-		else if (o->start_after && o->start_after[0])
-			s3_add_query(&rq, "start-after", o->start_after);
-		if ((rc = s3_perform(c, &rq, &rs)))
-			break;
-		struct s3xml_list page;
-		memset(&page, 0, sizeof(page));
-		size_t dropped = 0;
-		if ((rc = s3xml_parse_list(body.data ? body.data : "", body.len, &page,
-					   &dropped))) {
-			log_err("s3: list %s: unparseable reply (%s)", o->prefix ? o->prefix : "",
-				strerror(-rc));
-			stats_inc(s3_errors);
-			break;
-		}
-		if (dropped)
-			log_warn("s3: list %s: %zu keys holding NUL bytes ignored",
-				 o->prefix ? o->prefix : "", dropped);
-		rc = fn(arg, &page);
-		int more = page.is_truncated && page.next_token && page.next_token[0];
-		free(token);
-		token = more ? util_strdup(page.next_token) : NULL;
-		s3xml_list_free(&page);
-		if (rc)
-			break;
-		if (more && !token) {
-			rc = -ENOMEM;
-			break;
-		}
-		if (!more || (o->max_pages && ++pages >= o->max_pages))
-			break;
-	}
-	free(token);
-	buf_free(&body);
-	buf_free(&rs.errbody);
-	return rc;
-}
-
-/* The x-amz-meta-* headers of meta, formatted into vals (4 x 24 bytes). */
-static void s3_meta_headers(struct s3_req *rq, const struct s3_meta *m, char vals[4][24])
-{
-	if (!m)
-		return;
-	if (m->have & S3_META_MODE) {
-		snprintf(vals[0], 24, "%" PRIu32, m->mode);
-		s3_add_hdr(rq, "x-amz-meta-mode", vals[0]);
-	}
-	if (m->have & S3_META_UID) {
-		snprintf(vals[1], 24, "%" PRIu32, m->uid);
-		s3_add_hdr(rq, "x-amz-meta-uid", vals[1]);
-	}
-	if (m->have & S3_META_GID) {
-		snprintf(vals[2], 24, "%" PRIu32, m->gid);
-		s3_add_hdr(rq, "x-amz-meta-gid", vals[2]);
-	}
-	if (m->have & S3_META_MTIME) {
-		snprintf(vals[3], 24, "%lld", (long long)m->mtime.tv_sec);
-		s3_add_hdr(rq, "x-amz-meta-mtime", vals[3]);
-	}
-}
-
-int s3_put_buf(struct s3_client *c, const char *key, const void *data, size_t len,
-	       const struct s3_meta *meta, char etag_out[80])
-{
-	struct s3_req rq;
-	struct s3_resp rs = { 0 };
-	char vals[4][24];
-	s3_req_init(&rq, "PUT", key);
-	rq.has_body = 1;
-	rq.mem = data ? data : "";
-	rq.memlen = len;
-	s3_meta_headers(&rq, meta, vals);
-	int rc = s3_perform(c, &rq, &rs);
-	if (rc == 0 && etag_out)
-		memcpy(etag_out, rs.info.etag, 80);
-	buf_free(&rs.errbody);
-	return rc;
-}
-
-static int s3_put_single(struct s3_client *c, const char *key, uint64_t size, s3_read_fn rd,
-			 void *arg, const struct s3_meta *meta, char etag_out[80])
-{
-	struct s3_req rq;
-	struct s3_resp rs = { 0 };
-	char vals[4][24];
-	s3_req_init(&rq, "PUT", key);
-	rq.has_body = 1;
-	rq.rd = rd;
-	rq.rdarg = arg;
-	rq.rdlen = size;
-	s3_meta_headers(&rq, meta, vals);
-	int rc = s3_perform(c, &rq, &rs);
-	if (rc == 0 && etag_out)
-		memcpy(etag_out, rs.info.etag, 80);
-	buf_free(&rs.errbody);
-	return rc;
-}
-
-int s3_mpu_create(struct s3_client *c, const char *key, const struct s3_meta *meta,
-		  char **upload_id)
-{
-	struct s3_req rq;
-	struct s3_resp rs = { 0 };
-	struct buf body = { 0 };
-	char vals[4][24];
-	s3_req_init(&rq, "POST", key);
-	rq.has_body = 1;
-	rq.mem = "";
-	rq.memlen = 0;
-	rq.resp = &body;
-	rq.idempotent = 1;  /* a repeated create leaves an unused upload behind, nothing worse */
-	s3_add_query(&rq, "uploads", "");
-	s3_meta_headers(&rq, meta, vals);
-	int rc = s3_perform(c, &rq, &rs);
-	if (rc == 0 && (rc = s3xml_parse_initiate(body.data ? body.data : "", body.len, upload_id)))
-		log_err("s3: create multipart upload for %s: unparseable reply", key);
-	buf_free(&body);
-	buf_free(&rs.errbody);
-	return rc;
-}
-
-int s3_mpu_part(struct s3_client *c, const char *key, const char *upload_id, unsigned partno,
-		s3_read_fn read, void *arg, uint64_t off, uint64_t len, char etag_out[80])
-{
-	struct s3_req rq;
-	struct s3_resp rs = { 0 };
-	char pn[16];
-	snprintf(pn, sizeof(pn), "%u", partno);
-	s3_req_init(&rq, "PUT", key);
-	rq.has_body = 1;
-	rq.rd = read;
-	rq.rdarg = arg;
-	rq.rdoff = off;
-	rq.rdlen = len;
-	s3_add_query(&rq, "partNumber", pn);
-	s3_add_query(&rq, "uploadId", upload_id);
-	int rc = s3_perform(c, &rq, &rs);
-	if (rc == 0) {
-		if (!rs.info.etag[0]) {
-			log_err("s3: upload part %u of %s: no ETag in the reply", partno, key);
-			rc = -EPROTO;
-		} else {
-			memcpy(etag_out, rs.info.etag, 80);
-		}
-	}
-	buf_free(&rs.errbody);
-	return rc;
-}
-
-int s3_mpu_abort(struct s3_client *c, const char *key, const char *upload_id)
-{
-	struct s3_req rq;
-	struct s3_resp rs = { 0 };
-	s3_req_init(&rq, "DELETE", key);
-	s3_add_query(&rq, "uploadId", upload_id);
-	rq.enoent_ok = 1;
-	int rc = s3_perform(c, &rq, &rs);
-	buf_free(&rs.errbody);
-	return rc == -ENOENT ? 0 : rc;
-}
-
-int s3_mpu_complete(struct s3_client *c, const char *key, const char *upload_id,
-		    const char *const *etags, size_t nparts, char etag_out[80])
-{
-	struct buf xml = { 0 }, body = { 0 };
-	struct s3_resp rs = { 0 };
-	char etag[80] = "";
-	int rc, transient = 0;
-	if ((rc = s3xml_build_complete(etags, nparts, &xml)))
-		return rc;
-	for (unsigned attempt = 0;; attempt++) {
-		struct s3_req rq;
-		s3_req_init(&rq, "POST", key);
-		rq.has_body = 1;
-		rq.mem = xml.data;
-		rq.memlen = xml.len;
-		rq.resp = &body;
-		s3_add_query(&rq, "uploadId", upload_id);
-		buf_reset(&body);
-		rc = s3_attempt(c, &rq, &rs, &transient);
-		if (rc == 0) {
-			/* S3 may answer 200 and put an <Error> in the body */
-			struct s3xml_error xe;
-			memset(&xe, 0, sizeof(xe));
-			rc = s3xml_parse_complete(body.data ? body.data : "", body.len, etag, &xe);
-			if (rc == -EIO) {
-				log_warn("s3: complete multipart %s: %s: %s (request id %s)", key,
-					 xe.code, xe.message, xe.request_id);
-				transient = s3_code_transient(xe.code);
-			} else if (rc) {
-				log_err("s3: complete multipart %s: unparseable reply", key);
-			}
-		} else if (rc == -ENOENT && attempt > 0) {
-			/* NoSuchUpload on a retry: the earlier attempt may have completed it.
-			 * The object then carries a multipart ETag with our part count. */
-			struct s3_object_info oi;
-			char suffix[24];
-			snprintf(suffix, sizeof(suffix), "-%zu", nparts);
-			size_t el, sl = strlen(suffix);
-			if (s3_head(c, key, &oi) == 0 && (el = strlen(oi.etag)) > sl &&
-			    strcmp(oi.etag + el - sl, suffix) == 0) {
-				snprintf(etag, sizeof(etag), "%s", oi.etag);
-				rc = 0;
-			}
-		}
-		if (rc == 0 || !transient || attempt >= c->retries)
-			break;
-		stats_inc(s3_retries);
-		s3_backoff(attempt);
-	}
-	if (rc == 0 && etag_out)
-		memcpy(etag_out, etag, 80);
-	if (rc)
-		stats_inc(s3_errors);
-	buf_free(&xml);
-	buf_free(&body);
-	buf_free(&rs.errbody);
-	return rc;
-}
-
-struct s3_mpu {
-	struct s3_client *c;
-	const char *key;
-	const char *upload_id;
-	s3_read_fn rd;
-	void *arg;
-	uint64_t size, part;
-	unsigned nparts;
-	char (*etags)[80];
-	atomic_uint next;
-	atomic_int rc;       /* first failure */
-};
-
-static void *s3_mpu_worker(void *arg)
-{
-	struct s3_mpu *m = arg;
-	for (;;) {
-		unsigned i = atomic_fetch_add(&m->next, 1);
-		if (i >= m->nparts || atomic_load(&m->rc))
-			break;
-		uint64_t off = (uint64_t)i * m->part;
-		uint64_t len = m->size - off < m->part ? m->size - off : m->part;
-		int rc = s3_mpu_part(m->c, m->key, m->upload_id, i + 1, m->rd, m->arg, off, len,
-				     m->etags[i]);
-		if (rc) {
-			int zero = 0;
-			atomic_compare_exchange_strong(&m->rc, &zero, rc);
-			break;
-		}
-	}
-	return NULL;
-}
-
-static int s3_put_multipart(struct s3_client *c, const char *key, uint64_t size, s3_read_fn rd,
-			    void *arg, const struct s3_meta *meta, char etag_out[80])
-{
-	struct s3_mpu m = { .c = c, .key = key, .rd = rd, .arg = arg, .size = size };
-	char *upload_id = NULL;
-	const char **etagv = NULL;
-	pthread_t tids[8];
-	unsigned nthreads, started = 0;
-	int rc;
-
-	m.part = c->part_size;
-	if ((size + m.part - 1) / m.part > S3_MAX_PARTS) {
-		m.part = (size + S3_MAX_PARTS - 1) / S3_MAX_PARTS;
-		m.part = (m.part + (1u << 20) - 1) & ~(uint64_t)((1u << 20) - 1);
-	}
-	m.nparts = (unsigned)((size + m.part - 1) / m.part);
-	m.etags = calloc(m.nparts, 80);
-	etagv = calloc(m.nparts, sizeof(*etagv));
-	if (!m.etags || !etagv) {
-		rc = -ENOMEM;
-		goto out_free;
-	}
-	if ((rc = s3_mpu_create(c, key, meta, &upload_id)))
-		goto out_free;
-	m.upload_id = upload_id;
-
-	nthreads = c->nhandles / 2;
-	if (nthreads > ARRAY_SIZE(tids) + 1)
-		nthreads = ARRAY_SIZE(tids) + 1;
-	if (nthreads > m.nparts)
-		nthreads = m.nparts;
-	if (nthreads < 1)
-		nthreads = 1;
-	for (unsigned i = 1; i < nthreads; i++) {
-		if (pthread_create(&tids[started], NULL, s3_mpu_worker, &m))
-			break;  /* fewer threads is still correct */
-		started++;
-	}
-	s3_mpu_worker(&m);
-	for (unsigned i = 0; i < started; i++)
-		pthread_join(tids[i], NULL);
-	if ((rc = atomic_load(&m.rc)))
-		goto out_abort;
-	for (unsigned i = 0; i < m.nparts; i++)
-		etagv[i] = m.etags[i];
-	if ((rc = s3_mpu_complete(c, key, upload_id, etagv, m.nparts, etag_out)))
-		goto out_abort;
-	log_debug("s3: multipart upload of %s done: %u parts", key, m.nparts);
-	goto out_upload;
-out_abort:
-	log_err("s3: multipart upload of %s failed (%s): aborting it", key, strerror(-rc));
-	s3_mpu_abort(c, key, upload_id);
-out_upload:
-	free(upload_id);
-out_free:
-	free(m.etags);
-	free(etagv);
-	return rc;
-}
-
-int s3_put(struct s3_client *c, const char *key, uint64_t size, s3_read_fn rd, void *arg,
-	   const struct s3_meta *meta, char etag_out[80])
-{
-	if (size >= c->mp_threshold && size > c->part_size)
-		return s3_put_multipart(c, key, size, rd, arg, meta, etag_out);
-	if (size > S3_SMALL_BODY)
-		return s3_put_single(c, key, size, rd, arg, meta, etag_out);
-	/* small: read it into memory so the payload hash can be signed */
-	char *mem = malloc(size ? size : 1);
-	if (!mem)
-		return -ENOMEM;
-	size_t done = 0;
-	int rc = 0;
-	while (done < size) {
-		ssize_t r = rd(arg, mem + done, size - done, done);
-		if (r < 0) {
-			rc = (int)r;
-			goto out_mem;
-		}
-		if (r == 0) {
-			rc = -EIO;
-			goto out_mem;
-		}
-		done += (size_t)r;
-	}
-	rc = s3_put_buf(c, key, mem, size, meta, etag_out);
-out_mem:
-	free(mem);
-	return rc;
-}
-
-int s3_delete(struct s3_client *c, const char *key)
-{
-	struct s3_req rq;
-	struct s3_resp rs = { 0 };
-	s3_req_init(&rq, "DELETE", key);
-	rq.enoent_ok = 1;
-	int rc = s3_perform(c, &rq, &rs);
-	buf_free(&rs.errbody);
-	return rc == -ENOENT ? 0 : rc;
-}
-
-struct s3_delctx {
-	int n;
-};
-
-static void s3_on_delete_error(void *arg, const char *key, const char *code)
-{
-	struct s3_delctx *d = arg;
-	d->n++;
-	log_err("s3: batch delete: %s: %s", key, code);
-}
-
-int s3_delete_many(struct s3_client *c, const char *const *keys, size_t nkeys)
-{
-	int refused = 0, rc = 0;
-	for (size_t at = 0; at < nkeys && rc == 0; at += 1000) {
-		size_t n = nkeys - at < 1000 ? nkeys - at : 1000;
-		struct buf xml = { 0 }, body = { 0 };
-		struct s3_resp rs = { 0 };
-		unsigned char md[16];
-		unsigned mdlen = 0;
-		char md5b64[32];
-		struct s3_req rq;
-		if ((rc = s3xml_build_delete(keys + at, n, &xml)))
-			goto next;
-		if (!EVP_Digest(xml.data, xml.len, md, &mdlen, EVP_md5(), NULL)) {
-			rc = -EIO;
-			goto next;
-		}
-		EVP_EncodeBlock((unsigned char *)md5b64, md, 16);
-		s3_req_init(&rq, "POST", NULL);
-		rq.has_body = 1;
-		rq.mem = xml.data;
-		rq.memlen = xml.len;
-		rq.resp = &body;
-		s3_add_query(&rq, "delete", "");
-		s3_add_hdr(&rq, "content-md5", md5b64);
-		if ((rc = s3_perform(c, &rq, &rs)))
-			goto next;
-		struct s3_delctx d = { 0 };
-		int r = s3xml_parse_delete(body.data ? body.data : "", body.len, s3_on_delete_error,
-					   &d);
-		if (r < 0) {
-			log_err("s3: batch delete: unparseable reply");
-			rc = r;
-		} else {
-			refused += r;
-		}
-next:
-		buf_free(&xml);
-		buf_free(&body);
-		buf_free(&rs.errbody);
-	}
-	return rc ? rc : refused;
-}
-
-int s3_copy(struct s3_client *c, const char *from, const char *to, const char *if_match,
-	    char etag_out[80])
-{
-	struct buf src = { 0 }, body = { 0 };
-	struct s3_resp rs = { 0 };
-	struct s3_req rq;
-	char etag[80] = "", quoted[84];
-	struct timespec lm;
-	struct s3xml_error xe;
-	int rc = -ENOMEM;
-	/* x-amz-copy-source: /bucket/key, URI-encoded */
-	if (buf_printf(&src, "/%s/", c->cfg->s3_bucket) ||
-	    sigv4_uri_encode(from, strlen(from), 1, &src))
-		goto out;
-	s3_req_init(&rq, "PUT", to);
-	rq.has_body = 1;
-	rq.mem = "";
-	rq.memlen = 0;
-	rq.resp = &body;
-	s3_add_hdr(&rq, "x-amz-copy-source", src.data);
-	if (if_match && if_match[0]) {
-		snprintf(quoted, sizeof(quoted), "\"%s\"", if_match);
-		s3_add_hdr(&rq, "x-amz-copy-source-if-match", quoted);
-	}
-	if ((rc = s3_perform(c, &rq, &rs))) {
-		if (rc == -EINVAL) {
-			struct s3_object_info oi;
-			if (s3_head(c, from, &oi) == 0 && oi.size > S3_MAX_COPY)
-				rc = -EFBIG;
-		}
-		goto out;
-	}
-	memset(&xe, 0, sizeof(xe));
-	rc = s3xml_parse_copy(body.data ? body.data : "", body.len, etag, &lm, &xe);
-	if (rc == -EIO)
-		log_err("s3: copy %s to %s: %s: %s (request id %s)", from, to, xe.code, xe.message,
-			xe.request_id);
-	else if (rc)
-		log_err("s3: copy %s to %s: unparseable reply", from, to);
-	if (rc == 0 && etag_out)
-		memcpy(etag_out, etag, 80);
-	if (rc)
-		stats_inc(s3_errors);
-out:
-	buf_free(&src);
-	buf_free(&body);
-	buf_free(&rs.errbody);
-	return rc;
 }

@@ -805,3 +805,89 @@ int s3xml_build_delete(const char *const *keys, size_t nkeys, struct buf *out)
 	}
 	return rc;
 }
+
+/* ---- STS AssumeRole / AssumeRoleWithWebIdentity ---------------------------------------- */
+
+struct sts_ctx {
+	struct s3xml_sts *s;
+	int dup;
+};
+
+static void sts_take(struct sts_ctx *c, struct px *x, char **dst, const char *t, size_t n)
+{
+	if (*dst) {
+		c->dup = 1;
+		return;
+	}
+	trim(&t, &n);
+	if (!(*dst = util_strndup(t, n)))
+		px_fail(x, -ENOMEM);
+}
+
+static void sts_end(struct px *x, const char *t, size_t n)
+{
+	struct sts_ctx *c = x->ctx;
+	struct s3xml_sts *s = c->s;
+	if (x->root == 2) {   /* ErrorResponse/Error/{Code,Message,...} */
+		if (x->depth == 3 && strcmp(x->names[1], "Error") == 0) {
+			if (strcmp(x->names[2], "Code") == 0)
+				copy_trunc(s->error.code, sizeof(s->error.code), t, n);
+			else if (strcmp(x->names[2], "Message") == 0)
+				copy_trunc(s->error.message, sizeof(s->error.message), t, n);
+		} else if (x->depth == 2 && strcmp(x->names[1], "RequestId") == 0) {
+			copy_trunc(s->error.request_id, sizeof(s->error.request_id), t, n);
+		}
+		return;
+	}
+	if (x->depth != 4 || strcmp(x->names[2], "Credentials") != 0)
+		return;
+	size_t rl = strlen(x->names[1]);
+	if (rl < 6 || strcmp(x->names[1] + rl - 6, "Result") != 0)
+		return;
+	if (strcmp(x->names[3], "AccessKeyId") == 0)
+		sts_take(c, x, &s->access_key_id, t, n);
+	else if (strcmp(x->names[3], "SecretAccessKey") == 0)
+		sts_take(c, x, &s->secret_access_key, t, n);
+	else if (strcmp(x->names[3], "SessionToken") == 0)
+		sts_take(c, x, &s->session_token, t, n);
+	else if (strcmp(x->names[3], "Expiration") == 0) {
+		if (s->expiration[0])
+			c->dup = 1;
+		trim(&t, &n);
+		copy_trunc(s->expiration, sizeof(s->expiration), t, n);
+	}
+}
+
+void s3xml_sts_free(struct s3xml_sts *s)
+{
+	free(s->access_key_id);
+	util_free_secret(s->secret_access_key);
+	util_free_secret(s->session_token);
+	memset(s, 0, sizeof(*s));
+}
+
+int s3xml_parse_sts(const char *xml, size_t len, struct s3xml_sts *out)
+{
+	static const char *const roots[] = { "AssumeRoleResponse",
+		"AssumeRoleWithWebIdentityResponse", "ErrorResponse", NULL };
+	struct sts_ctx c = { out, 0 };
+	memset(out, 0, sizeof(*out));
+	struct px x = { .roots = roots, .on_end = sts_end, .ctx = &c };
+	int rc = px_run(&x, xml, len);
+	if (rc == 0 && x.root == 2)
+		rc = out->error.code[0] ? -EIO : -EPROTO;
+	else if (rc == 0 && (c.dup || !out->access_key_id || !out->access_key_id[0] ||
+			     !out->secret_access_key || !out->secret_access_key[0] ||
+			     !out->session_token || !out->session_token[0] || !out->expiration[0]))
+		rc = -EPROTO;
+	if (rc && rc != -EIO) {
+		s3xml_sts_free(out);
+		return rc == -ENOMEM ? -ENOMEM : -EPROTO;
+	}
+	if (rc == -EIO) {
+		struct s3xml_error e = out->error;
+		s3xml_sts_free(out);
+		out->error = e;
+	}
+	return rc;
+}

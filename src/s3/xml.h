@@ -67,4 +67,18 @@ int s3xml_parse_delete(const char *xml, size_t len,
 int s3xml_build_complete(const char *const *etags, size_t nparts, struct buf *out);
 int s3xml_build_delete(const char *const *keys, size_t nkeys, struct buf *out);
 
+/* The answer of STS AssumeRole or AssumeRoleWithWebIdentity: the credentials (malloc'd;
+ * s3xml_sts_free wipes the secrets) and Expiration as sent (ISO 8601). Returns 0 when all
+ * four are there, each once; -EIO for an ErrorResponse (error.code/message filled, nothing
+ * else); -EPROTO for anything else (nothing to free); -ENOMEM. */
+struct s3xml_sts {
+	char *access_key_id;
+	char *secret_access_key;
+	char *session_token;
+	char expiration[40];
+	struct s3xml_error error;
+};
+int s3xml_parse_sts(const char *xml, size_t len, struct s3xml_sts *out);
+void s3xml_sts_free(struct s3xml_sts *s);
+
 #endif

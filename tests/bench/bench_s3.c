@@ -69,8 +69,8 @@ int main(int argc, char **argv)
 	cfg.s3_bucket = util_strdup(argv[2]);
 	cfg.s3_path_style = 1;
 	const char *ak = getenv("AWS_ACCESS_KEY_ID"), *sk = getenv("AWS_SECRET_ACCESS_KEY");
-	cfg.creds.access_key_id = util_strdup(ak ? ak : "S3RVER");
-	cfg.creds.secret_access_key = util_strdup(sk ? sk : "S3RVER");
+	cfg.s3_access_key_id = util_strdup(ak ? ak : "S3RVER");
+	cfg.s3_secret_access_key = util_strdup(sk ? sk : "S3RVER");
 	key = argv[3];
 	if ((rc = s3_client_new(&cfg, &cl)) || (rc = s3_head(cl, key, &oi))) {
 		fprintf(stderr, "bench_s3: %s\n", strerror(-rc));

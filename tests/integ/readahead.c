@@ -43,8 +43,8 @@ static void setup(void)
 	cfg.s3_endpoint = strdup(env("S3_URL", "http://127.0.0.1:14567"));
 	cfg.s3_bucket = strdup(env("S3_BUCKET", "ferry-test"));
 	cfg.s3_path_style = 1;
-	cfg.creds.access_key_id = strdup("S3RVER");
-	cfg.creds.secret_access_key = strdup("S3RVER");
+	cfg.s3_access_key_id = strdup("S3RVER");
+	cfg.s3_secret_access_key = strdup("S3RVER");
 	cr_assert_eq(store_s3_new(&cfg, &st), 0);
 }
 

@@ -44,8 +44,8 @@ static void make_cfg(struct ferry_config *c, const char *url)
 	c->s3_path_style = 1;
 	c->s3_retries = (unsigned)atoi(env("S3_RETRIES", "5"));
 	c->s3_timeout = (unsigned)atoi(env("S3_TIMEOUT", "30"));
-	c->creds.access_key_id = strdup("S3RVER");
-	c->creds.secret_access_key = strdup("S3RVER");
+	c->s3_access_key_id = strdup("S3RVER");
+	c->s3_secret_access_key = strdup("S3RVER");
 	c->s3_connections = 8;
 }
 

@@ -197,64 +197,6 @@ Test(cfg, finish_requires_bucket_and_nfs)
 	cfg_free(&c);
 }
 
-Test(cfg, credential_chain)
-{
-	char *d = tmpdir();
-	char path[128];
-	snprintf(path, sizeof(path), "%s/credentials", d);
-	write_file(path, "[default]\naws_access_key_id = DEFID\naws_secret_access_key = DEFSECRET\n"
-			 "[profile ops]\naws_access_key_id=OPSID\naws_secret_access_key=OPSSECRET\n"
-			 "aws_session_token = OPSTOKEN\n", 0600);
-	struct ferry_config c;
-
-	/* 1. the environment wins */
-	setenv("AWS_ACCESS_KEY_ID", "ENVID", 1);
-	setenv("AWS_SECRET_ACCESS_KEY", "ENVSECRET", 1);
-	setenv("AWS_SHARED_CREDENTIALS_FILE", path, 1);
-	cfg_init(&c);
-	cr_assert_eq(cfg_resolve_creds(&c, err, sizeof(err)), 0);
-	cr_assert_str_eq(c.creds.access_key_id, "ENVID");
-	cr_assert_null(c.creds.session_token);
-	cfg_free(&c);
-
-	/* 2. then the shared file, default profile or s3_profile */
-	unsetenv("AWS_ACCESS_KEY_ID");
-	unsetenv("AWS_SECRET_ACCESS_KEY");
-	cfg_init(&c);
-	cr_assert_eq(cfg_resolve_creds(&c, err, sizeof(err)), 0);
-	cr_assert_str_eq(c.creds.access_key_id, "DEFID");
-	cfg_free(&c);
-	cfg_init(&c);
-	cfg_set(&c, "s3_profile", "ops", 0, err, sizeof(err));
-	cr_assert_eq(cfg_resolve_creds(&c, err, sizeof(err)), 0);
-	cr_assert_str_eq(c.creds.access_key_id, "OPSID");
-	cr_assert_str_eq(c.creds.session_token, "OPSTOKEN");
-	cfg_free(&c);
-	cfg_init(&c);
-	cfg_set(&c, "s3_profile", "nope", 0, err, sizeof(err));
-	cr_assert_eq(cfg_resolve_creds(&c, err, sizeof(err)), -EINVAL);
-	cr_assert(strstr(err, "s3_profile") != NULL);
-	cfg_free(&c);
-
-	/* 3. then the config file's keys */
-	setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials", 1);
-	cfg_init(&c);
-	c.s3_access_key_id = strdup("FILEID");
-	c.s3_secret_access_key = strdup("FILESECRET");
-	cr_assert_eq(cfg_resolve_creds(&c, err, sizeof(err)), 0);
-	cr_assert_str_eq(c.creds.access_key_id, "FILEID");
-	cfg_free(&c);
-
-	/* none at all: a clear error that names no secret */
-	cfg_init(&c);
-	cr_assert_eq(cfg_resolve_creds(&c, err, sizeof(err)), -ENOENT);
-	cr_assert(strstr(err, "AWS_ACCESS_KEY_ID") != NULL);
-	cfg_free(&c);
-	unsetenv("AWS_SHARED_CREDENTIALS_FILE");
-	unlink(path);
-	rmdir(d);
-}
-
 Test(cfg, the_saved_configuration_reads_back_without_secrets)
 {
 	struct ferry_config c, back;
