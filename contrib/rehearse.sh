@@ -300,7 +300,7 @@ CUT_HOST=$((HOSTS - 1))
 reverted=0
 do_revert() {
 	local i
-	ev phase "revert"
+	ev phase "revert (drawn at $REVERT_AT s)"
 	for i in "${ROLLED[@]}"; do
 		ev revert "h$i: ferryctl revert"
 		ctl "$i" status --no-rate "${MNT[$i]}" >"$W/h$i/status-before-revert.txt" 2>&1
@@ -371,10 +371,10 @@ if [ "$SCENARIO" = finish ]; then
 	ev phase "crawl completes (rate lifted)"
 	for i in "${ROLLED[@]}"; do setfattr -n user.ferryfs.rate -v 0 "${MNT[$i]}"; done
 	finished=0
-	crawl_wait() {
+	crawl_wait() { # SECONDS
 		local pids=() i
 		for i in "${ROLLED[@]}"; do
-			timeout $((3 * D)) "$FERRYCTL" migrate --all --shard "$i/$HOSTS" --wait "${MNT[$i]}" \
+			timeout "$1" "$FERRYCTL" migrate --all --shard "$i/$HOSTS" --wait "${MNT[$i]}" \
 				>>"$W/h$i/ctl.log" 2>&1 &
 			pids+=($!)
 		done
@@ -389,14 +389,12 @@ if [ "$SCENARIO" = finish ]; then
 		say "finish refused: $(grep -v '^ ' "$W/finish.txt" | tail -n 3 | tr '\n' ' ')"
 		return 1
 	}
-	crawl_wait
-	# finish wants this mount's journal empty: with the applications saving steadily it
-	# rarely is, so after a few tries their writes pause (a short maintenance window)
-	for try in 1 2 3; do
-		try_finish && { finished=1; break; }
-		sleep 3
-		crawl_wait
-	done
+	crawl_wait "$D"
+	# finish wants this mount's journal empty and no S3 object changed since its
+	# migration: with the applications saving steadily through the other mounts (whose
+	# write-back changes S3) that rarely holds, so after one try their writes pause
+	# (a short maintenance window, reported as a phase of its own)
+	try_finish && finished=1
 	if [ "$finished" = 0 ]; then
 		ev phase "writes paused for finish"
 		for i in "${ROLLED[@]}"; do app_stop "$i"; done
@@ -404,7 +402,7 @@ if [ "$SCENARIO" = finish ]; then
 			for i in "${ROLLED[@]}"; do
 				timeout $((3 * D)) "$FERRYCTL" sync-back "${MNT[$i]}" --wait >>"$W/h$i/ctl.log" 2>&1
 			done
-			crawl_wait
+			crawl_wait $((3 * D))
 			try_finish && { finished=1; break; }
 			sleep 3
 		done
@@ -420,7 +418,7 @@ if [ "$SCENARIO" = finish ]; then
 		done
 		sleep $((D / 10))
 	else
-		ev error "ferryctl finish refused 8 times"
+		ev error "ferryctl finish refused 6 times"
 	fi
 else
 	[ "$reverted" = 1 ] || do_revert
