@@ -18,7 +18,8 @@ integration_tests = \
 	tests/integration/revalidate.sh tests/integration/faults-s3.sh \
 	tests/integration/faults-kill.sh tests/integration/faults-nfs.sh \
 	tests/integration/load.sh tests/integration/mirror.sh \
-	tests/integration/plan.sh tests/integration/sweep.sh
+	tests/integration/plan.sh tests/integration/sweep.sh \
+	tests/integration/rehearse.sh
 TESTS += $(integration_tests)
 EXTRA_DIST += $(integration_tests)
 
