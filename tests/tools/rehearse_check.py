@@ -327,17 +327,7 @@ def check(a):
         per_host[s["host"]].append(s)
     nfiles = len(seeded)
 
-    def state_at(t):
-        mig = pend = oldest = 0.0
-        for h, ss in per_host.items():
-            i = bisect.bisect_right([x["t"] for x in ss], t) - 1
-            if i >= 0 and t - ss[i]["t"] < 30:
-                st = ss[i]["stats"]
-                pend += st.get("journal_pending", 0)
-                oldest = max(oldest, st.get("journal_oldest_s", 0))
-            if i >= 0:
-                mig += ss[i]["stats"].get("migrated_files", 0)
-        return min(1.0, mig / max(1, nfiles)), pend, oldest
+    state_at = make_state_at(per_host, nfiles)
 
     def s3req(t0, t1):
         tot = 0.0
@@ -431,6 +421,24 @@ def check(a):
     return 1 if fails else 0
 
 
+def make_state_at(per_host, nfiles):
+    """t -> (migrated share, journal entries pending, oldest entry's age), over all hosts."""
+    times = {h: [x["t"] for x in ss] for h, ss in per_host.items()}
+
+    def state_at(t):
+        mig = pend = oldest = 0.0
+        for h, ss in per_host.items():
+            i = bisect.bisect_right(times[h], t) - 1
+            if i >= 0 and t - ss[i]["t"] < 30:
+                st = ss[i]["stats"]
+                pend += st.get("journal_pending", 0)
+                oldest = max(oldest, st.get("journal_oldest_s", 0))
+            if i >= 0:
+                mig += ss[i]["stats"].get("migrated_files", 0)
+        return min(1.0, mig / max(1, nfiles)), pend, oldest
+    return state_at
+
+
 def plot(d, title, events, recs, per_host, nfiles, t0, state_at):
     import matplotlib
     matplotlib.use("Agg")
@@ -490,6 +498,9 @@ def plot(d, title, events, recs, per_host, nfiles, t0, state_at):
     ax3b = ax[3].twinx()
     ax3b.plot([t - t0 for t in ts], conf, color="#e67e22", drawstyle="steps-post", label="conflicts")
     ax3b.set_ylabel("conflicts", color="#e67e22")
+    ax3b.set_ylim(0, max(conf + [1]) * 1.25)
+    ax3b.yaxis.get_major_locator().set_params(integer=True)
+    ax[3].set_ylim(0, max(pend + [1]) * 1.25)
     ax[3].set_ylabel("journal\nentries")
     ax[3].legend(loc="upper left", fontsize=8)
     ax3b.legend(loc="upper right", fontsize=8)
@@ -514,8 +525,13 @@ def plot(d, title, events, recs, per_host, nfiles, t0, state_at):
                 xs0, lab0 = open_.pop(key)
                 for a_ in ax:
                     a_.axvspan(xs0, max(x, xs0 + B / 2), color="#d9534f", alpha=0.15)
-                ax[1].text(xs0, ax[1].get_ylim()[1] * 0.97, " " + lab0, fontsize=7,
-                           color="#a02020", va="top", rotation=90)
+                ax[2].text(xs0, 0.02, lab0 + " ", fontsize=7, color="#a02020", va="bottom",
+                           rotation=90, transform=ax[2].get_xaxis_transform())
+        elif k == "phase" and e is not events[0] and lab != "checks":
+            for a_ in ax:
+                a_.axvline(x, color="#555555", lw=1, ls=":")
+            ax[3].text(x, 0.98, " " + lab, fontsize=7, color="#333333", va="top", rotation=90,
+                       transform=ax[3].get_xaxis_transform())
         elif k in ("finish", "revert"):
             for a_ in ax:
                 a_.axvline(x, color="#6a1b9a", lw=1.5, ls="--")
@@ -556,9 +572,22 @@ def main():
     ap.add_argument("--nfs-url")
     ap.add_argument("--export")
     ap.add_argument("--title", default="")
+    ap.add_argument("--plot-only", action="store_true")
     a = ap.parse_args()
     if a.sum:
         return summed(a.sum)
+    if a.plot_only:         # redraw the timeline of a finished run (no store is read)
+        d = a.dir
+        events = sorted(jl(os.path.join(d, "events.jsonl")), key=lambda e: e["t"])
+        recs = sorted(sum((jl(f) for f in glob.glob(os.path.join(d, "h*", "app.jsonl"))), []),
+                      key=lambda r: r["t"])
+        per_host = collections.defaultdict(list)
+        for x in jl(os.path.join(d, "samples.jsonl")):
+            per_host[x["host"]].append(x)
+        nfiles = len(json.load(open(os.path.join(d, "manifest.json")))["files"])
+        plot(d, a.title, events, recs, per_host, nfiles, events[0]["t"],
+             make_state_at(per_host, nfiles))
+        return 0
     return check(a)
 
 
