@@ -51,7 +51,10 @@ if [ "$QUICK" = 1 ]; then
 	DURATION=${REHEARSE_DURATION:-45}
 	CUT=10
 fi
-case $SCENARIO in finish | revert | both) ;; *) echo "rehearse.sh: --scenario finish|revert|both" >&2; exit 2 ;; esac
+case $SCENARIO in
+finish | revert | both) ;;
+*) echo "rehearse.sh: --scenario finish|revert|both" >&2; exit 2 ;;
+esac
 for v in "$HOSTS" "$USERS" "$FILES" "$DURATION" "$SEED"; do
 	[[ $v =~ ^[0-9]+$ ]] || { echo "rehearse.sh: not a number: $v" >&2; exit 2; }
 done
@@ -90,7 +93,11 @@ h_need_cmd ip nsenter nfs-cat nfs-ls getfattr setfattr fusermount3
 	h_cannot "Debian's python3-botocore and python3-matplotlib are needed (contrib/install-deps.sh)"
 W=$H_TMP
 RANDOM=$SEED
-say() { printf '%s [%6.1f] %s\n' "$(date +%T)" "$(awk -v a="$(date +%s.%N)" -v b="$T0" 'BEGIN { print a - b }')" "$*"; }
+say() {
+	local el
+	el=$(awk -v a="$(date +%s.%N)" -v b="$T0" 'BEGIN { print a - b }')
+	printf '%s [%6.1f] %s\n' "$(date +%T)" "$el" "$*"
+}
 T0=$(date +%s.%N)
 
 # --- the network: a bridge in the root namespace, one namespace per host -------------------
@@ -243,7 +250,8 @@ ferry_mount() { # I: mount host I's ferryfs (its state dir survives remounts)
 	FERRY_PID[$i]=$!
 	H_PIDS+=("${FERRY_PID[$i]}")
 	H_MOUNTS+=("$m")
-	h_wait_for 30 grep -qF " $m fuse" /proc/mounts || h_bail "h$i: ferryfs did not mount (h$i/ferryfs.log)"
+	h_wait_for 30 grep -qF " $m fuse" /proc/mounts ||
+		h_bail "h$i: ferryfs did not mount (h$i/ferryfs.log)"
 	mounts_file
 }
 ferry_umount() { # I
@@ -296,8 +304,11 @@ CUT_HOST=$((HOSTS - 1))
 	echo "$((D * 70 / 100)) cut $CUT_HOST"
 	echo "$D end -"
 } | sort -n -k1,1 -s >"$W/schedule"
-[ "$((D * 60 / 100))" -gt "$((R0 + (HOSTS - 1) * GAP))" ] || h_bail "--duration too short for $HOSTS hosts"
+[ "$((D * 60 / 100))" -gt "$((R0 + (HOSTS - 1) * GAP))" ] ||
+	h_bail "--duration too short for $HOSTS hosts"
 
+# fault_ctl OPTIONS: what faultproxy does from now on (its --control file, replaced whole)
+fault_ctl() { echo "$1" >"$W/fault.ctl.tmp" && mv "$W/fault.ctl.tmp" "$W/fault.ctl"; }
 reverted=0
 do_revert() {
 	local i
@@ -310,7 +321,8 @@ do_revert() {
 		for try in 1 2 3; do
 			echo "--- try $try" >>"$W/h$i/revert.txt"
 			ctl "$i" revert "${MNT[$i]}" >>"$W/h$i/revert.txt" 2>&1 && { ok=1; break; }
-			ev note "h$i: ferryctl revert refused (try $try): $(grep -E '^(missing|differs|extra)' "$W/h$i/revert.txt" | tail -n 1)"
+			ev note "h$i: ferryctl revert refused (try $try): $(grep -E \
+				'^(missing|differs|extra)' "$W/h$i/revert.txt" | tail -n 1)"
 			sleep 5
 		done
 		if [ "$ok" = 0 ]; then
@@ -346,9 +358,9 @@ while read -r sec action arg; do
 		;;
 	s3-burst)
 		ev fault "S3 503s and resets"
-		echo "--mode 503 --share 0.3 --seed $SEED" >"$W/fault.ctl.tmp" && mv "$W/fault.ctl.tmp" "$W/fault.ctl"
+		fault_ctl "--mode 503 --share 0.3 --seed $SEED"
 		sleep 3
-		echo "--mode reset --share 0.2 --seed $SEED" >"$W/fault.ctl.tmp" && mv "$W/fault.ctl.tmp" "$W/fault.ctl"
+		fault_ctl "--mode reset --share 0.2 --seed $SEED"
 		sleep 3
 		rm -f "$W/fault.ctl"
 		ev fault-end "S3 healthy"
