@@ -45,7 +45,9 @@ def on_term(_sig, _frm):
 def errname(e):
     if isinstance(e, OSError) and e.errno:
         return errno.errorcode.get(e.errno, str(e.errno))
-    code = getattr(e, "response", {}).get("Error", {}).get("Code") if hasattr(e, "response") else None
+    code = None
+    if hasattr(e, "response"):
+        code = e.response.get("Error", {}).get("Code")
     return code or type(e).__name__
 
 

@@ -238,7 +238,8 @@ def check(a):
     for p, o in ops.items():
         if p not in touched:
             if not store.intact(p, seeded[p]):
-                lost.append((p, "a seeded file, never changed by an application, is missing or differs"))
+                lost.append((p, "a seeded file, never changed by an application, is missing "
+                                 "or differs"))
             continue
         o.sort(key=lambda x: x[1])
         done = [x for x in o if x[3]]
@@ -319,7 +320,8 @@ def check(a):
     phases = [e for e in events if e["kind"] == "phase"]
     lines = ["# ferryfs rehearsal: %s" % a.title, ""]
     if os.path.exists(os.path.join(d, "revert_at")):
-        lines.append("revert drawn at %s s of the story" % open(os.path.join(d, "revert_at")).read().strip())
+        with open(os.path.join(d, "revert_at")) as f:
+            lines.append("revert drawn at %s s of the story" % f.read().strip())
     lines.append("%-28s %7s %6s %8s %8s %9s %9s %8s %9s" % (
         "phase", "ops", "errors", "p50 ms", "p99 ms", "migrated", "journal", "lag s", "S3 req"))
     per_host = collections.defaultdict(list)
@@ -370,7 +372,8 @@ def check(a):
     lines.append("checked in %s: %d paths touched by the applications (read back with %s), "
                  "%d untouched seeded files" % (
                      "NFS" if a.target == "nfs" else "S3", len(touched),
-                     "nfs-cat" if a.target == "nfs" else "botocore", nfiles - len(touched & set(seeded))))
+                     "nfs-cat" if a.target == "nfs" else "botocore",
+                     nfiles - len(touched & set(seeded))))
     lines.append("expected errors (documented): %d" % sum(expected.values()))
     for (k, code), n in sorted(expected.items()):
         lines.append("  %5d %-24s %s" % (n, code, DOCUMENTED[k][1]))
@@ -471,7 +474,8 @@ def plot(d, title, events, recs, per_host, nfiles, t0, state_at):
     # 2. throughput by mode, errors
     ax[1].stackplot(xs, thr["s3"], thr["fs"], thr["nfs"], step="post",
                     colors=["#f0a35e", "#5cb85c", "#9b7fd1"],
-                    labels=["old hosts (S3 direct)", "rolled hosts (ferryfs)", "plain NFS (after finish)"])
+                    labels=["old hosts (S3 direct)", "rolled hosts (ferryfs)",
+                            "plain NFS (after finish)"])
     ax[1].bar(xs, errs, width=B, align="edge", color="#d9534f", label="errors seen", alpha=0.9)
     ax[1].set_ylabel("app ops/s")
     ax[1].legend(loc="upper left", fontsize=8, ncol=4)
@@ -496,7 +500,8 @@ def plot(d, title, events, recs, per_host, nfiles, t0, state_at):
     ax[3].plot([t - t0 for t in ts], pend, color="#8e44ad", drawstyle="steps-post",
                label="journal entries pending (all hosts)")
     ax3b = ax[3].twinx()
-    ax3b.plot([t - t0 for t in ts], conf, color="#e67e22", drawstyle="steps-post", label="conflicts")
+    ax3b.plot([t - t0 for t in ts], conf, color="#e67e22", drawstyle="steps-post",
+              label="conflicts")
     ax3b.set_ylabel("conflicts", color="#e67e22")
     ax3b.set_ylim(0, max(conf + [1]) * 1.25)
     ax3b.yaxis.get_major_locator().set_params(integer=True)
