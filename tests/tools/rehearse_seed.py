@@ -8,7 +8,8 @@ and the checker read. Debian's python3 + botocore.
 
 The manifest (JSON): "projects" [{"user", "dir"}], "shared" (the files every host saves),
 "files" {path: [size, sha256, md5]}. The same seed gives the same world. Every directory
-above the projects also gets a directory-marker object ("users/u00042/"), as s3fs-style applications write them.
+above the projects also gets a directory-marker object ("users/u00042/"), as s3fs-style
+applications write them.
 """
 import argparse
 import concurrent.futures
