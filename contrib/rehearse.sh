@@ -245,7 +245,9 @@ ferry_mount() { # I: mount host I's ferryfs (its state dir survives remounts)
 	MNT[$i]=$m
 	opts="s3_endpoint=$S3NS,s3_bucket=$H_BUCKET,s3_path_style=1,s3_region=us-east-1"
 	opts+=",nfs=$H_NFS_URL,state_dir=$st,log=stderr,log_level=info,workers=3"
-	opts+=",revalidate=$REVAL,rate=$RATE"
+	# revalidation: a short sweep period, so that finish finds no object changed in S3 (by
+	# an old host or another mount's write-back) since a migration this ledger recorded
+	opts+=",revalidate=$REVAL,revalidate_sweep=$((REVAL * 2)),rate=$RATE"
 	inhost_exec "$i" "$FERRYFS" "$m" -f -o "$opts" >>"$W/h$i/ferryfs.log" 2>&1 &
 	FERRY_PID[$i]=$!
 	H_PIDS+=("${FERRY_PID[$i]}")
