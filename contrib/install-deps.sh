@@ -18,6 +18,7 @@ pkgs=(
 	awscli python3 python3-botocore                         # independent S3 clients for tests
 	python3-hypothesis                                      # model-based tests (model.sh)
 	attr curl procps util-linux psmisc                      # getfattr, curl, pgrep, flock, fuser
+	iproute2 python3-matplotlib                             # rehearse.sh: netns, the timeline
 	openssl mount e2fsprogs                                 # test certs; losetup; mkfs.ext4, chattr
 )
 # --bench: also the peers the benchmark compares with (contrib/bench-compare.sh)

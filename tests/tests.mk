@@ -55,3 +55,8 @@ tests_bench_bench_nfs_SOURCES = tests/bench/bench_nfs.c
 tests_bench_bench_nfs_LDADD = $(FERRY_LIBS)
 tests_bench_bench_s3_SOURCES = tests/bench/bench_s3.c
 tests_bench_bench_s3_LDADD = $(FERRY_LIBS)
+
+# The migration rehearsal (contrib/rehearse.sh --quick, both scenarios): run by hand,
+# `bash tests/integration/rehearse.sh` with abs_top_srcdir and abs_top_builddir set; not in
+# TESTS yet (it does not run under make check's parallel harness).
+EXTRA_DIST += tests/integration/rehearse.sh

@@ -6,7 +6,8 @@
 #                     a skip is a failure
 #   h_start_s3        s3rver on a free port, bucket $H_BUCKET created
 #                     -> H_S3_URL H_S3_PORT H_BUCKET H_S3_DIR; AWS_* credentials exported
-#   h_start_nfs       rpcbind (if not running) + nfs-ganesha exporting $H_EXPORT (VFS)
+#   h_start_nfs       rpcbind (if not running) + nfs-ganesha exporting $H_EXPORT (VFS), on
+#                     $H_NFS_BIND (default 127.0.0.1; contrib/rehearse.sh binds a bridge)
 #                     -> H_EXPORT H_NFS_PORT H_MNT_PORT H_NFS_URL (v3) H_NFS4_URL (v4)
 #   h_stop_nfs / h_restart_nfs / h_stop_s3 / h_start_s3_again
 #   h_aws ARGS...     awscli (a client nobody here wrote) against the s3rver
@@ -250,21 +251,21 @@ h_start_nfs() {
 	chmod 755 "$H_EXPORT"
 	H_NFS_PORT=$(h_free_port)
 	H_MNT_PORT=$(h_free_port)
-	local nlm rq
+	local nlm rq bind=${H_NFS_BIND:-127.0.0.1}
 	nlm=$(h_free_port)
 	rq=$(h_free_port)
 	cat >"$H_TMP/ganesha.conf" <<EOF
 NFS_CORE_PARAM { Protocols = 3, 4; NFS_Port = $H_NFS_PORT; MNT_Port = $H_MNT_PORT;
   NLM_Port = $nlm; Rquota_Port = $rq; Enable_NLM = false; Enable_RQUOTA = false;
-  Bind_addr = 127.0.0.1; }
+  Bind_addr = $bind; }
 NFSV4 { Graceless = true; Allow_Numeric_Owners = true; Only_Numeric_Owners = true; }
 EXPORT { Export_Id = 1; Path = $H_EXPORT; Pseudo = /export; Access_Type = RW;
   Squash = No_Root_Squash; Protocols = 3, 4; Transports = TCP; SecType = sys;
   FSAL { Name = VFS; } }
 LOG { Default_Log_Level = WARN; ${H_GANESHA_LOG_EXTRA:-} }
 EOF
-	H_NFS_URL="nfs://127.0.0.1$H_EXPORT?nfsport=$H_NFS_PORT&mountport=$H_MNT_PORT"
-	H_NFS4_URL="nfs://127.0.0.1/export?version=4&nfsport=$H_NFS_PORT"
+	H_NFS_URL="nfs://$bind$H_EXPORT?nfsport=$H_NFS_PORT&mountport=$H_MNT_PORT"
+	H_NFS4_URL="nfs://$bind/export?version=4&nfsport=$H_NFS_PORT"
 	_h_launch_nfs
 }
 

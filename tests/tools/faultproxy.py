@@ -33,7 +33,7 @@ exists, each request reads it, one "--option value" per word as on the command l
 (--mode, --share, --first, --seed, --methods, --match, --stall, --after, --rate); options it does
 not name keep their command-line values. Without FILE, the command line applies.
 
-It listens on 127.0.0.1 on a free port and writes the port to --port-file once ready.
+It listens on --bind (default 127.0.0.1) on --port (default: a free one) and writes the port to --port-file once ready.
 A forwarded reply without an x-amz-request-id header (s3rver sends none) gets
 "x-amz-request-id: faultproxy-NUMBER", as S3 would send one.
 Each request is logged to --log as one line "TIME NUMBER METHOD PATH?QUERY FAULT" (FAULT is
@@ -269,6 +269,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--upstream", required=True)
     p.add_argument("--port", type=int, default=0)
+    p.add_argument("--bind", default="127.0.0.1")
     p.add_argument("--port-file", required=True)
     p.add_argument("--mode", default="none",
                    choices=["none", "503", "500", "slowdown", "403", "reset", "stall-before", "stall-mid",
@@ -294,7 +295,7 @@ def main():
                                 default=argparse.SUPPRESS)
     if ARGS.log:
         LOGF = open(ARGS.log, "a")
-    srv = Server(("127.0.0.1", ARGS.port), Handler)
+    srv = Server((ARGS.bind, ARGS.port), Handler)
     with open(ARGS.port_file + ".tmp", "w") as f:
         f.write("%d\n" % srv.server_address[1])
     import os
