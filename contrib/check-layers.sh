@@ -8,14 +8,23 @@ set -uo pipefail
 src=${1:-"$(dirname "$0")/../src"}
 cd "$src" || { echo "layers: FAILED: no source directory $src"; exit 1; }
 
+# A module's private header (NAME-impl.h, NAME-int.h or NAME_int.h, shared by the files
+# that implement NAME) belongs to module NAME.
+module_of() {
+	local m=$1
+	m=${m%-impl}; m=${m%-int}; m=${m%_int}
+	echo "$m"
+}
+
 # "from to" per include between modules: src/view/ns.c including "view/route.h" gives
 # "view/ns view/route". A module including its own header is no edge.
 module_edges() {
 	find . -name '*.[ch]' | sed 's#^\./##' | sort | while read -r f; do
-		from=${f%.[ch]}
+		from=$(module_of "${f%.[ch]}")
 		sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)\.h".*/\1/p' "$f" |
 			while read -r to; do
 				[ -e "$to.h" ] || continue    # config.h and other generated headers
+				to=$(module_of "$to")
 				[ "$to" = "$from" ] || echo "$from $to"
 			done
 	done
