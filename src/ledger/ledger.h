@@ -99,6 +99,8 @@ enum ledger_event {
 	LEDGER_EV_WRITTEN,  /* a migrated file changes through the mount (view/ns.c) */
 	LEDGER_EV_UPLOADED, /* the write-back uploaded the file to S3 (writeback/mirror.c) */
 	LEDGER_EV_CONFLICT, /* revalidation: S3 changed by another host too (migrate/fleet.c) */
+	LEDGER_EV_KEPT,     /* the write-back keeps a file on the new store only: S3 cannot hold
+			     * its key (writeback/mirror.c) */
 	LEDGER_NEVENTS
 };
 

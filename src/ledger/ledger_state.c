@@ -55,6 +55,8 @@ const struct ledger_transition ledger_transitions[LEDGER_NEVENTS] = {
 		ROW(NFS,  SAME, SAME, SAME, SAME, SAME, SAME,  SAME, SAME) },
 	[LEDGER_EV_CONFLICT] = { "conflict", LEDGER_BY_FLEET,
 		ROW(KEEP, KEEP, KEEP, KEEP, CONF, CONF, KEEP,  KEEP, CONF) },
+	[LEDGER_EV_KEPT] = { "kept", LEDGER_BY_MIRROR,
+		ROW(NFS,  SAME, SAME, SAME, SAME, SAME, SAME,  SAME, SAME) },
 };
 
 static const char *const state_names[LEDGER_NSTATES] = {

@@ -174,10 +174,8 @@ static int key_fits(struct mirror *m, const char *path, int dir)
 static int mark_too_long(struct ledger_file *rec, bool exists, void *arg)
 {
 	(void)arg;
-	if (!exists) {
-		rec->state = LEDGER_NFS_ONLY;
+	if (!exists)
 		rec->ino = 0;
-	}
 	snprintf(rec->error, sizeof(rec->error),
 		 "not written back to S3: its key would be over %d bytes", NAME_S3_KEY_MAX);
 	return LEDGER_WRITE;
@@ -192,7 +190,8 @@ static int too_long(struct run *x, const char *path, mode_t mode)
 	log_warn("mirror: %s is not written back: its S3 key would be over %d bytes", path,
 		 NAME_S3_KEY_MAX);
 	if (!S_ISDIR(mode) && x->m->l)
-		ledger_file_update(x->m->l, path, mark_too_long, NULL);
+		ledger_file_event(x->m->l, path, LEDGER_EV_KEPT, LEDGER_BY_MIRROR, mark_too_long,
+				  NULL);
 	return 0;
 }
 
