@@ -3,7 +3,7 @@
 # server: nfs-ganesha logs every request it dispatches (DISPATCH at DEBUG), and ferryfs -d
 # logs every FUSE request, so "NFS calls <= FUSE lookups + getattrs" is checked with both
 # counts taken outside ferryfs's own code. libnfs 4.0 alone walks every path from the
-# export root (one LOOKUP per component, then a GETATTR); store/nfs.c keeps directory
+# export root (one LOOKUP per component, then a GETATTR); store/nfs_handle.c keeps directory
 # handles (nfs/fhcache.c) and sends one LOOKUP. Also checked: what the handle cache must
 # not get wrong when another host (a second mount) changes the tree under it (a
 # directory removed: ENOENT, never ESTALE; renamed away and made again: the new one
