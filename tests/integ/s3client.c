@@ -44,8 +44,8 @@ static void make_cfg(struct ferry_config *c, const char *url)
 	c->s3_path_style = 1;
 	c->s3_retries = (unsigned)atoi(env("S3_RETRIES", "5"));
 	c->s3_timeout = (unsigned)atoi(env("S3_TIMEOUT", "30"));
-	c->s3_access_key_id = strdup("S3RVER");
-	c->s3_secret_access_key = strdup("S3RVER");
+	c->s3_access_key_id = strdup(env("AWS_ACCESS_KEY_ID", "S3RVER"));
+	c->s3_secret_access_key = strdup(env("AWS_SECRET_ACCESS_KEY", "S3RVER"));
 	c->s3_connections = 8;
 }
 
@@ -776,7 +776,11 @@ Test(store, dir_wins_and_markers)
 
 	struct ents r = { 0 };
 	cr_assert_eq(store_readdir(st, "/", collect_ent, &r), 0);
-	cr_assert_str_eq(r.names.data, "f:d!bang=;1;f:d-sibling=;1;d:d;d:m;", "%s", r.names.data);
+	/* the order of a directory's entries is the server's: only the set is asserted */
+	cr_assert_eq(r.n, 4, "%s", r.names.data);
+	const char *want[] = { "f:d!bang=;1;", "f:d-sibling=;1;", "d:d;", "d:m;" };
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		cr_assert(strstr(r.names.data, want[i]), "%s in %s", want[i], r.names.data);
 	buf_free(&r.names);
 
 	struct ents s = { 0 };
