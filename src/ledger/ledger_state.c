@@ -53,8 +53,8 @@ const struct ledger_transition ledger_transitions[LEDGER_NEVENTS] = {
 		ROW(KEEP, KEEP, KEEP, KEEP, MOD,  KEEP, KEEP,  KEEP, KEEP) },
 	[LEDGER_EV_UPLOADED] = { "uploaded", LEDGER_BY_MIRROR,
 		ROW(NFS,  SAME, SAME, SAME, SAME, SAME, SAME,  SAME, SAME) },
-	[LEDGER_EV_CONFLICT] = { "conflict", LEDGER_BY_FLEET,
-		ROW(KEEP, KEEP, KEEP, KEEP, CONF, CONF, KEEP,  KEEP, CONF) },
+	[LEDGER_EV_CONFLICT] = { "conflict", LEDGER_BY_FLEET | LEDGER_BY_MIRROR,
+		ROW(KEEP, KEEP, KEEP, KEEP, CONF, CONF, CONF,  KEEP, CONF) },
 };
 
 static const char *const state_names[LEDGER_NSTATES] = {
