@@ -1,5 +1,5 @@
 /* cmd-show.c - `ferryctl show PATH...`: every user.ferryfs.* value that describes a path
- * (base/xattrs.h: XA_PATH), for each path. */
+ * (base/xattrs.h: XA_PATH), for each path (of a symlink itself, not of its target). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +21,7 @@ static int cmd_show(int argc, char **argv)
 			if (!(xa_names[k].flags & XA_PATH))
 				continue;
 			snprintf(xname, sizeof(xname), XA_PREFIX "%s", xa_names[k].name);
-			int rc = ctl_getxattr(argv[i], xname, &v);
+			int rc = ctl_lgetxattr(argv[i], xname, &v);
 			if (rc == -ENODATA)
 				continue;
 			if (rc) {

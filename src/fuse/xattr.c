@@ -54,8 +54,11 @@ static int stats_text(struct ferry *fy, struct buf *b)
 			 1000;
 	}
 	const struct { const char *name; uint64_t v; } rows[] = {
-		{ "migrated_files", ls.files[LEDGER_MIGRATED] + ls.files[LEDGER_MODIFIED] },
-		{ "migrated_bytes", ls.bytes[LEDGER_MIGRATED] + ls.bytes[LEDGER_MODIFIED] },
+		/* a file in conflict is on the new store too (both versions are) */
+		{ "migrated_files", ls.files[LEDGER_MIGRATED] + ls.files[LEDGER_MODIFIED] +
+					    ls.files[LEDGER_CONFLICT] },
+		{ "migrated_bytes", ls.bytes[LEDGER_MIGRATED] + ls.bytes[LEDGER_MODIFIED] +
+					    ls.bytes[LEDGER_CONFLICT] },
 		{ "queued", queued }, { "copying", ls.copying },
 		{ "failed", ls.files[LEDGER_FAILED] }, { "conflicts", ls.files[LEDGER_CONFLICT] },
 		{ "copyups", stats_get(copyups) },

@@ -27,6 +27,8 @@
  *   afterwards (list_page is an atomic test knob). */
 #include "s3/client.h"
 
+#include "config.h"
+
 #include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -508,6 +510,7 @@ static int s3_set_common(struct s3_client *c, CURL *h, struct s3_resp *rs, char 
 	int bad = 0;
 	bad |= curl_easy_setopt(h, CURLOPT_SHARE, c->share);
 	bad |= curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	bad |= curl_easy_setopt(h, CURLOPT_USERAGENT, "ferryfs/" PACKAGE_VERSION);
 	bad |= curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
 	bad |= curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	bad |= curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, c->timeout);

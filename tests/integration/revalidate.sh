@@ -93,5 +93,13 @@ cat "$M/r/off.txt" >/dev/null
 sleep 4
 h_is "$(cat "$M/r/off.txt")" "off v1" "with revalidate=0 a changed object is not re-migrated"
 h_is "$(state "$M/r/off.txt")" migrated "... and the file stays migrated"
+
+# --- ferryctl: show describes a symlink itself; --prefix with a '/' is refused clearly ---
+ln -s u.txt "$M/r/link"
+h_ok "ferryctl show describes a symlink, not its target" bash -c \
+	"'$CTL' show '$M/r/link' | grep -q '^  state' && ! '$CTL' show '$M/r/link' | grep -q '^  etag'"
+out=$("$CTL" migrate --all --prefix r/ "$M" 2>&1)
+h_is "$?" 1 "migrate --prefix r/ is refused"
+h_ok "... saying what to give instead" grep -q "give its path: ferryctl migrate --all DIR/r" <<<"$out"
 h_umount
 h_done

@@ -42,6 +42,11 @@ else
 	h_skip "https suite" "openssl could not make a certificate: $(tail -n 1 "$H_TMP/openssl.err")"
 fi
 
+if [ "$H_S3_KIND" = rgw ]; then
+	h_ok "requests carry User-Agent ferryfs/VERSION (RGW's log)" \
+		grep -q '"ferryfs/[0-9]' "$H_CEPH_DIR/log/client.rgw.a.log"
+fi
+
 want=$(cat "$H_TMP/big.sha256" 2>/dev/null)
 got=$(h_aws s3 cp "s3://$H_BUCKET/$S3TEST_BIGKEY" - | sha256sum | cut -d' ' -f1)
 h_is "$got" "$want" "awscli reads the multipart upload back byte-identical"
