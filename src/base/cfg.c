@@ -449,12 +449,13 @@ int cfg_finish(struct ferry_config *cfg, char *err, size_t errlen)
 	if (cfg->s3_multipart_threshold < cfg->s3_part_size)
 		cfg->s3_multipart_threshold = cfg->s3_part_size;
 	if (cfg->s3_sse && strcmp(cfg->s3_sse, "AES256") && strcmp(cfg->s3_sse, "aws:kms"))
-		return fail(err, errlen, "bad value for option 's3_sse': expected AES256 or aws:kms");
+		return fail(err, errlen,
+			    "bad value for option 's3_sse': expected AES256 or aws:kms");
 	if (cfg->s3_sse_kms_key_id && (!cfg->s3_sse || strcmp(cfg->s3_sse, "aws:kms")))
 		return fail(err, errlen, "option 's3_sse_kms_key_id' needs s3_sse=aws:kms");
 	if (cfg->s3_sse && cfg->s3_sse_c_key_file)
-		return fail(err, errlen, "options 's3_sse' and 's3_sse_c_key_file' exclude each other "
-			    "(a customer key is its own encryption)");
+		return fail(err, errlen, "options 's3_sse' and 's3_sse_c_key_file' exclude each "
+			    "other (a customer key is its own encryption)");
 	if (cfg->s3_sse_c_key_file && cfg->s3_sse_c_key_file[0] != '/')
 		return fail(err, errlen, "bad value for option 's3_sse_c_key_file': expected an "
 			    "absolute path");

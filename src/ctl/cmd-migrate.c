@@ -181,9 +181,9 @@ static int cmd_migrate(int argc, char **argv)
 	if (prefix && (strchr(prefix, '/') || strlen(prefix) >= CRAWL_DIR_MAX)) {
 		const char *slash = strrchr(prefix, '/');
 		if (slash)
-			ctl_err("--prefix %s: a prefix of names inside the directory, without '/'; "
-				"to crawl the directory %.*s, give its path: ferryctl migrate --all "
-				"DIR/%.*s", prefix, (int)(slash - prefix), prefix,
+			ctl_err("--prefix %s: a prefix of names inside the directory, without "
+				"'/'; to crawl the directory %.*s, give its path: ferryctl "
+				"migrate --all DIR/%.*s", prefix, (int)(slash - prefix), prefix,
 				(int)(slash - prefix), prefix);
 		else
 			ctl_err("--prefix: longer than %d bytes", CRAWL_DIR_MAX - 1);

@@ -33,7 +33,8 @@ int conflict_name(const char *path, const char *etag, char *out, size_t outlen)
 	const char *leaf = strrchr(path, '/');
 	leaf = leaf ? leaf + 1 : path;
 	int n = snprintf(out, outlen, "%s.conflict-s3-%.8s", path, etag[0] ? etag : "none");
-	if (n < 0 || (size_t)n >= outlen || strlen(leaf) + 13 + (etag[0] ? strnlen(etag, 8) : 4) > 255)
+	if (n < 0 || (size_t)n >= outlen ||
+	    strlen(leaf) + 13 + (etag[0] ? strnlen(etag, 8) : 4) > 255)
 		return -ENAMETOOLONG;
 	return 0;
 }
@@ -136,13 +137,14 @@ int conflict_keep_both(struct route *r, const char *path, const char *etag, uint
 		int rc = ledger_file_update(r->ledger, path, take_etag, (void *)etag);
 		if (rc != LEDGER_WRITE)
 			return rc < 0 ? rc : -ENOENT;
-		log_info("conflict: %s: S3 holds the same bytes as the new store (ETag %s)", path, etag);
+		log_info("conflict: %s: S3 holds the same bytes as the new store (ETag %s)", path,
+			 etag);
 		return 0;
 	}
 	int rc = conflict_name(path, etag, sib, sizeof(sib));
 	if (rc) {
-		log_err("conflict: %s: S3 changed and so did the file here, but the conflict copy's "
-			"name is too long: the S3 version stays only in S3", path);
+		log_err("conflict: %s: S3 changed and so did the file here, but the conflict "
+			"copy's name is too long: the S3 version stays only in S3", path);
 		return rc;
 	}
 	rc = route_lookup(r, sib, &e);

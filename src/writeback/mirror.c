@@ -343,9 +343,11 @@ int mirror_upload(struct run *x, const char *path, const struct store_attr *hint
 		if (rc == 0 && strcmp(oi.etag, rec.etag)) {
 			log_info("mirror: %s: S3 holds another version (ETag %s, known %s): both "
 				 "kept", path, oi.etag, rec.etag);
-			if (conflict_keep_both(m->r, path, oi.etag, oi.size, 0, LEDGER_BY_MIRROR)) {
-				log_warn("mirror: %s: S3 holds another host's version, which cannot be "
-					 "kept now: not overwritten, tried again later", path);
+			if (conflict_keep_both(m->r, path, oi.etag, oi.size, 0,
+					       LEDGER_BY_MIRROR)) {
+				log_warn("mirror: %s: S3 holds another host's version, which "
+					 "cannot be kept now: not overwritten, tried again later",
+					 path);
 				x->held = 1;
 				rc = MIRROR_HELD;
 				goto out_up;
