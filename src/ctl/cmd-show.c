@@ -27,8 +27,8 @@ static int cmd_show(int argc, char **argv)
 			char t[PATH_MAX];
 			ssize_t n = readlink(argv[i], t, sizeof(t) - 1);
 			t[n > 0 ? n : 0] = '\0';
-			printf("  %-8s symlink to %s (show the target for its attributes)\n", "type",
-			       t);
+			printf("  %-8s symlink to %s (show the target for its attributes)\n",
+			       "type", t);
 			continue;
 		}
 		for (size_t k = 0; k < xa_count; k++) {

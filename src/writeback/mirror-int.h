@@ -7,9 +7,9 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "writeback/mirror.h"
-
 struct buf;
+struct mirror;
+struct mirror_item;
 struct store_attr;
 
 /* What one batch does: the keys to delete (after every upload) and what failed. */

@@ -3,6 +3,7 @@
  * reachable key under a prefix, and verify, dry, that S3 holds what the view shows. Runs
  * on the mirror's workers; holds no lock. */
 #include "writeback/mirror-int.h"
+#include "writeback/mirror.h"
 
 #include <errno.h>
 #include <fcntl.h>
