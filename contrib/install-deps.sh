@@ -15,6 +15,7 @@ pkgs=(
 	libcriterion-dev                                        # unit tests
 	clang-14 libclang-rt-14-dev llvm-14                     # fuzzing: libFuzzer runtime, symbolizer
 	nfs-ganesha nfs-ganesha-vfs rpcbind                     # a real NFS server for tests
+	radosgw ceph-mon ceph-osd ceph-common uuid-runtime      # Ceph RGW: an S3 that verifies
 	awscli python3 python3-botocore                         # independent S3 clients for tests
 	python3-hypothesis                                      # model-based tests (model.sh)
 	attr curl procps util-linux psmisc                      # getfattr, curl, pgrep, flock, fuser

@@ -21,6 +21,12 @@ integration_tests = \
 	tests/integration/load.sh tests/integration/mirror.sh \
 	tests/integration/plan.sh tests/integration/sweep.sh \
 	tests/integration/limits.sh tests/integration/demo.sh
+# the S3 suites that matter, again against Ceph's RADOS Gateway (tests/lib/rgw.sh): each
+# rgw-X.sh sets FERRY_S3=rgw and runs X.sh (rgw-sse.sh: what only RGW has, SSE-C and KMS)
+integration_tests += \
+	tests/integration/rgw-s3client.sh tests/integration/rgw-mirror.sh \
+	tests/integration/rgw-revalidate.sh tests/integration/rgw-migrate-two.sh \
+	tests/integration/rgw-finish.sh tests/integration/rgw-sse.sh
 TESTS += $(integration_tests)
 EXTRA_DIST += $(integration_tests)
 

@@ -48,6 +48,7 @@ void cfg_free(struct ferry_config *cfg)
 {
 	char **strs[] = { &cfg->s3_endpoint, &cfg->s3_bucket, &cfg->s3_prefix, &cfg->s3_region,
 			  &cfg->s3_profile, &cfg->s3_ca_file, &cfg->s3_access_key_id, &cfg->nfs,
+			  &cfg->s3_sse, &cfg->s3_sse_kms_key_id, &cfg->s3_sse_c_key_file,
 			  &cfg->state_dir, &cfg->mountpoint, &cfg->name };
 	for (size_t i = 0; i < ARRAY_SIZE(strs); i++) {
 		free(*strs[i]);
@@ -160,6 +161,11 @@ static const struct cfg_key cfg_keys[] = {
 	{ "s3_timeout", K_UINT, F(s3_timeout), 1, 3600, KF_SAVED, "1..3600 seconds" },
 	{ "s3_part_size", K_SIZE, F(s3_part_size), 0, 0, KF_SAVED, "a size from 5M to 5G" },
 	{ "s3_multipart_threshold", K_SIZE, F(s3_multipart_threshold), 0, 0, KF_SAVED, "a size" },
+	{ "s3_sse", K_STR, F(s3_sse), 0, 0, KF_SAVED, "AES256 or aws:kms" },
+	{ "s3_sse_kms_key_id", K_STR, F(s3_sse_kms_key_id), 0, 0, KF_SAVED, "a KMS key id" },
+	{ "s3_sse_c_key_file", K_STR, F(s3_sse_c_key_file), 0, 0, KF_SAVED,
+	  "the path of a file holding a 256-bit key, readable by its owner alone" },
+	{ "s3_request_payer", K_BOOL, F(s3_request_payer), 0, 0, KF_SAVED, "0 or 1" },
 	{ "readahead_max", K_SIZE, F(readahead_max), 0, 0, 0,
 	  "a size such as 256M (0: no read-ahead)" },
 	{ "kernel_readahead", K_SIZE, F(kernel_readahead), 0, 0, 0,
@@ -442,6 +448,17 @@ int cfg_finish(struct ferry_config *cfg, char *err, size_t errlen)
 			    "bad value for option 's3_part_size': expected a size from 5M to 5G");
 	if (cfg->s3_multipart_threshold < cfg->s3_part_size)
 		cfg->s3_multipart_threshold = cfg->s3_part_size;
+	if (cfg->s3_sse && strcmp(cfg->s3_sse, "AES256") && strcmp(cfg->s3_sse, "aws:kms"))
+		return fail(err, errlen,
+			    "bad value for option 's3_sse': expected AES256 or aws:kms");
+	if (cfg->s3_sse_kms_key_id && (!cfg->s3_sse || strcmp(cfg->s3_sse, "aws:kms")))
+		return fail(err, errlen, "option 's3_sse_kms_key_id' needs s3_sse=aws:kms");
+	if (cfg->s3_sse && cfg->s3_sse_c_key_file)
+		return fail(err, errlen, "options 's3_sse' and 's3_sse_c_key_file' exclude each "
+			    "other (a customer key is its own encryption)");
+	if (cfg->s3_sse_c_key_file && cfg->s3_sse_c_key_file[0] != '/')
+		return fail(err, errlen, "bad value for option 's3_sse_c_key_file': expected an "
+			    "absolute path");
 	if (cfg->kernel_readahead > (64ull << 20))
 		return fail(err, errlen,
 			    "bad value for option 'kernel_readahead': expected a size up to 64M "

@@ -31,6 +31,10 @@ struct ferry_config {
 	unsigned s3_timeout;         /* seconds: connect and low-speed timeout (default 30) */
 	uint64_t s3_part_size;       /* multipart part size in bytes (default 16 MiB) */
 	uint64_t s3_multipart_threshold; /* bodies this large use multipart (default 64 MiB) */
+	char *s3_sse;                /* server-side encryption of new objects: AES256, aws:kms */
+	char *s3_sse_kms_key_id;     /* with aws:kms: the key (default: the bucket's) */
+	char *s3_sse_c_key_file;     /* SSE-C: the customer key's file (owner-only; s3/sse.h) */
+	int s3_request_payer;        /* Requester Pays: x-amz-request-payer on every request */
 	uint64_t readahead_max;      /* cap on all read-ahead memory, bytes (default 256 MiB) */
 	uint64_t kernel_readahead;   /* the kernel's read-ahead on the mount (1 MiB; 0: its own) */
 

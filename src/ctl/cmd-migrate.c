@@ -178,6 +178,18 @@ static int cmd_migrate(int argc, char **argv)
 		free(paths);
 		return 2;
 	}
+	if (prefix && (strchr(prefix, '/') || strlen(prefix) >= CRAWL_DIR_MAX)) {
+		const char *slash = strrchr(prefix, '/');
+		if (slash)
+			ctl_err("--prefix %s: a prefix of names inside the directory, without "
+				"'/'; to crawl the directory %.*s, give its path: ferryctl "
+				"migrate --all DIR/%.*s", prefix, (int)(slash - prefix), prefix,
+				(int)(slash - prefix), prefix);
+		else
+			ctl_err("--prefix: longer than %d bytes", CRAWL_DIR_MAX - 1);
+		free(paths);
+		return 1;
+	}
 	if ((all || stop) && !npaths)
 		paths[npaths++] = ".";
 	if (all || stop) {
@@ -200,7 +212,8 @@ static int cmd_migrate(int argc, char **argv)
 			if (rc) {
 				ctl_err("%s: %s", paths[i],
 					rc == -EBUSY  ? "every crawl slot is busy" :
-					rc == -EINVAL ? "refused (bad prefix?)" :
+					rc == -EINVAL ? "refused: not a directory of the mount, "
+							"or a bad --prefix" :
 							strerror(-rc));
 				status = 1;
 				continue;

@@ -1,9 +1,13 @@
 /* cmd-show.c - `ferryctl show PATH...`: every user.ferryfs.* value that describes a path
- * (base/xattrs.h: XA_PATH), for each path. */
+ * (base/xattrs.h: XA_PATH), for each path (of a symlink, only what it is: the kernel keeps
+ * user.* names off symlinks). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "ctl/ctl.h"
 #include "base/util.h"
@@ -15,13 +19,24 @@ static int cmd_show(int argc, char **argv)
 	if (argc < 2)
 		return 2;
 	for (int i = 1; i < argc; i++) {
+		struct stat sb;
 		printf("%s\n", argv[i]);
+		if (lstat(argv[i], &sb) == 0 && S_ISLNK(sb.st_mode)) {
+			/* the kernel keeps user.* names off symlinks: nothing to show but the
+			 * link itself (never its target's values as if they were the link's) */
+			char t[PATH_MAX];
+			ssize_t n = readlink(argv[i], t, sizeof(t) - 1);
+			t[n > 0 ? n : 0] = '\0';
+			printf("  %-8s symlink to %s (show the target for its attributes)\n",
+			       "type", t);
+			continue;
+		}
 		for (size_t k = 0; k < xa_count; k++) {
 			char xname[64], *v = NULL;
 			if (!(xa_names[k].flags & XA_PATH))
 				continue;
 			snprintf(xname, sizeof(xname), XA_PREFIX "%s", xa_names[k].name);
-			int rc = ctl_getxattr(argv[i], xname, &v);
+			int rc = ctl_lgetxattr(argv[i], xname, &v);
 			if (rc == -ENODATA)
 				continue;
 			if (rc) {

@@ -183,6 +183,11 @@ static int verify_ledger_one(const char *path, const struct ledger_file *rec, vo
 {
 	struct all_walk *w = arg;
 	char full[PATH_MAX + 4096];
+	if (rec->state == LEDGER_MODIFIED || rec->state == LEDGER_NFS_ONLY ||
+	    rec->state == LEDGER_CONFLICT) {
+		V->skipped++;     /* differ from S3 by design, as in verify_one */
+		return 0;
+	}
 	if (rec->state != LEDGER_MIGRATED)
 		return 0;
 	snprintf(full, sizeof(full), "%s%s", strcmp(V->root, "/") ? V->root : "", path);

@@ -29,16 +29,17 @@ void ctl_err(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-int ctl_getxattr(const char *path, const char *name, char **out)
+static int ctl_getxattr_as(const char *path, const char *name, char **out, int follow)
 {
+	ssize_t (*get)(const char *, const char *, void *, size_t) = follow ? getxattr : lgetxattr;
 	for (int tries = 0; tries < 3; tries++) {
-		ssize_t n = getxattr(path, name, NULL, 0);
+		ssize_t n = get(path, name, NULL, 0);
 		if (n < 0)
 			return -errno;
 		char *v = malloc((size_t)n + 1);
 		if (!v)
 			return -ENOMEM;
-		ssize_t m = getxattr(path, name, v, (size_t)n);
+		ssize_t m = get(path, name, v, (size_t)n);
 		if (m < 0) {
 			int rc = -errno;
 			free(v);
@@ -51,6 +52,16 @@ int ctl_getxattr(const char *path, const char *name, char **out)
 		return 0;
 	}
 	return -ERANGE;
+}
+
+int ctl_getxattr(const char *path, const char *name, char **out)
+{
+	return ctl_getxattr_as(path, name, out, 1);
+}
+
+int ctl_lgetxattr(const char *path, const char *name, char **out)
+{
+	return ctl_getxattr_as(path, name, out, 0);
 }
 
 int ctl_setxattr(const char *path, const char *name, const char *value)

@@ -30,6 +30,8 @@ void ctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* getxattr into a malloc'd NUL-terminated string. 0 / -errno. */
 int ctl_getxattr(const char *path, const char *name, char **out);
+/* The same, of a symlink itself (lgetxattr). */
+int ctl_lgetxattr(const char *path, const char *name, char **out);
 /* setxattr of user.ferryfs.<name> = value. 0 / -errno. */
 int ctl_setxattr(const char *path, const char *name, const char *value);
 

@@ -54,8 +54,11 @@ static int stats_text(struct ferry *fy, struct buf *b)
 			 1000;
 	}
 	const struct { const char *name; uint64_t v; } rows[] = {
-		{ "migrated_files", ls.files[LEDGER_MIGRATED] + ls.files[LEDGER_MODIFIED] },
-		{ "migrated_bytes", ls.bytes[LEDGER_MIGRATED] + ls.bytes[LEDGER_MODIFIED] },
+		/* a file in conflict is on the new store too (both versions are) */
+		{ "migrated_files", ls.files[LEDGER_MIGRATED] + ls.files[LEDGER_MODIFIED] +
+					    ls.files[LEDGER_CONFLICT] },
+		{ "migrated_bytes", ls.bytes[LEDGER_MIGRATED] + ls.bytes[LEDGER_MODIFIED] +
+					    ls.bytes[LEDGER_CONFLICT] },
 		{ "queued", queued }, { "copying", ls.copying },
 		{ "failed", ls.files[LEDGER_FAILED] }, { "conflicts", ls.files[LEDGER_CONFLICT] },
 		{ "copyups", stats_get(copyups) },
@@ -231,37 +234,56 @@ int fx_remove(const char *name)
 	return xa_find(name) ? -EROFS : -ENODATA;
 }
 
-/* The names listxattr shows for every path (xattr_list=1), "user.ferryfs.NAME\0" each,
- * into out (NULL: only the length). */
-static size_t list_ours(char *out)
+/* The names listxattr shows (xattr_list=1): "user.ferryfs.NAME\0" each, only those path
+ * has a value for (getfattr -d reads every name listed), into out (at least list_max()
+ * bytes). Returns the length. */
+static size_t list_ours(struct ferry *fy, const char *path, char *out)
 {
 	size_t len = 0;
 	for (size_t i = 0; i < xa_count; i++) {
 		if (!(xa_names[i].flags & XA_PATH))
 			continue;
+		if (fx_get(fy, path, xa_names[i].name, NULL, 0) < 0)
+			continue;
 		size_t n = sizeof(XA_PREFIX) - 1 + strlen(xa_names[i].name) + 1;
-		if (out)
-			snprintf(out + len, n, "%s%s", XA_PREFIX, xa_names[i].name);
+		snprintf(out + len, n, "%s%s", XA_PREFIX, xa_names[i].name);
 		len += n;
 	}
+	return len;
+}
+
+/* The length of every name list_ours may list. */
+static size_t list_max(void)
+{
+	size_t len = 0;
+	for (size_t i = 0; i < xa_count; i++)
+		if (xa_names[i].flags & XA_PATH)
+			len += sizeof(XA_PREFIX) - 1 + strlen(xa_names[i].name) + 1;
 	return len;
 }
 
 int fx_list(struct ferry *fy, const char *path, char *out, size_t size)
 {
 	struct route_entry e;
-	char *theirs = NULL;
+	char *theirs = NULL, *ours = NULL;
 	ssize_t n = 0;
+	size_t len = 0;
 	int rc = route_lookup(&fy->route, path, &e);
 	if (rc)
 		return rc;
-	size_t len = fy->cfg->xattr_list ? list_ours(NULL) : 0;
+	if (fy->cfg->xattr_list) {
+		if (!(ours = malloc(list_max() + 1)))
+			return -ENOMEM;
+		len = list_ours(fy, path, ours);
+	}
 	if (e.src == ROUTE_NFS) {
 		n = store_listxattr(fy->nfs, path, NULL, 0);
 		if (n > 0) {
 			theirs = malloc((size_t)n);
-			if (!theirs)
-				return -ENOMEM;
+			if (!theirs) {
+				rc = -ENOMEM;
+				goto out;
+			}
 			n = store_listxattr(fy->nfs, path, theirs, (size_t)n);
 		}
 		if (n == -ENOTSUP)
@@ -279,10 +301,11 @@ int fx_list(struct ferry *fy, const char *path, char *out, size_t size)
 		goto out;
 	}
 	if (len)
-		list_ours(out);
+		memcpy(out, ours, len);
 	if (n > 0)
 		memcpy(out + len, theirs, (size_t)n);
 out:
+	free(ours);
 	free(theirs);
 	return rc;
 }

@@ -15,7 +15,8 @@ int fx_set(struct ferry *fy, const char *path, const char *name, const char *val
 	   size_t size);
 /* No name of ours can be removed: EROFS; ENODATA for the others. */
 int fx_remove(const char *name);
-/* listxattr: our names (with xattr_list=1), then the new store's of a path it serves. */
+/* listxattr: our names that path has a value for (with xattr_list=1), then the new store's
+ * of a path it serves. */
 int fx_list(struct ferry *fy, const char *path, char *out, size_t size);
 
 #endif

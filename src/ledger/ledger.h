@@ -94,11 +94,14 @@ enum ledger_event {
 	LEDGER_EV_COPIED,   /* ledger_commit_migration: a copy is published (migrate.c, copy.c) */
 	LEDGER_EV_IMPORT,   /* ledger_file_put[_many]: a record made from what is found
 			     * (ferryctl rebuild, tools) */
-	LEDGER_EV_EDIT,     /* ledger_file_update: other fields change, never the state (fleet.c) */
+	LEDGER_EV_EDIT,     /* ledger_file_update: other fields change, never the state
+			     * (writeback/conflict.c) */
 	LEDGER_EV_FOUND,    /* the migrator finds the path written on NFS, not by its copy */
 	LEDGER_EV_WRITTEN,  /* a migrated file changes through the mount (view/ns.c) */
 	LEDGER_EV_UPLOADED, /* the write-back uploaded the file to S3 (writeback/mirror.c) */
-	LEDGER_EV_CONFLICT, /* revalidation: S3 changed by another host too (migrate/fleet.c) */
+	LEDGER_EV_CONFLICT, /* S3 changed by another host too, found by revalidation
+			     * (migrate/fleet.c) or by an upload (writeback/mirror.c); both
+			     * through writeback/conflict.c */
 	LEDGER_EV_KEPT,     /* the write-back keeps a file on the new store only: S3 cannot hold
 			     * its key (writeback/mirror.c) */
 	LEDGER_NEVENTS

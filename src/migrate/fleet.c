@@ -7,7 +7,8 @@
  *   - with revalidate=N (N > 0), every N seconds (counted from the end of the previous
  *     pass) it lists the bucket (ListObjectsV2, 1000 keys a request: the ETags come with
  *     the listing, so one request checks 1000 files, where a HEAD checks one) and compares
- *     each object's ETag with the ledger's for files migrated, modified or in conflict.
+ *     each object's ETag with the ledger's for files on the new store (migrated,
+ *     modified, nfs-only or in conflict).
  *     A pass is skipped while the ledger has no such file;
  *   - files opened from the new store (fleet_opened) whose last check is older than N
  *     seconds are checked sooner, one HEAD each, by this thread (the open never waits).
@@ -21,13 +22,9 @@
  *     Every change through the mount marks the file `modified` under the same lock before
  *     it touches the file, and unlink and rename take it too, so a change is never
  *     replaced. The ledger keeps the inode number (the new NFS file id is mapped to it);
- *   - a `modified` file whose bytes are the object's (MD5 = single-part ETag: our own
- *     write-back, seen before the mirror recorded its ETag) only takes the new ETag;
- *   - any other `modified` (or renamed, or already `conflict`) file keeps the new store's version
- *     at its name; S3's version is copied to "NAME.conflict-s3-<ETag[0..8]>" beside it
- *     (only if that name is free), both are journaled (the mirror then PUTs S3's version
- *     under the sibling key and ours over the key: nothing is lost on either store) and
- *     the file becomes `conflict`, user.ferryfs.error naming the sibling.
+ *   - any other file on the new store (modified, created here and written back, renamed,
+ *     already `conflict`) keeps the new store's version at its name and S3's version is
+ *     kept beside it as a conflict copy (writeback/conflict.h: conflict_keep_both).
  * An object deleted from S3 by another host is left alone here (the copy stays).
  *
  * Locks: fl_lock protects the opened-files queue, the check table and the wake-up;
@@ -36,14 +33,11 @@
 #include "migrate/fleet.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "view/copy.h"
@@ -54,6 +48,7 @@
 #include "ledger/ledger.h"
 #include "base/log.h"
 #include "base/naming.h"
+#include "writeback/conflict.h"
 #include "writeback/mirror.h"
 #include "view/ns.h"
 #include "s3/client.h"
@@ -80,22 +75,11 @@ static struct {
 	struct { uint64_t h; double at; } checked[FLEET_CHECK_SLOTS];
 } F = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
-static atomic_uint_fast64_t fl_remigrated, fl_conflicts;
+static atomic_uint_fast64_t fl_remigrated;
 
 int fleet_finished(struct ferry *fy)
 {
 	return atomic_load(&fy->route.finished);
-}
-
-int fleet_conflict_name(const char *path, const char *etag, char *out, size_t outlen)
-{
-	const char *leaf = strrchr(path, '/');
-	leaf = leaf ? leaf + 1 : path;
-	int n = snprintf(out, outlen, "%s.conflict-s3-%.8s", path, etag[0] ? etag : "none");
-	if (n < 0 || (size_t)n >= outlen ||
-	    strlen(leaf) + 13 + (etag[0] ? strnlen(etag, 8) : 4) > 255)
-		return -ENAMETOOLONG;
-	return 0;
 }
 
 /* ---- finish ---------------------------------------------------------------------------- */
@@ -222,141 +206,6 @@ static void remigrate(struct ferry *fy, const char *path, const struct ledger_fi
 		   path, rec->etag, etag);
 }
 
-struct to_conflict {
-	const char *etag;
-	const char *sibling;
-};
-
-/* Event `conflict` (a migrated, modified or conflict record becomes conflict): the record
- * takes S3's ETag and names the sibling that holds S3's version. */
-static int describe_conflict(struct ledger_file *rec, bool exists, void *arg)
-{
-	struct to_conflict *c = arg;
-	(void)exists;
-	snprintf(rec->etag, sizeof(rec->etag), "%s", c->etag);
-	const char *leaf = strrchr(c->sibling, '/');
-	snprintf(rec->error, sizeof(rec->error), "conflict: S3 was changed by another host; its "
-		 "version is %s", leaf ? leaf + 1 : c->sibling);
-	return LEDGER_WRITE;
-}
-
-static void journal(struct ferry *fy, int op, const char *path)
-{
-	struct ledger_jentry e = { .op = op, .path = path };
-	uint64_t seq;
-	int rc = ledger_journal_append(fy->ledger, &e, &seq);
-	if (rc)
-		log_err("revalidate: cannot journal %s of %s: %s", ledger_op_name(op), path,
-			strerror(-rc));
-}
-
-/* 1 when the new store's file at path holds exactly the bytes of an S3 object of this
- * size and single-part ETag (its MD5), 0 when not or when that cannot be told (multipart
- * ETag), -errno. Reads the file: only for the rare changed objects. */
-static int same_as_object(struct ferry *fy, const char *path, const char *etag, uint64_t size)
-{
-	struct store_attr a;
-	struct store_file *f;
-	size_t n = strlen(etag);
-	if (n != 32 || strspn(etag, "0123456789abcdefABCDEF") != 32)
-		return 0;
-	int rc = store_stat(fy->nfs, path, &a);
-	if (rc || !S_ISREG(a.mode) || a.size != size)
-		return rc;
-	if ((rc = store_open(fy->nfs, path, O_RDONLY, 0, NULL, &f)))
-		return rc;
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	size_t bufsz = 1 << 20;
-	char *buf = malloc(bufsz);
-	unsigned char d[EVP_MAX_MD_SIZE];
-	unsigned dl;
-	char hex[65];
-	uint64_t off = 0;
-	if (!md || !buf || !EVP_DigestInit_ex(md, EVP_md5(), NULL)) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	for (;;) {
-		ssize_t r = store_pread(fy->nfs, f, buf, bufsz, off);
-		if (r < 0) {
-			rc = (int)r;
-			goto out;
-		}
-		if (r == 0)
-			break;
-		EVP_DigestUpdate(md, buf, (size_t)r);
-		off += (uint64_t)r;
-	}
-	EVP_DigestFinal_ex(md, d, &dl);
-	util_hex(d, dl, hex);
-	rc = off == size && !strcasecmp(hex, etag);
-out:
-	free(buf);
-	EVP_MD_CTX_free(md);
-	store_close(fy->nfs, f);
-	return rc;
-}
-
-static int take_etag(struct ledger_file *rec, bool exists, void *arg)
-{
-	if (!exists || !(rec->state == LEDGER_MODIFIED || rec->state == LEDGER_CONFLICT))
-		return LEDGER_KEEP;
-	snprintf(rec->etag, sizeof(rec->etag), "%s", (const char *)arg);
-	return LEDGER_WRITE;
-}
-
-static void conflict(struct ferry *fy, const char *path, const char *etag, uint64_t size)
-{
-	char sib[NAME_MAX_PATH + 64];
-	struct route_entry e;
-	struct copy_result res;
-	/* S3 holds our very bytes (our own write-back, whose ETag the ledger has not got yet,
-	 * or the same content written twice): no conflict, only a newer ETag */
-	if (same_as_object(fy, path, etag, size) == 1) {
-		ledger_file_update(fy->ledger, path, take_etag, (void *)etag);
-		log_info("revalidate %s: S3 holds the same bytes as the new store (ETag %s)", path,
-			 etag);
-		return;
-	}
-	int rc = fleet_conflict_name(path, etag, sib, sizeof(sib));
-	if (rc) {
-		log_err("revalidate %s: S3 changed and the file was modified, but the conflict "
-			"copy's "
-			"name is too long: the S3 version stays only in S3",
-			path);
-		return;
-	}
-	rc = route_lookup(&fy->route, sib, &e);
-	if (rc == -ENOENT) {
-		/* a copy with no ledger: the sibling is a file of its own (its own inode number),
-		 * not a migration of the key it was read from */
-		struct route r2 = fy->route;
-		r2.ledger = NULL;
-		rc = copy_s3_to_nfs(&r2, path, sib, etag, COPY_IF_ABSENT, &res);
-		if (rc) {
-			log_warn("revalidate %s: cannot copy S3's version to %s: %s", path, sib,
-				 strerror(-rc));
-			return;
-		}
-		dc_forget(sib);
-		journal(fy, LEDGER_OP_CREATE, sib);
-	} else if (rc) {
-		log_warn("revalidate %s: cannot look up %s: %s", path, sib, strerror(-rc));
-		return;
-	}
-	journal(fy, LEDGER_OP_WRITE, path);   /* ours goes back over the key */
-	struct to_conflict c = { etag, sib };
-	rc = ledger_file_event(fy->ledger, path, LEDGER_EV_CONFLICT, LEDGER_BY_FLEET,
-			       describe_conflict, &c);
-	if (rc < 0) {
-		log_err("revalidate %s: cannot record the conflict: %s", path, strerror(-rc));
-		return;
-	}
-	atomic_fetch_add(&fl_conflicts, 1);
-	log_warn("revalidate %s: conflict: modified here and changed in S3 by another host "
-		 "(ETag %s); both kept: ours at the name, S3's at %s", path, etag, sib);
-}
-
 /* The object of path now has ETag etag (and size bytes); act if the ledger knows another. */
 static void revalidate_one(struct ferry *fy, const char *path, const char *etag, uint64_t size)
 {
@@ -370,8 +219,10 @@ static void revalidate_one(struct ferry *fy, const char *path, const char *etag,
 	if (rec.state == LEDGER_MIGRATED && rec.ino == route_s3_ino(&fy->route, path))
 		remigrate(fy, path, &rec, etag);
 	else if (rec.state == LEDGER_MIGRATED || rec.state == LEDGER_MODIFIED ||
-		 rec.state == LEDGER_CONFLICT)
-		conflict(fy, path, etag, size);  /* moved here by a rename: keep ours */
+		 rec.state == LEDGER_NFS_ONLY || rec.state == LEDGER_CONFLICT)
+		/* changed here (or a migrated record moved here by a rename): keep both */
+		conflict_keep_both(&fy->route, path, etag, size, CONFLICT_JOURNAL_OURS,
+				   LEDGER_BY_FLEET);
 }
 
 static int stopping(void)
@@ -399,7 +250,7 @@ static void check_opened(struct ferry *fy, const char *path)
 	struct buf key = { 0 };
 	if (ledger_file_get(fy->ledger, path, &rec) || !rec.etag[0] ||
 	    !(rec.state == LEDGER_MIGRATED || rec.state == LEDGER_MODIFIED ||
-	      rec.state == LEDGER_CONFLICT))
+	      rec.state == LEDGER_NFS_ONLY || rec.state == LEDGER_CONFLICT))
 		return;
 	if (name_path_to_key(fy->cfg->s3_prefix, path, 0, &key) == 0 &&
 	    s3_head(store_s3_client(fy->s3), key.data, &oi) == 0)
@@ -567,5 +418,5 @@ void fleet_stop(struct ferry *fy)
 	}
 	log_info("revalidate: %llu file(s) re-migrated, %llu conflict(s) in this run",
 		 (unsigned long long)atomic_load(&fl_remigrated),
-		 (unsigned long long)atomic_load(&fl_conflicts));
+		 (unsigned long long)conflict_count());
 }

@@ -41,8 +41,4 @@ void fleet_opened(struct ferry *fy, const char *path);
 /* 1 when the mount is finished. */
 int fleet_finished(struct ferry *fy);
 
-/* The name of the conflict copy of path for an S3 version with this ETag:
- * "PATH.conflict-s3-<first 8 characters of the ETag>". 0 / -ENAMETOOLONG. Pure. */
-int fleet_conflict_name(const char *path, const char *etag, char *out, size_t outlen);
-
 #endif

@@ -10,6 +10,7 @@
 
 #include "s3/client.h"
 #include "s3/sigv4.h"
+#include "s3/sse.h"
 #include "base/util.h"
 
 #define S3_EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -27,6 +28,7 @@
 struct s3_client {
 	const struct ferry_config *cfg;
 	struct creds *creds;    /* the credentials (s3/creds.h: thread-safe on its own) */
+	struct s3_sse sse;      /* encryption / payer headers (s3/sse.h), set once */
 	char *scheme;           /* "http" or "https" */
 	char *host;             /* the Host header, also the URL's authority */
 	char *base;             /* path before the key: "/bucket" (path-style), "" (virtual),

@@ -27,6 +27,9 @@
  *   afterwards (list_page is an atomic test knob). */
 #include "s3/client.h"
 
+#include "config.h"
+#include "s3/sse.h"
+
 #include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -508,6 +511,7 @@ static int s3_set_common(struct s3_client *c, CURL *h, struct s3_resp *rs, char 
 	int bad = 0;
 	bad |= curl_easy_setopt(h, CURLOPT_SHARE, c->share);
 	bad |= curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	bad |= curl_easy_setopt(h, CURLOPT_USERAGENT, "ferryfs/" PACKAGE_VERSION);
 	bad |= curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
 	bad |= curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	bad |= curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, c->timeout);
@@ -529,6 +533,34 @@ static int s3_set_common(struct s3_client *c, CURL *h, struct s3_resp *rs, char 
 		bad |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
 	}
 	return bad ? -EINVAL : 0;
+}
+
+static int s3_has_query(const struct s3_req *rq, const char *name)
+{
+	for (size_t i = 0; i < rq->nquery; i++)
+		if (!strcmp(rq->query[i].name, name))
+			return 1;
+	return 0;
+}
+
+/* What a request is, for the encryption headers (s3/sse.h) */
+static unsigned s3_sse_kind(const struct s3_req *rq)
+{
+	if (!rq->key)
+		return 0;
+	unsigned k = S3_SSE_OBJECT;
+	int copy = 0;
+	for (size_t i = 0; i < rq->nhdrs; i++)
+		copy |= !strcasecmp(rq->hdrs[i].name, "x-amz-copy-source");
+	if (!strcmp(rq->method, "PUT"))
+		k |= s3_has_query(rq, "partNumber") ? S3_SSE_READ : S3_SSE_WRITE;
+	else if (!strcmp(rq->method, "POST") && s3_has_query(rq, "uploads"))
+		k |= S3_SSE_WRITE;
+	else if (!strcmp(rq->method, "GET") || !strcmp(rq->method, "HEAD"))
+		k |= S3_SSE_READ;
+	if (copy)
+		k |= S3_SSE_COPY;
+	return k;
 }
 
 /* Send rq once (see s3_attempt), signed with the credentials of generation *gen;
@@ -567,10 +599,15 @@ static int s3_attempt_once(struct s3_client *c, struct s3_req *rq, struct s3_res
 	if (path.len == 0 && buf_puts(&path, "/"))
 		goto out_path;
 
+	/* the request's headers and those encryption / Requester Pays add (s3/sse.h) */
+	struct sigv4_header hv[S3_MAX_HDRS + 8];
+	size_t nh = rq->nhdrs;
+	memcpy(hv, rq->hdrs, nh * sizeof(hv[0]));
+	nh += s3_sse_headers(&c->sse, s3_sse_kind(rq), hv + nh, 8);
 	struct sigv4_request sr = {
 		.method = rq->method, .host = c->host, .path = path.data,
 		.query = rq->query, .nquery = rq->nquery,
-		.headers = rq->hdrs, .nheaders = rq->nhdrs, .payload_hash = payload,
+		.headers = hv, .nheaders = nh, .payload_hash = payload,
 	};
 	memset(&sig, 0, sizeof(sig));
 	if ((rc = creds_get(c->creds, &cv, gen)))
@@ -610,8 +647,8 @@ static int s3_attempt_once(struct s3_client *c, struct s3_req *rq, struct s3_res
 	S3_HDR("x-amz-content-sha256: %s", payload);
 	if (cv.session_token && cv.session_token[0])
 		S3_HDR("x-amz-security-token: %s", cv.session_token);
-	for (size_t i = 0; i < rq->nhdrs; i++)
-		S3_HDR("%s: %s", rq->hdrs[i].name, rq->hdrs[i].value);
+	for (size_t i = 0; i < nh; i++)
+		S3_HDR("%s: %s", hv[i].name, hv[i].value);
 	S3_HDR("Authorization: %s", sig.authorization.data);
 	S3_HDR("Expect:");
 	if (rq->has_body && strcmp(rq->method, "POST") == 0)
@@ -879,6 +916,8 @@ int s3_client_new(const struct ferry_config *cfg, struct s3_client **out)
 		log_err("s3: cannot start the credentials renewal: %s", strerror(-rc));
 		goto out_free;
 	}
+	if ((rc = s3_sse_load(cfg, &c->sse)))
+		goto out_free;
 	if (cfg->s3_insecure_tls)
 		log_warn("s3: WARNING: s3_insecure_tls is set: TLS certificates of %s are NOT "
 			 "verified; anyone on the network path can read and change your data",
@@ -949,5 +988,6 @@ void s3_client_free(struct s3_client *c)
 	free(c->base);
 	free(c->url_prefix);
 	free(c->endpoint);
+	s3_sse_wipe(&c->sse);
 	free(c);
 }

@@ -61,6 +61,11 @@ int s3_probe(struct s3_client *c);
 /* HEAD key. */
 int s3_head(struct s3_client *c, const char *key, struct s3_object_info *out);
 
+/* 1 when etag (without quotes) can stand for an object's version: not empty, printable,
+ * no blank or quote. The writes below never hand back one that is not: when the server's
+ * reply has none, the key is read back by HEAD (and "" means unknown). */
+int s3_etag_usable(const char *etag);
+
 /* Sink for streamed GETs: consecutive chunks; return 0 to go on or -errno to abort. */
 typedef int (*s3_sink_fn)(void *arg, const void *data, size_t len);
 
@@ -125,7 +130,10 @@ int s3_delete(struct s3_client *c, const char *key);
 int s3_delete_many(struct s3_client *c, const char *const *keys, size_t nkeys);
 
 /* CopyObject from -> to (same bucket), metadata copied. if_match (may be NULL) pins the
- * source. etag_out may be NULL. Objects over 5 GiB: -EFBIG. */
+ * source: sent as x-amz-copy-source-if-match, and, since a server may ignore that, checked
+ * after the copy (the copy's ETag, else a HEAD of the source): -ESTALE when the source is
+ * no longer that version (the destination may then hold another version; the source is
+ * left alone). etag_out may be NULL. Objects over 5 GiB: -EFBIG. */
 int s3_copy(struct s3_client *c, const char *from, const char *to, const char *if_match,
 	    char etag_out[80]);
 

@@ -50,6 +50,40 @@ int s3_head(struct s3_client *c, const char *key, struct s3_object_info *out)
 	return rc;
 }
 
+int s3_etag_usable(const char *etag)
+{
+	size_t n = etag ? strlen(etag) : 0;
+	if (n == 0 || n > 78)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)etag[i];
+		if (ch <= ' ' || ch >= 0x7f || ch == '"')
+			return 0;
+	}
+	return 1;
+}
+
+/* A write answered with no usable ETag (CompleteMultipartUpload's <ETag></ETag> on some
+ * servers): what S3 holds at key now, read by HEAD, is recorded instead. suffix (NULL:
+ * any) is what that ETag must end with for it to be taken as ours ("-N" for an upload of
+ * N parts): else etag stays "" and the caller knows the ETag is unknown. */
+static void s3_etag_by_head(struct s3_client *c, const char *key, const char *suffix,
+			    char etag[80])
+{
+	struct s3_object_info oi;
+	size_t el, sl = suffix ? strlen(suffix) : 0;
+	etag[0] = '\0';
+	int rc = s3_head(c, key, &oi);
+	if (rc == 0 && s3_etag_usable(oi.etag) && (el = strlen(oi.etag)) > sl &&
+	    (!sl || strcmp(oi.etag + el - sl, suffix) == 0)) {
+		snprintf(etag, 80, "%s", oi.etag);
+		log_debug("s3: %s: no usable ETag in the reply; S3 holds ETag %s", key, etag);
+		return;
+	}
+	log_warn("s3: %s: no usable ETag in the reply and none of ours found by HEAD (%s): "
+		 "the ETag is unknown", key, rc ? strerror(-rc) : oi.etag);
+}
+
 int s3_get_stream(struct s3_client *c, const char *key, const char *if_match, uint64_t off,
 		  uint64_t len, s3_sink_fn sink, void *arg, struct s3_object_info *info)
 {
@@ -256,8 +290,11 @@ int s3_put_buf(struct s3_client *c, const char *key, const void *data, size_t le
 	rq.memlen = len;
 	s3_meta_headers(&rq, meta, vals);
 	int rc = s3_perform(c, &rq, &rs);
-	if (rc == 0 && etag_out)
+	if (rc == 0 && etag_out) {
 		memcpy(etag_out, rs.info.etag, 80);
+		if (!s3_etag_usable(etag_out))
+			s3_etag_by_head(c, key, NULL, etag_out);
+	}
 	buf_free(&rs.errbody);
 	return rc;
 }
@@ -275,8 +312,11 @@ static int s3_put_single(struct s3_client *c, const char *key, uint64_t size, s3
 	rq.rdlen = size;
 	s3_meta_headers(&rq, meta, vals);
 	int rc = s3_perform(c, &rq, &rs);
-	if (rc == 0 && etag_out)
+	if (rc == 0 && etag_out) {
 		memcpy(etag_out, rs.info.etag, 80);
+		if (!s3_etag_usable(etag_out))
+			s3_etag_by_head(c, key, NULL, etag_out);
+	}
 	buf_free(&rs.errbody);
 	return rc;
 }
@@ -392,6 +432,11 @@ int s3_mpu_complete(struct s3_client *c, const char *key, const char *upload_id,
 			break;
 		stats_inc(s3_retries);
 		s3_backoff(attempt);
+	}
+	if (rc == 0 && !s3_etag_usable(etag)) {
+		char suffix[24];
+		snprintf(suffix, sizeof(suffix), "-%zu", nparts);
+		s3_etag_by_head(c, key, suffix, etag);
 	}
 	if (rc == 0 && etag_out)
 		memcpy(etag_out, etag, 80);
@@ -632,6 +677,21 @@ int s3_copy(struct s3_client *c, const char *from, const char *to, const char *i
 			xe.request_id);
 	else if (rc)
 		log_err("s3: copy %s to %s: unparseable reply", from, to);
+	if (rc == 0 && if_match && if_match[0] && strcmp(etag, if_match)) {
+		/* A server may ignore x-amz-copy-source-if-match: the copy's ETag differs (as
+		 * it does for a multipart source, or under SSE) and the source is not the
+		 * version pinned any more: what was copied may be another version. */
+		struct s3_object_info oi;
+		int hrc = s3_head(c, from, &oi);
+		if (hrc || strcmp(oi.etag, if_match)) {
+			log_warn("s3: copy %s to %s: the source changed (ETag %s, pinned to %s): "
+				 "the copy is not the version pinned", from, to,
+				 hrc ? strerror(-hrc) : oi.etag, if_match);
+			rc = hrc == -ENOENT || !hrc ? -ESTALE : hrc;
+		}
+	}
+	if (rc == 0 && !s3_etag_usable(etag))
+		s3_etag_by_head(c, to, NULL, etag);
 	if (rc == 0 && etag_out)
 		memcpy(etag_out, etag, 80);
 	if (rc)

@@ -1,4 +1,6 @@
-/* mirror.c - write-back to S3 (spec 7). DESIGN (doc/mirror.md has the long form):
+/* mirror.c - write-back to S3 (spec 7): batches, uploads, the mount's thread; a directory's
+ * subtree, deletes and verification are in reconcile.c, a version of another host met by
+ * an upload goes to conflict.c. DESIGN (doc/mirror.md has the long form):
  *
  * - The journal says WHICH paths changed, never what to write: the replay is state-based.
  *   A batch of entries is coalesced by path (mirror_plan_*); each path is looked up in the
@@ -27,11 +29,11 @@
  * or the ledger are called, so the mirror fits doc/design.md's lock order as any FUSE
  * handler does. */
 #include "writeback/mirror.h"
+#include "writeback/mirror-int.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -43,6 +45,7 @@
 #include "base/cfg.h"
 #include "view/dcache.h"
 #include "view/ferry.h"
+#include "writeback/conflict.h"
 #include "writeback/journal.h"
 #include "ledger/ledger.h"
 #include "base/log.h"
@@ -55,6 +58,11 @@
 #include "view/whiteout.h"
 
 static atomic_uint_fast64_t mr_puts, mr_deletes, mr_errors, mr_carried, mr_batches, mr_too_long;
+
+void mirror_count_deletes(size_t n)
+{
+	atomic_fetch_add(&mr_deletes, n);
+}
 
 void mirror_counters(struct mirror_counters *c)
 {
@@ -141,21 +149,7 @@ void mirror_plan_free(struct mirror_plan *p)
 /* ------------------------------------------------------------------------------------
  * S3 requests */
 
-/* What one batch does: the keys to delete (after every upload) and what failed. */
-struct run {
-	struct mirror *m;
-	struct s3_client *c;
-	char **dels;            /* keys to delete, or "path/" prefixes to delete under */
-	unsigned char *del_tree;/* 1: dels[i] is a prefix: every key under it */
-	size_t ndel, capdel;
-	int held;               /* the current item met a foreign change (see upload) */
-	int absent;             /* the current item is absent from the view (queue_absent) */
-};
-
-/* upload: S3 holds another version than this ledger knows: not overwritten */
-#define MIRROR_HELD 2
-
-static int key_of(struct mirror *m, const char *path, int dir, struct buf *b)
+int mirror_key_of(struct mirror *m, const char *path, int dir, struct buf *b)
 {
 	buf_reset(b);
 	int rc = name_path_to_key(m->cfg->s3_prefix ? m->cfg->s3_prefix : "", path, dir, b);
@@ -165,7 +159,7 @@ static int key_of(struct mirror *m, const char *path, int dir, struct buf *b)
 }
 
 /* 1 when path's key (dir: its marker "key/") fits in S3's 1024 bytes. */
-static int key_fits(struct mirror *m, const char *path, int dir)
+int mirror_key_fits(struct mirror *m, const char *path, int dir)
 {
 	size_t plen = m->cfg->s3_prefix ? strlen(m->cfg->s3_prefix) : 0;
 	return plen + strlen(path) - 1 + (dir ? 1 : 0) <= NAME_S3_KEY_MAX;
@@ -184,7 +178,7 @@ static int mark_too_long(struct ledger_file *rec, bool exists, void *arg)
 /* A path the view shows whose key S3 cannot hold: not written back, and not retried (it
  * cannot succeed); counted (mirror_key_too_long), logged, and for a file kept in its
  * ledger record (user.ferryfs.error). */
-static int too_long(struct run *x, const char *path, mode_t mode)
+int mirror_too_long(struct run *x, const char *path, mode_t mode)
 {
 	atomic_fetch_add(&mr_too_long, 1);
 	log_warn("mirror: %s is not written back: its S3 key would be over %d bytes", path,
@@ -195,7 +189,7 @@ static int too_long(struct run *x, const char *path, mode_t mode)
 	return 0;
 }
 
-static int queue_delete(struct run *x, const char *key, int tree)
+int mirror_queue_delete(struct run *x, const char *key, int tree)
 {
 	if (x->ndel == x->capdel) {
 		size_t cap = x->capdel ? x->capdel * 2 : 32;
@@ -295,7 +289,7 @@ static void meta_of(const struct store_attr *a, struct s3_meta *meta)
 
 /* Upload what path is on the new store: a file (its bytes), a symlink (s3fs: the target
  * as the body) or a directory (its marker "path/"). Other types are not held by S3. */
-static int upload(struct run *x, const char *path, const struct store_attr *hint)
+int mirror_upload(struct run *x, const char *path, const struct store_attr *hint)
 {
 	struct mirror *m = x->m;
 	struct store *nfs = m->r->nfs;
@@ -306,7 +300,7 @@ static int upload(struct run *x, const char *path, const struct store_attr *hint
 	if (S_ISDIR(hint->mode)) {
 		if (!strcmp(path, "/"))
 			return 0;
-		if (!(rc = key_of(m, path, 1, &key))) {
+		if (!(rc = mirror_key_of(m, path, 1, &key))) {
 			meta_of(hint, &meta);
 			rc = s3_put_buf(x->c, key.data, "", 0, &meta, NULL);
 		}
@@ -319,7 +313,7 @@ static int upload(struct run *x, const char *path, const struct store_attr *hint
 			rc = (int)n;
 			goto out;
 		}
-		if (!(rc = key_of(m, path, 0, &key))) {
+		if (!(rc = mirror_key_of(m, path, 0, &key))) {
 			meta_of(hint, &meta);
 			rc = s3_put_buf(x->c, key.data, target, (size_t)n, &meta, NULL);
 		}
@@ -336,27 +330,34 @@ static int upload(struct run *x, const char *path, const struct store_attr *hint
 	up_add(&up, path);        /* until the new ETag is recorded (mirror_uploading) */
 	if (m->l && ledger_file_get(m->l, path, &rec) == 0 && rec.etag[0]) {
 		/* A host still on S3 may have written the object since we last saw it: never
-		 * overwrite that version. Revalidation (fleet.c) keeps it beside ours as a
-		 * conflict copy and records its ETag; then ours goes over the key. (Check then
+		 * overwrite that version. It is kept beside ours as a conflict copy and its
+		 * ETag recorded (conflict.h), whatever the file's state; then ours goes over the
+		 * key. When that cannot be done now, the path stays in the journal. (Check then
 		 * PUT: a write landing in between is not seen; S3 conditional writes would close
 		 * that, s3rver has none.) */
 		struct s3_object_info oi;
-		if ((rc = key_of(m, path, 0, &key)))
+		if ((rc = mirror_key_of(m, path, 0, &key)))
 			goto out_up;
 		rc = s3_head(x->c, key.data, &oi);
 		if (rc == 0 && strcmp(oi.etag, rec.etag)) {
-			log_info("mirror: %s: S3 holds another version (ETag %s, known %s): not "
-				 "overwritten, kept for revalidation", path, oi.etag, rec.etag);
-			x->held = 1;
-			rc = MIRROR_HELD;
-			goto out_up;
+			log_info("mirror: %s: S3 holds another version (ETag %s, known %s): both "
+				 "kept", path, oi.etag, rec.etag);
+			if (conflict_keep_both(m->r, path, oi.etag, oi.size, 0,
+					       LEDGER_BY_MIRROR)) {
+				log_warn("mirror: %s: S3 holds another host's version, which "
+					 "cannot be kept now: not overwritten, tried again later",
+					 path);
+				x->held = 1;
+				rc = MIRROR_HELD;
+				goto out_up;
+			}
 		}
 		if (rc && rc != -ENOENT)
 			goto out_up;
 	}
 	if ((rc = store_open(nfs, path, O_RDONLY, 0, NULL, &src.f)))
 		goto out_up;
-	if (!(rc = store_fstat(nfs, src.f, &a)) && !(rc = key_of(m, path, 0, &key))) {
+	if (!(rc = store_fstat(nfs, src.f, &a)) && !(rc = mirror_key_of(m, path, 0, &key))) {
 		meta_of(&a, &meta);
 		rc = s3_put(x->c, key.data, a.size, nfs_read, &src, &meta, etag);
 	}
@@ -377,390 +378,6 @@ out:
 		atomic_fetch_add(&mr_puts, 1);
 	buf_free(&key);
 	return rc == MIRROR_HELD ? 0 : rc;   /* held: x->held says so */
-}
-
-/* ------------------------------------------------------------------------------------
- * reconciling a directory of the view with S3 (also the verification, dry) */
-
-struct vent {            /* one entry of the merged view */
-	char *name;
-	uint32_t mode;
-	uint64_t size;
-	enum route_src src;
-};
-
-struct sent {            /* one S3 object or common prefix directly in the directory */
-	char *name;
-	int prefix;          /* a common prefix "name/" */
-	uint64_t size;
-	char etag[80];
-};
-
-struct vlist { struct vent *v; size_t n, cap; };
-struct slist { struct sent *v; size_t n, cap; const char *dirkey; size_t dirlen; };
-
-static int on_view(void *arg, const char *name, const struct stat *st, enum route_src src)
-{
-	struct vlist *l = arg;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		struct vent *v = realloc(l->v, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		l->v = v;
-		l->cap = cap;
-	}
-	if (!(l->v[l->n].name = strdup(name)))
-		return -ENOMEM;
-	l->v[l->n].mode = st->st_mode;
-	l->v[l->n].size = (uint64_t)st->st_size;
-	l->v[l->n].src = src;
-	l->n++;
-	return 0;
-}
-
-static int slist_push(struct slist *l, const char *name, size_t len, int prefix,
-		      uint64_t size, const char *etag)
-{
-	if (len == 0)
-		return 0;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		struct sent *v = realloc(l->v, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		l->v = v;
-		l->cap = cap;
-	}
-	struct sent *e = &l->v[l->n];
-	if (!(e->name = strndup(name, len)))
-		return -ENOMEM;
-	e->prefix = prefix;
-	e->size = size;
-	snprintf(e->etag, sizeof(e->etag), "%s", etag ? etag : "");
-	l->n++;
-	return 0;
-}
-
-static int on_s3_page(void *arg, const struct s3xml_list *page)
-{
-	struct slist *l = arg;
-	int rc = 0;
-	for (size_t i = 0; i < page->nobjects && !rc; i++) {
-		const struct s3xml_object *o = &page->objects[i];
-		if (strncmp(o->key, l->dirkey, l->dirlen))
-			continue;
-		rc = slist_push(l, o->key + l->dirlen, strlen(o->key + l->dirlen), 0, o->size,
-				o->etag);
-	}
-	for (size_t i = 0; i < page->nprefixes && !rc; i++) {
-		const char *p = page->prefixes[i];
-		size_t n = strlen(p);
-		if (strncmp(p, l->dirkey, l->dirlen) || n <= l->dirlen)
-			continue;
-		rc = slist_push(l, p + l->dirlen, n - l->dirlen - 1, 1, 0, NULL);
-	}
-	return rc;
-}
-
-static int vent_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct vent *)a)->name, ((const struct vent *)b)->name);
-}
-
-static const struct vent *view_find(const struct vlist *v, const char *name)
-{
-	struct vent k = { .name = (char *)name };
-	if (!v->n)
-		return NULL;      /* bsearch never gets a NULL array */
-	return bsearch(&k, v->v, v->n, sizeof(*v->v), vent_cmp);
-}
-
-static const struct sent *s3_find(const struct slist *s, const char *name, int prefix)
-{
-	for (size_t i = 0; i < s->n; i++)   /* small per directory; sorted lookups not needed */
-		if (s->v[i].prefix == prefix && !strcmp(s->v[i].name, name))
-			return &s->v[i];
-	return NULL;
-}
-
-static void child_path(const char *dir, const char *name, char *out, size_t outlen)
-{
-	snprintf(out, outlen, "%s/%s", strcmp(dir, "/") ? dir : "", name);
-}
-
-/* MD5 of the new store's file, hex, for comparing with a single-part ETag. */
-static int nfs_md5(struct store *nfs, const char *path, char hex[33])
-{
-	struct store_file *f;
-	int rc = store_open(nfs, path, O_RDONLY, 0, NULL, &f);
-	if (rc)
-		return rc;
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	size_t bufsz = 1 << 20;
-	char *buf = malloc(bufsz);
-	uint64_t off = 0;
-	if (!ctx || !buf || !EVP_DigestInit_ex(ctx, EVP_md5(), NULL)) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	for (;;) {
-		ssize_t n = store_pread(nfs, f, buf, bufsz, off);
-		if (n < 0) {
-			rc = (int)n;
-			goto out;
-		}
-		if (n == 0)
-			break;
-		EVP_DigestUpdate(ctx, buf, (size_t)n);
-		off += (uint64_t)n;
-	}
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned mdlen;
-	EVP_DigestFinal_ex(ctx, md, &mdlen);
-	util_hex(md, mdlen, hex);
-out:
-	free(buf);
-	EVP_MD_CTX_free(ctx);
-	store_close(nfs, f);
-	return rc;
-}
-
-/* Whether S3's object (listing size/ETag) already holds the new store's file at path:
- * the ETag this ledger recorded when it uploaded or migrated it, with the same size.
- * With deep (verification) the content is also compared by MD5 and the metadata by HEAD. */
-static int s3_has_file(struct run *x, const char *path, const struct vent *ve,
-		       const struct sent *se, int deep, const char **why)
-{
-	struct mirror *m = x->m;
-	struct ledger_file rec;
-	*why = "content";
-	if (!se)
-		return 0;
-	if (se->size != ve->size) {
-		*why = "size";
-		return 0;
-	}
-	int known = m->l && ledger_file_get(m->l, path, &rec) == 0 && rec.etag[0] &&
-		    !strcmp(rec.etag, se->etag) && rec.size == se->size;
-	if (!deep)
-		return known;
-	if (known && rec.state == LEDGER_MIGRATED)
-		return 1;     /* copied from this very object and unchanged since (else modified) */
-	if (!known && S_ISREG(ve->mode)) {
-		char md5[33];
-		if (strlen(se->etag) != 32 || nfs_md5(m->r->nfs, path, md5) ||
-		    strcmp(md5, se->etag))
-			return 0;
-	}
-	/* metadata: what the mount shows of mode (and for symlinks the target) */
-	struct buf key = { 0 };
-	struct s3_object_info oi;
-	int ok = 0;
-	if (key_of(m, path, 0, &key) == 0 && s3_head(x->c, key.data, &oi) == 0) {
-		*why = "x-amz-meta-mode";
-		ok = (oi.meta.have & S3_META_MODE) && oi.meta.mode == ve->mode;
-		if (ok && S_ISLNK(ve->mode)) {
-			char t[NAME_MAX_PATH + 2], b[NAME_MAX_PATH + 2];
-			ssize_t n = store_readlink(m->r->nfs, path, t, sizeof(t));
-			*why = "symlink target";
-			ok = n >= 0 && s3_get_range(x->c, key.data, NULL, 0, sizeof(b), b) == n &&
-			     !memcmp(t, b, (size_t)n);
-		}
-	}
-	buf_free(&key);
-	return ok;
-}
-
-static int reconcile_dir(struct run *x, const char *dir, struct buf *report, int *diffs);
-
-/* One entry of the view in a directory being reconciled. */
-static int reconcile_entry(struct run *x, const char *path, const struct vent *ve,
-			   const struct sent *obj, const struct sent *pre, struct buf *report,
-			   int *diffs)
-{
-	struct mirror *m = x->m;
-	const char *why;
-	if (S_ISDIR(ve->mode)) {
-		if (ve->src == ROUTE_S3)
-			return 0;         /* only in S3: S3 already is the view there */
-		if (!pre) {           /* S3 has nothing under it: the marker keeps it */
-			if (report) {
-				(*diffs)++;
-				return buf_printf(report, "missing %s/\n", path);
-			}
-			struct store_attr a;
-			int rc = store_stat(m->r->nfs, path, &a);
-			if (rc == 0)
-				rc = upload(x, path, &a);
-			if (rc)
-				return rc;
-		}
-		return reconcile_dir(x, path, report, diffs);
-	}
-	if (ve->src == ROUTE_S3 || !(S_ISREG(ve->mode) || S_ISLNK(ve->mode)))
-		return 0;
-	if (!report && m->in_mount && jn_is_busy(path, m->carry_dirty))
-		return 0;             /* its own entry stays in the journal while it is busy */
-	if (s3_has_file(x, path, ve, obj, report != NULL, &why))
-		return 0;
-	if (report) {
-		(*diffs)++;
-		return obj ? buf_printf(report, "differs %s: %s\n", path, why) :
-			     buf_printf(report, "missing %s\n", path);
-	}
-	struct store_attr a = { .mode = ve->mode };
-	return upload(x, path, &a);
-}
-
-/* Make S3 under dir match the merged view of dir, recursively through the parts the new
- * store holds. Uploads now; deletes are queued (they run after every upload). With
- * report, changes nothing and lists the differences. */
-static int reconcile_dir(struct run *x, const char *dir, struct buf *report, int *diffs)
-{
-	struct mirror *m = x->m;
-	struct vlist v = { 0 };
-	struct buf dkey = { 0 };
-	struct slist s = { 0 };
-	char *child = malloc(NAME_MAX_PATH + 2);     /* on the heap: this recurses */
-	int rc = child ? route_readdir(m->r, dir, on_view, &v) : -ENOMEM;
-	if (rc)
-		goto out;
-	if (v.n > 1)
-		qsort(v.v, v.n, sizeof(*v.v), vent_cmp);
-	if ((rc = key_of(m, dir, 1, &dkey)))
-		goto out;
-	s.dirkey = dkey.data;
-	s.dirlen = dkey.len;
-	struct s3_list_opts o = { .prefix = dkey.data, .delimiter = "/" };
-	if ((rc = s3_list(x->c, &o, on_s3_page, &s)))
-		goto out;
-	for (size_t i = 0; i < v.n && !rc; i++) {
-		child_path(dir, v.v[i].name, child, NAME_MAX_PATH + 2);
-		if (!key_fits(m, child, S_ISDIR(v.v[i].mode))) {
-			if (report) {
-				(*diffs)++;
-				rc = buf_printf(report,
-						"not in S3 %s: its key would be over %d bytes\n",
-						child, NAME_S3_KEY_MAX);
-			} else {
-				rc = too_long(x, child, v.v[i].mode);
-			}
-			continue;
-		}
-		rc = reconcile_entry(x, child, &v.v[i], s3_find(&s, v.v[i].name, 0),
-				     s3_find(&s, v.v[i].name, 1), report, diffs);
-	}
-	/* what S3 holds here and the view does not show */
-	for (size_t i = 0; i < s.n && !rc; i++) {
-		const struct sent *e = &s.v[i];
-		const struct vent *ve = view_find(&v, e->name);
-		if (!name_segment_ok(e->name, strlen(e->name)))
-			continue;     /* unreachable: never shown, never ours to delete */
-		if (ve && (e->prefix ? S_ISDIR(ve->mode) : 1))
-			continue;     /* shown (an object hidden by a directory is left alone) */
-		struct buf k = { 0 };
-		rc = buf_printf(&k, "%s%s%s", dkey.data, e->name, e->prefix ? "/" : "");
-		if (!rc && report) {
-			(*diffs)++;
-			rc = buf_printf(report, "extra %s\n", k.data);
-		} else if (!rc) {
-			rc = queue_delete(x, k.data, e->prefix);
-		}
-		buf_free(&k);
-	}
-out:
-	for (size_t i = 0; i < v.n; i++)
-		free(v.v[i].name);
-	free(v.v);
-	for (size_t i = 0; i < s.n; i++)
-		free(s.v[i].name);
-	free(s.v);
-	buf_free(&dkey);
-	free(child);
-	return rc;
-}
-
-/* ------------------------------------------------------------------------------------
- * deletes: a key, or every reachable key under a prefix */
-
-struct tree_del {
-	struct mirror *m;
-	const char **keys;
-	size_t n, cap;
-	int rc;
-};
-
-static int on_tree_page(void *arg, const struct s3xml_list *page)
-{
-	struct tree_del *t = arg;
-	char path[NAME_MAX_PATH + 2];
-	const char *prefix = t->m->cfg->s3_prefix ? t->m->cfg->s3_prefix : "";
-	for (size_t i = 0; i < page->nobjects; i++) {
-		const char *key = page->objects[i].key;
-		if (name_key_to_path(prefix, key, path, sizeof(path)))
-			continue;     /* unreachable keys are not ours */
-		if (t->n == t->cap) {
-			size_t cap = t->cap ? t->cap * 2 : 256;
-			const char **k = realloc(t->keys, cap * sizeof(*k));
-			if (!k)
-				return -ENOMEM;
-			t->keys = k;
-			t->cap = cap;
-		}
-		if (!(t->keys[t->n] = strdup(key)))
-			return -ENOMEM;
-		t->n++;
-	}
-	return 0;
-}
-
-static int delete_keys(struct run *x, const char *const *keys, size_t n)
-{
-	int rc = 0;
-	if (!n)
-		return 0;
-	rc = s3_delete_many(x->c, keys, n);
-	if (rc == -ENOTSUP) {
-		rc = 0;
-		for (size_t i = 0; i < n && !rc; i++)
-			rc = s3_delete(x->c, keys[i]);
-	} else if (rc > 0) {
-		rc = -EIO;           /* S3 refused some (each logged): try the batch again */
-	}
-	if (!rc)
-		atomic_fetch_add(&mr_deletes, n);
-	return rc;
-}
-
-static int delete_one(struct run *x, const char *key, int tree)
-{
-	if (!tree) {
-		const char *k = key;
-		return delete_keys(x, &k, 1);
-	}
-	struct tree_del t = { .m = x->m };
-	struct s3_list_opts o = { .prefix = key };
-	int rc = s3_list(x->c, &o, on_tree_page, &t);
-	if (!rc)
-		rc = delete_keys(x, t.keys, t.n);
-	for (size_t i = 0; i < t.n; i++)
-		free((char *)t.keys[i]);
-	free(t.keys);
-	return rc;
-}
-
-/* A path the view does not show: its object, its marker and everything under it. */
-static int queue_absent(struct run *x, const char *path)
-{
-	struct buf k = { 0 };
-	int rc = key_of(x->m, path, 0, &k);
-	if (!rc)
-		rc = queue_delete(x, k.data, 0);
-	if (!rc)
-		rc = buf_puts(&k, "/") ?: queue_delete(x, k.data, 1);
-	buf_free(&k);
-	return rc;
 }
 
 /* A name the view does not show and whose keys S3 no longer has (a batch deleted them)
@@ -885,29 +502,29 @@ static int replay_item(struct run *x, const struct mirror_item *it)
 		  it->flags & MIRROR_TREE ? " tree" : "", rc ? strerror(-rc) :
 		  e.src == ROUTE_S3 ? "only in S3" : "on the new store");
 	if (rc == -ENOENT || rc == -ENOTDIR) {
-		if (!strcmp(it->path, "/") || !key_fits(m, it->path, 0))
+		if (!strcmp(it->path, "/") || !mirror_key_fits(m, it->path, 0))
 			return 0;     /* S3 cannot hold it: nothing to delete */
 		x->absent = 1;
-		return queue_absent(x, it->path);
+		return reconcile_absent(x, it->path);
 	}
 	if (rc)
 		return rc;
 	if (e.src == ROUTE_S3)
 		return 0;             /* only in S3: S3 already holds what the view shows */
-	if (!key_fits(m, it->path, S_ISDIR(e.attr.mode)))
-		return too_long(x, it->path, e.attr.mode);
+	if (!mirror_key_fits(m, it->path, S_ISDIR(e.attr.mode)))
+		return mirror_too_long(x, it->path, e.attr.mode);
 	if (S_ISDIR(e.attr.mode)) {
-		if ((it->flags & MIRROR_NODE) && (rc = upload(x, it->path, &e.attr)))
+		if ((it->flags & MIRROR_NODE) && (rc = mirror_upload(x, it->path, &e.attr)))
 			return rc;
 		if (it->flags & MIRROR_TREE)
 			rc = reconcile_dir(x, it->path, NULL, NULL);
 		return rc;
 	}
-	rc = upload(x, it->path, &e.attr);
+	rc = mirror_upload(x, it->path, &e.attr);
 	if (!rc && (it->flags & MIRROR_TREE)) {
 		/* a file where a directory may have been: nothing may stay under "path/" */
 		struct buf k = { 0 };
-		rc = key_of(m, it->path, 1, &k) ?: queue_delete(x, k.data, 1);
+		rc = mirror_key_of(m, it->path, 1, &k) ?: mirror_queue_delete(x, k.data, 1);
 		buf_free(&k);
 	}
 	return rc;
@@ -968,7 +585,7 @@ static void *replay_worker(void *arg)
 	pthread_mutex_lock(&pa->lock);
 	for (size_t k = 0; k < w.ndel; k++) {
 		if (!pa->rc)
-			pa->rc = queue_delete(pa->x, w.dels[k], w.del_tree[k]);
+			pa->rc = mirror_queue_delete(pa->x, w.dels[k], w.del_tree[k]);
 		free(w.dels[k]);
 	}
 	pthread_mutex_unlock(&pa->lock);
@@ -1031,7 +648,7 @@ int mirror_batch(struct mirror *m, size_t *failed, size_t *carried)
 		goto out;
 	int deleted = 1;
 	for (size_t i = 0; i < x.ndel; i++) {
-		int r = delete_one(&x, x.dels[i], x.del_tree[i]);
+		int r = reconcile_delete(&x, x.dels[i], x.del_tree[i]);
 		if (r < 0) {
 			/* which item queued it is not tracked: keep every item of the batch that
 			 * removes names, so the whole delete runs again */
@@ -1123,66 +740,6 @@ static void revert_reset(void)
 	pthread_mutex_unlock(&RV.lock);
 }
 
-/* Does S3 hold what the view shows at one path (and, for a directory named by a removal
- * or rename, under it)? Differences are appended to out and counted. */
-static int verify_item(struct run *x, const struct mirror_item *it, struct buf *out, int *diffs)
-{
-	struct mirror *m = x->m;
-	struct route_entry e;
-	struct store_attr a;
-	if (!name_path_ok(it->path))
-		return 0;
-	int rc = route_lookup(m->r, it->path, &e);
-	if (rc == 0 && e.src != ROUTE_S3 && !key_fits(m, it->path, S_ISDIR(e.attr.mode))) {
-		(*diffs)++;
-		return buf_printf(out, "not in S3 %s: its key would be over %d bytes\n", it->path,
-				  NAME_S3_KEY_MAX);
-	}
-	if (rc == -ENOENT || rc == -ENOTDIR) {
-		rc = store_stat(m->r->s3, it->path, &a);
-		if (rc == -ENOENT || rc == -ENOTDIR)
-			return 0;
-		if (rc)
-			return rc;
-		(*diffs)++;
-		return buf_printf(out, "extra %s: gone from the mount, still in S3\n", it->path);
-	}
-	if (rc || e.src == ROUTE_S3)
-		return rc;
-	if (S_ISDIR(e.attr.mode)) {
-		rc = store_stat(m->r->s3, it->path, &a);
-		if (rc == -ENOENT || rc == -ENOTDIR || (rc == 0 && !S_ISDIR(a.mode))) {
-			(*diffs)++;
-			return buf_printf(out, "missing %s/\n", it->path);
-		}
-		if (rc)
-			return rc;
-		return (it->flags & MIRROR_TREE) ? reconcile_dir(x, it->path, out, diffs) : 0;
-	}
-	if (!S_ISREG(e.attr.mode) && !S_ISLNK(e.attr.mode))
-		return 0;
-	struct buf key = { 0 };
-	struct s3_object_info oi;
-	if ((rc = key_of(m, it->path, 0, &key)))
-		return rc;
-	rc = s3_head(x->c, key.data, &oi);
-	buf_free(&key);
-	if (rc == -ENOENT) {
-		(*diffs)++;
-		return buf_printf(out, "missing %s\n", it->path);
-	}
-	if (rc)
-		return rc;
-	struct vent ve = { .mode = e.attr.mode, .size = e.attr.size, .src = e.src };
-	struct sent se = { .size = oi.size };
-	snprintf(se.etag, sizeof(se.etag), "%s", oi.etag);
-	const char *why;
-	if (s3_has_file(x, it->path, &ve, &se, 1, &why))
-		return 0;
-	(*diffs)++;
-	return buf_printf(out, "differs %s: %s\n", it->path, why);
-}
-
 int mirror_verify_paths(struct mirror *m, struct buf *out)
 {
 	struct run x = { .m = m, .c = store_s3_client(m->r->s3) };
@@ -1195,7 +752,7 @@ int mirror_verify_paths(struct mirror *m, struct buf *out)
 		rc = plan_push(&p, RV.set.v[i].path, RV.set.v[i].flags, RV.set.v[i].time_ms);
 	pthread_mutex_unlock(&RV.lock);
 	for (size_t i = 0; i < p.n && !rc; i++)
-		rc = verify_item(&x, &p.v[i], out, &diffs);
+		rc = reconcile_verify_item(&x, &p.v[i], out, &diffs);
 	mirror_plan_free(&p);
 	return rc ? rc : diffs;
 }

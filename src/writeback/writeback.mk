@@ -1,7 +1,9 @@
 # writeback/: the journal of changes made through the mount and its replay to S3 (the
 # mirror: a thread of the mount and ferryctl sync-back). doc/mirror.md describes both.
 libferry_a_SOURCES += src/writeback/journal.c src/writeback/journal.h \
-	src/writeback/mirror.c src/writeback/mirror.h
+	src/writeback/mirror.c src/writeback/mirror.h src/writeback/mirror-int.h \
+	src/writeback/reconcile.c \
+	src/writeback/conflict.c src/writeback/conflict.h
 
 check_PROGRAMS += tests/unit/test_mirror
 TESTS += tests/unit/test_mirror

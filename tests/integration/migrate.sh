@@ -109,6 +109,8 @@ h_ok "... and not the good one" bash -c "! grep -q 'MISMATCH .*/v/ok.bin' '$H_TM
 "$CTL" verify --all "$M" >"$H_TMP/verify-all.txt" 2>&1
 h_is "$?" 1 "ferryctl verify --all (every migrated file in the ledger) exits 1 too"
 h_is "$(grep -c '^MISMATCH' "$H_TMP/verify-all.txt")" 1 "... with one file listed"
+h_ok "... and counts the modified files as skipped" \
+	grep -Eq ', [1-9][0-9]* modified or nfs-only \(skipped\)' "$H_TMP/verify-all.txt"
 
 # --- a file that cannot be copied: failed, with its error ---
 mkdir -p "$E/locked"

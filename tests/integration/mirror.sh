@@ -14,7 +14,8 @@
 #     mount finishes it, S3 ends with exactly the mount's content;
 #   - two mounts (two ledgers) on the same bucket and export, each reverting: S3 holds
 #     both hosts' changes;
-#   - a version written to S3 by an old host is never overwritten by write-back;
+#   - a version written to S3 by an old host is never overwritten by write-back: in every
+#     state of the file, both versions are kept as a conflict and the journal drains;
 #   - a file and a directory deleted through the mount, once write-back deleted their
 #     keys, lose their whiteouts, so what an old host writes there later shows.
 source "$abs_top_srcdir/tests/lib/harness.sh"
@@ -213,25 +214,54 @@ h_is "$(h_aws s3 cp "s3://$B/two/b2" -)" "host b 2" "... with their bytes"
 h_ok "... and host b's deletion" bash -c "! /usr/bin/aws --endpoint-url '$H_S3_URL' s3api head-object --bucket '$B' --key keep.txt >/dev/null 2>&1"
 
 # --- 6. a version written to S3 by an old host is never overwritten by write-back ---
+# Whatever the file's state (modified after migration, created here and written back,
+# already in conflict), the old host's version is kept beside ours as a conflict copy,
+# counted and listed, and the journal drains; with revalidate=0 write-back does it alone.
 printf 'v1 from S3\n' | seed held/m.txt
 h_mount "mirror=off,revalidate=0"
 M=$H_MNT
 h_ok "the file migrates" "$FERRYCTL" migrate --wait "$M/held/m.txt"
-printf 'ours, through the mount\n' >"$M/held/m.txt"
-printf "theirs, from an old host\n" | h_aws s3 cp --only-show-errors - "s3://$B/held/m.txt"
-setfattr -n user.ferryfs.sync -v now "$M"
-h_ok "write-back does not overwrite the old host's version (held, logged)" \
-	h_wait_for 10 grep -q "mirror: /held/m.txt: S3 holds another version" "$H_TMP/ferryfs.log"
-h_ok "... the entry waits in the journal" test "$(pending)" -ge 1
-h_is "$(h_aws s3 cp "s3://$B/held/m.txt" -)" "theirs, from an old host" "... S3 still holds theirs"
+printf 'created here\n' >"$M/held/n.txt"
+h_ok "a file created through the mount is written back" "$FERRYCTL" sync-back "$M" --wait
+h_is "$(getfattr --only-values -n user.ferryfs.state "$M/held/n.txt" 2>/dev/null)" nfs-only \
+	"... and is nfs-only"
+s3etag() { h_aws s3api head-object --bucket "$B" --key "$1" --query ETag --output text | tr -d '"'; }
+# held_case NAME STATE ROUND: ours written through the mount, theirs by an old host, then
+# write-back: both kept
+held_case() {
+	local f=$1 was=$2 round=$3 etag sib
+	printf 'ours %s, through the mount\n' "$round" >"$M/held/$f"
+	printf 'theirs %s, from an old host\n' "$round" | h_aws s3 cp --only-show-errors - "s3://$B/held/$f"
+	etag=$(s3etag "held/$f")
+	sib="$f.conflict-s3-${etag:0:8}"
+	h_ok "$was file: ferryctl sync-back --wait returns (the journal drains)" \
+		timeout 60 "$FERRYCTL" sync-back "$M" --wait
+	h_is "$(pending)" 0 "$was file: nothing left in the journal"
+	h_is "$(getfattr --only-values -n user.ferryfs.state "$M/held/$f" 2>/dev/null)" conflict \
+		"$was file: it becomes a conflict"
+	h_is "$(h_aws s3 cp "s3://$B/held/$f" -)" "ours $round, through the mount" "$was file: S3 holds ours at the key"
+	h_is "$(h_aws s3 cp "s3://$B/held/$sib" - 2>&1)" "theirs $round, from an old host" \
+		"$was file: ... and the old host's version beside it ($sib): nothing lost"
+	h_is "$(cat "$M/held/$sib" 2>&1)" "theirs $round, from an old host" "$was file: ... readable through the mount"
+	h_ok "$was file: ferryctl status lists it" bash -c \
+		"'$FERRYCTL' status '$M' | sed -n '/^conflicts/,/^journal/p' | grep -qF '/held/$f'"
+}
+held_case m.txt modified 1
+held_case n.txt nfs-only 2
+held_case m.txt conflict 3
+h_is "$(stat_val "$M" conflicts)" 2 "the stats count the two files in conflict"
 h_umount
+# an old host's change to a file created here, not changed since: revalidation finds it
 h_mount "revalidate=1,revalidate_sweep=1"
 M=$H_MNT
-h_ok "revalidation makes it a conflict" h_wait_for 20 bash -c \
-	"[ \"\$(getfattr --only-values -n user.ferryfs.state '$M/held/m.txt' 2>/dev/null)\" = conflict ]"
-h_ok "then write-back drains the journal" h_wait_for 20 journal_empty
-h_is "$(h_aws s3 cp "s3://$B/held/m.txt" -)" "ours, through the mount" "S3 holds ours at the key"
-sib=$(h_aws s3 ls "s3://$B/held/" | awk 'NF == 4 && $4 ~ /conflict-s3-/ {print $4}')
+printf 'created here, left alone\n' >"$M/held/quiet.txt"
+h_ok "another file created through the mount is written back" "$FERRYCTL" sync-back "$M" --wait
+printf 'theirs, from an old host\n' | h_aws s3 cp --only-show-errors - "s3://$B/held/quiet.txt"
+h_ok "revalidation makes the nfs-only file a conflict" h_wait_for 30 bash -c \
+	"[ \"\$(getfattr --only-values -n user.ferryfs.state '$M/held/quiet.txt' 2>/dev/null)\" = conflict ]"
+h_ok "then write-back drains the journal" h_wait_for 30 journal_empty
+h_is "$(h_aws s3 cp "s3://$B/held/quiet.txt" -)" "created here, left alone" "S3 holds ours at the key"
+sib=$(h_aws s3 ls "s3://$B/held/" | awk 'NF == 4 && $4 ~ /^quiet.txt.conflict-s3-/ {print $4}')
 h_is "$(h_aws s3 cp "s3://$B/held/$sib" - 2>&1)" "theirs, from an old host" \
 	"... and the old host's version beside it ($sib): nothing lost"
 h_umount
@@ -258,6 +288,32 @@ printf 'made again\n' | seed again/d/y.txt
 h_ok "what an old host writes there later shows through the mount" h_wait_for 10 bash -c \
 	"[ \"\$(cat '$M/again/f.txt' 2>/dev/null)\" = 'second, from an old host' ]"
 h_is "$(cat "$M/again/d/y.txt" 2>&1)" "made again" "... a directory too"
+h_umount
+
+# --- 8. large files written back by multipart upload -----------------------------------
+# The ETag recorded is the one S3 holds (a server may answer CompleteMultipartUpload with
+# an empty one): the file is synced, revert --full finds identical bytes, and an old host's
+# change to it is kept as a conflict copy, not overwritten.
+h_mount "mirror=off,revalidate=0,s3_part_size=5M,s3_multipart_threshold=6M"
+M=$H_MNT
+mkdir -p "$M/big"
+head -c $((12 << 20)) /dev/urandom >"$H_TMP/ours1"
+head -c $((11 << 20)) /dev/urandom >"$H_TMP/ours2"
+head -c $((7 << 20)) /dev/urandom >"$H_TMP/theirs"
+cp "$H_TMP/ours1" "$M/big/b.bin"
+h_ok "a 12 MiB file is written back (multipart)" timeout 120 "$FERRYCTL" sync-back "$M" --wait
+etag=$(h_aws s3api head-object --bucket "$B" --key big/b.bin --query ETag --output text | tr -d '"')
+h_is "$(getfattr --only-values -n user.ferryfs.etag "$M/big/b.bin" 2>/dev/null)" "$etag" \
+	"the ledger records the ETag S3 holds ($etag)"
+h_is "$(getfattr --only-values -n user.ferryfs.synced "$M/big/b.bin" 2>/dev/null)" yes "... it is synced"
+h_aws s3 cp --only-show-errors "$H_TMP/theirs" "s3://$B/big/b.bin"
+etag=$(h_aws s3api head-object --bucket "$B" --key big/b.bin --query ETag --output text | tr -d '"')
+cp "$H_TMP/ours2" "$M/big/b.bin"
+h_ok "an old host's change, then ours: write-back returns" timeout 120 "$FERRYCTL" sync-back "$M" --wait
+h_is "$(h_aws s3 cp "s3://$B/big/b.bin" - | sha256sum)" "$(sha256sum <"$H_TMP/ours2")" "S3 holds ours at the key"
+h_is "$(h_aws s3 cp "s3://$B/big/b.bin.conflict-s3-${etag:0:8}" - 2>/dev/null | sha256sum)" \
+	"$(sha256sum <"$H_TMP/theirs")" "... and the old host's version beside it: not overwritten"
+h_ok "ferryctl revert --full finds S3 identical to the mount" "$FERRYCTL" revert --full "$M"
 h_umount
 
 h_done

@@ -73,4 +73,15 @@ tap_merge < <("$PY3" "$PC" verify --label "after a remount" --local "$LOCAL" \
 h_ok "no temporary copy-up file is left in the export" \
 	bash -c "! find '$H_EXPORT' -name '.ferryfs.tmp.*' | grep -q ."
 h_ok "umount exits cleanly after the remount" h_umount
+
+# xattr_list=1: getfattr -d reads every name listed, so only the names a path has are
+# listed (an S3-only file has no sha256, migration time or error)
+printf 'listed\n' | h_seed_s3 xattr-list.txt
+h_mount xattr_list=1
+getfattr -d -m user.ferryfs "$H_MNT/xattr-list.txt" >"$H_TMP/xattr-list.out" 2>&1
+h_ok "with xattr_list=1, getfattr -d lists user.ferryfs.state" \
+	grep -q '^user.ferryfs.state="s3-only"' "$H_TMP/xattr-list.out"
+h_ok "... and no name that then answers 'No such attribute'" \
+	bash -c "! grep -qi 'no such attribute' '$H_TMP/xattr-list.out'"
+h_umount
 h_done

@@ -63,6 +63,8 @@ h_ok "the conflict copy has an inode number of its own" \
 	test "$(stat -c %i "$M/$sib")" != "$ino_m"
 h_is "$(stat_of conflicts)" 1 "the stats count one conflict"
 h_ok "ferryctl status lists it" bash -c "'$CTL' status '$M' | grep -A1 '^conflicts' | grep -q '/r/m.txt'"
+h_ok "ferryctl status counts the file in conflict as migrated (4 of 4 known files)" bash -c \
+	"'$CTL' status --no-rate '$M' | grep -q '^migrated  *4 of 4 known files'"
 h_is "$(h_aws s3 cp --only-show-errors "s3://$H_BUCKET/r/m.txt" -)" "theirs, from an old host" \
 	"S3's object was not overwritten by the check"
 h_ok "the conflict copy and our version are journaled for write-back" \
@@ -93,5 +95,14 @@ cat "$M/r/off.txt" >/dev/null
 sleep 4
 h_is "$(cat "$M/r/off.txt")" "off v1" "with revalidate=0 a changed object is not re-migrated"
 h_is "$(state "$M/r/off.txt")" migrated "... and the file stays migrated"
+
+# --- ferryctl: show describes a symlink itself; --prefix with a '/' is refused clearly ---
+ln -s u.txt "$M/r/link"
+"$CTL" show "$M/r/link" >"$H_TMP/show-link.out" 2>&1
+h_ok "ferryctl show describes a symlink, not its target" bash -c \
+	"grep -q '^  type  *symlink to u.txt' '$H_TMP/show-link.out' && ! grep -q '^  etag' '$H_TMP/show-link.out'"
+out=$("$CTL" migrate --all --prefix r/ "$M" 2>&1)
+h_is "$?" 1 "migrate --prefix r/ is refused"
+h_ok "... saying what to give instead" grep -q "give its path: ferryctl migrate --all DIR/r" <<<"$out"
 h_umount
 h_done

@@ -5,7 +5,9 @@
 #                     cannot run here is skipped with the reason, except under CI=true where
 #                     a skip is a failure
 #   h_start_s3        s3rver on a free port, bucket $H_BUCKET created
-#                     -> H_S3_URL H_S3_PORT H_BUCKET H_S3_DIR; AWS_* credentials exported
+#                     -> H_S3_URL H_S3_PORT H_BUCKET H_S3_DIR; AWS_* credentials exported;
+#                     with FERRY_S3=rgw, Ceph's RADOS Gateway instead (tests/lib/rgw.sh;
+#                     no H_S3_DIR); H_S3_KIND says which (s3rver or rgw)
 #   h_start_nfs       rpcbind (if not running) + nfs-ganesha exporting $H_EXPORT (VFS), on
 #                     $H_NFS_BIND (default 127.0.0.1; contrib/rehearse.sh binds a bridge)
 #                     -> H_EXPORT H_NFS_PORT H_MNT_PORT H_NFS_URL (v3) H_NFS4_URL (v4)
@@ -40,6 +42,9 @@ H_GANESHA_PID=
 H_S3_PID=
 H_STARTED_RPCBIND=0
 H_TMP=
+H_S3_KIND=
+
+source "$(dirname "${BASH_SOURCE[0]}")/rgw.sh"
 
 # --- skipping -----------------------------------------------------------------------
 
@@ -174,6 +179,10 @@ h_s3rver_bin() {
 }
 
 h_start_s3() {
+	if [ "${FERRY_S3:-s3rver}" = rgw ]; then
+		h_start_rgw
+		return
+	fi
 	h_need_cmd node curl
 	local bin
 	bin=$(h_s3rver_bin) || h_cannot "s3rver is not installed (npm ci in tests/s3rver failed)"
@@ -187,6 +196,14 @@ h_start_s3() {
 	export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_DEFAULT_REGION=us-east-1
 	unset AWS_SESSION_TOKEN AWS_PROFILE
 	export AWS_EC2_METADATA_DISABLED=true AWS_PAGER=
+	H_S3_KIND=s3rver
+}
+
+# h_need_s3rver WHY: this test (or point) relies on s3rver itself (its data directory,
+# stopping and restarting it): it cannot run against RGW.
+h_need_s3rver() {
+	[ "$H_S3_KIND" = rgw ] && h_cannot "needs s3rver, not RGW: $*"
+	return 0
 }
 
 _h_launch_s3() {
@@ -198,6 +215,7 @@ _h_launch_s3() {
 }
 
 h_stop_s3() {
+	h_stop_rgw
 	[ -n "$H_S3_PID" ] || return 0
 	kill "$H_S3_PID" 2>/dev/null
 	h_wait_gone "$H_S3_PID" 10 || kill -9 "$H_S3_PID" 2>/dev/null
@@ -215,6 +233,22 @@ h_aws() {
 h_seed_s3() {
 	local key=$1 file=${2:--}
 	h_aws s3 cp --only-show-errors "$file" "s3://$H_BUCKET/$key" >/dev/null
+}
+
+# h_s3_curl CURL-ARGS...: one curl request signed with the test's credentials (from a
+# config file, never on the command line); fails on an HTTP error.
+h_s3_curl() {
+	local cfg=$H_TMP/curl.$$.$RANDOM mask rc
+	mask=$(umask)
+	umask 077
+	printf 'aws-sigv4 = "aws:amz:us-east-1:s3"\nuser = "%s:%s"\n' \
+		"$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" >"$cfg"
+	printf 'header = "x-amz-content-sha256: UNSIGNED-PAYLOAD"\nfail\nsilent\nshow-error\n' >>"$cfg"
+	umask "$mask"
+	curl -K "$cfg" "$@"
+	rc=$?
+	rm -f "$cfg"
+	return $rc
 }
 
 # h_seed_s3_tree DIR PREFIX: store every file under DIR as object PREFIX/<its path under
@@ -367,7 +401,7 @@ h_mount() {
 # h_mount_signed [OPTS]: h_mount through the SigV4-checking proxy (see the header).
 h_mount_signed() {
 	H_PROXY_LOG=$H_TMP/proxy.log
-	"$PY3" "$H_SRC/tests/tools/sigv4_proxy.py" --upstream "$H_S3_URL" --secret S3RVER \
+	"$PY3" "$H_SRC/tests/tools/sigv4_proxy.py" --upstream "$H_S3_URL" --secret "$AWS_SECRET_ACCESS_KEY" \
 		--log "$H_PROXY_LOG" --port-file "$H_TMP/proxy.port" &
 	H_PIDS+=($!)
 	h_wait_for 20 test -s "$H_TMP/proxy.port" || h_bail "sigv4 proxy did not start"

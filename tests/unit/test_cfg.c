@@ -210,6 +210,9 @@ Test(cfg, the_saved_configuration_reads_back_without_secrets)
 	cr_assert_eq(cfg_set(&c, "s3_access_key_id", "AKIDSAVED", 1, err, sizeof(err)), 0);
 	cr_assert_eq(cfg_set(&c, "s3_secret_access_key", "SECRETSAVED", 1, err, sizeof(err)), 0);
 	cr_assert_eq(cfg_set(&c, "workers", "9", 0, err, sizeof(err)), 0);
+	cr_assert_eq(cfg_set(&c, "s3_sse_c_key_file", "/etc/ferryfs/sse-c.key", 0, err,
+			     sizeof(err)), 0);
+	cr_assert_eq(cfg_set(&c, "s3_request_payer", "1", 0, err, sizeof(err)), 0);
 	cr_assert_eq(cfg_format_saved(&c, &b), 0);
 	cr_assert_null(strstr(b.data, "SAVED"), "no credential in:\n%s", b.data);
 	cr_assert_null(strstr(b.data, "workers"), "a key of the mount alone is not saved");
@@ -225,6 +228,9 @@ Test(cfg, the_saved_configuration_reads_back_without_secrets)
 	cr_assert_eq(back.file_mode, 0600);
 	cr_assert_eq(back.s3_connections, c.s3_connections);
 	cr_assert_eq(back.uid, c.uid);
+	/* sync-back --state reaches an encrypted or Requester Pays bucket as the mount did */
+	cr_assert_str_eq(back.s3_sse_c_key_file, "/etc/ferryfs/sse-c.key");
+	cr_assert_eq(back.s3_request_payer, 1);
 	unlink(path);
 	rmdir(dir);
 	buf_free(&b);

@@ -14,6 +14,7 @@
 #include "base/cfg.h"
 #include "view/dcache.h"
 #include "migrate/fleet.h"
+#include "writeback/conflict.h"
 #include "view/route.h"
 #include "base/stats.h"
 
@@ -234,21 +235,20 @@ Test(route, lookups_of_impossible_names_are_enoent)
 Test(route, conflict_copy_names)
 {
 	char out[5000], leaf[300];
-	cr_assert_eq(fleet_conflict_name("/d/m.txt", "5bb0dbb3aa0c1c5e83cbd1e1d8d6f8a9", out,
-					 sizeof(out)),
-		     0);
+	cr_assert_eq(conflict_name("/d/m.txt", "5bb0dbb3aa0c1c5e83cbd1e1d8d6f8a9", out,
+				   sizeof(out)), 0);
 	cr_assert_str_eq(out, "/d/m.txt.conflict-s3-5bb0dbb3");
-	cr_assert_eq(fleet_conflict_name("/m", "abc-2", out, sizeof(out)), 0);
+	cr_assert_eq(conflict_name("/m", "abc-2", out, sizeof(out)), 0);
 	cr_assert_str_eq(out, "/m.conflict-s3-abc-2");
-	cr_assert_eq(fleet_conflict_name("/m", "", out, sizeof(out)), 0);
+	cr_assert_eq(conflict_name("/m", "", out, sizeof(out)), 0);
 	cr_assert_str_eq(out, "/m.conflict-s3-none");
 	char path[320];
 	memset(leaf, 'x', 240);
 	leaf[240] = '\0';
 	snprintf(path, sizeof(path), "/%s", leaf);
-	cr_assert_eq(fleet_conflict_name(path, "0123456789abcdef", out, sizeof(out)), -ENAMETOOLONG,
+	cr_assert_eq(conflict_name(path, "0123456789abcdef", out, sizeof(out)), -ENAMETOOLONG,
 		     "a leaf of 240 + 21 bytes would be over NAME_MAX");
-	cr_assert_eq(fleet_conflict_name("/d/m.txt", "0123456789", out, 10), -ENAMETOOLONG);
+	cr_assert_eq(conflict_name("/d/m.txt", "0123456789", out, 10), -ENAMETOOLONG);
 }
 
 /* A second readdir within DC_TTL_S merges the recorded S3 listing again with a fresh

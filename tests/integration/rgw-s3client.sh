@@ -1,0 +1,4 @@
+#!/bin/bash
+# rgw-s3client.sh - s3client.sh against Ceph's RADOS Gateway instead of s3rver (tests/lib/rgw.sh).
+export FERRY_S3=rgw
+exec bash "$abs_top_srcdir/tests/integration/s3client.sh"
