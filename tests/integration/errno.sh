@@ -57,6 +57,14 @@ def e(fn):
     except OSError as x:
         return errno.errorcode.get(x.errno, str(x.errno))
 print("list", ",".join(n[13:] for n in os.listxattr(f) if n.startswith("user.ferryfs.")))
+def has(n):
+    try:
+        os.getxattr(f, "user.ferryfs." + n)
+        return True
+    except OSError:
+        return False
+print("valued", ",".join(n for n in ("state", "source", "s3key", "etag", "migrated", "sha256",
+                                     "synced", "error") if has(n)))
 print("set-state", e(lambda: os.setxattr(f, "user.ferryfs.state", b"x")))
 print("set-sync_verify", e(lambda: os.setxattr(m, "user.ferryfs.sync_verify", b"x")))
 print("set-nosuch", e(lambda: os.setxattr(f, "user.ferryfs.nosuch", b"x")))
@@ -67,8 +75,9 @@ print("get-stats-root", e(lambda: os.getxattr(m, "user.ferryfs.stats")))
 PY
 )
 val() { printf '%s\n' "$out" | awk -v k="$1" '$1 == k { print $2 }'; }
-h_is "$(val list)" "state,source,s3key,etag,migrated,sha256,synced,error" \
-	"listxattr (xattr_list=1) lists the path names of the table, in its order"
+h_is "$(val list)" "$(val valued)" \
+	"listxattr (xattr_list=1) lists the table's path names that have a value here, in its order"
+h_ok "... state and source among them" grep -q '^state,source' <<<"$(val list)"
 h_is "$(val set-state)" EROFS "setxattr of a read-only name: EROFS"
 h_is "$(val set-sync_verify)" EROFS "setxattr of a read-only name of the root: EROFS"
 h_is "$(val set-nosuch)" ENODATA "setxattr of an unknown name: ENODATA"
