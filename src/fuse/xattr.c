@@ -73,6 +73,8 @@ static int stats_text(struct ferry *fy, struct buf *b)
 		{ "read_only", (uint64_t)jn_readonly() },
 		{ "s3_requests", stats_get(s3_requests) }, { "s3_errors", stats_get(s3_errors) },
 		{ "s3_retries", stats_get(s3_retries) }, { "nfs_errors", stats_get(nfs_errors) },
+		{ "credential_refreshes", stats_get(credential_refreshes) },
+		{ "credential_errors", stats_get(credential_errors) },
 		{ "paused", (uint64_t)mig_paused(fy) }, { "rate", mig_rate(fy) },
 		{ "uptime_s", (uint64_t)(util_now_s() - fy->started) },
 		{ "heap_bytes", stats_heap_bytes() },
