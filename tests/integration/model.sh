@@ -92,20 +92,7 @@ h_ok "umount exits cleanly" h_umount
 h_mount workers=2,revalidate=3,revalidate_sweep=3
 run_tool "every arena's tree equal after a remount" \
 	"$PY3" "$MODEL" verify --local "$LOCAL" --mount "$H_MNT" --label "after a remount"
-# --- cases of the model's, each reproduced on its own (doc/reliability.md): each one
-# asserted; todo_point reports a case that still fails as a TAP TODO ---
-todo_point() { # todo_point DESC REASON CMD...: CMD succeeds once the case works (none uses it)
-	local desc=$1 why=$2 out
-	shift 2
-	H_TAP_N=$((H_TAP_N + 1))
-	if out=$("$@" 2>&1); then
-		echo "ok $H_TAP_N - $desc"
-		h_diag "not seen: if it stays so over several runs, drop this TODO and what model.py does about it ($why)"
-	else
-		echo "not ok $H_TAP_N - $desc # TODO known bug: $why"
-		h_diag "$out"
-	fi
-}
+# --- cases of the model's, each reproduced on its own (doc/reliability.md) ---
 for k in 1 2 3; do   # before the first lookup of known/
 	printf 'y%s from S3\n' $k | h_seed_s3 known/y$k
 done
